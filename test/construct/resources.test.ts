@@ -4,10 +4,10 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { APP_ID, TENANT_ID, botStack, evaluate, logicalId, resourcesOfType } from './helpers';
 import { BotCloud, BotLogLevel } from '../../src';
 import { BOT_SECRET_PLACEHOLDER } from '../../src/private/bot-secret';
 import { ENV } from '../../src/private/env';
-import { APP_ID, TENANT_ID, botStack, evaluate, logicalId, resourcesOfType } from './helpers';
 
 const FUNCTION_URL = 'https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws/';
 
@@ -326,7 +326,11 @@ describe('options', () => {
     const { template: t } = botStack({ cloud: BotCloud.CHINA });
     const e = env(t, receiverId(t));
     expect(e[ENV.CLOUD]).toBe('china');
-    for (const name of [ENV.BOT_OPENID_METADATA_URL, ENV.BOT_TOKEN_ISSUER, ENV.ENTRA_AUTHORITY, ENV.BOT_CONNECTOR_SCOPE, ENV.GRAPH_BASE_URL, ENV.SERVICE_URL_HOSTS]) {
+    const overrides = [
+      ENV.BOT_OPENID_METADATA_URL, ENV.BOT_TOKEN_ISSUER, ENV.ENTRA_AUTHORITY,
+      ENV.BOT_CONNECTOR_SCOPE, ENV.GRAPH_BASE_URL, ENV.SERVICE_URL_HOSTS,
+    ];
+    for (const name of overrides) {
       expect(e[name]).toBeUndefined();
     }
     expect(BotCloud.CHINA.graphBaseUrl).toBe('https://microsoftgraph.chinacloudapi.cn');
@@ -376,14 +380,15 @@ describe('options', () => {
     expect(resourcesOfType(t, 'AWS::Lambda::Function').filter(([id]) => id.startsWith('BotWorker'))).toEqual([]);
     expect(env(t, myWorker)).toMatchObject({ [ENV.APP_ID]: APP_ID, [ENV.CONVERSATION_TABLE]: expect.anything() });
     t.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
-      FunctionName: { Ref: myWorker }, MaximumRetryAttempts: 2,
+      FunctionName: { Ref: myWorker },
+      MaximumRetryAttempts: 2,
       DestinationConfig: { OnFailure: { Destination: Match.anyValue() } },
     });
     expect(bot.workerDeadLetterQueue).toBeDefined();
     expect(env(t, receiverId(t))[ENV.WORKER_FUNCTION]).toEqual({ 'Fn::GetAtt': [myWorker, 'Arn'] });
   });
 
-  test("an imported worker: warning listing the environment to set, no failure queue", () => {
+  test('an imported worker: warning listing the environment to set, no failure queue', () => {
     const { template: t, bot, stack } = botStack({}, (s) => ({
       worker: lambda.Function.fromFunctionArn(s, 'Imported', 'arn:aws:lambda:eu-west-1:123456789012:function:my-worker'),
     }));
