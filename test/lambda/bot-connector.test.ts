@@ -16,7 +16,12 @@ import { BotConnectorStub, startBotConnector } from '../support/bot-connector-st
  * A counting client-credentials endpoint for the cache / single-flight / error-mapping unit tests (the integration
  * with oidc-provider's client-credentials grant is in the worker e2e and Python tests).
  */
-interface TokenServer { authority: string; requests: Array<{ path: string; form: URLSearchParams }>; respond: (r: { status: number; body: unknown; delayMs?: number }) => void; stop(): Promise<void> }
+interface TokenServer {
+  authority: string;
+  requests: Array<{ path: string; form: URLSearchParams }>;
+  respond: (r: { status: number; body: unknown; delayMs?: number }) => void;
+  stop(): Promise<void>;
+}
 async function startTokenServer(): Promise<TokenServer> {
   const requests: TokenServer['requests'] = [];
   let next: { status: number; body: unknown; delayMs?: number } | undefined;

@@ -221,7 +221,7 @@ export async function startLambdaInvoke(opts: LambdaInvokeStubOptions = {}): Pro
       res.writeHead(202, { 'x-amzn-requestid': requestId });
       res.end();
       setImmediate(() => {
-        runAsync(functionName, payload, requestId).finally(done);
+        void runAsync(functionName, payload, requestId).finally(done);
       });
       return;
     }
