@@ -72,6 +72,8 @@ afterAll(async () => {
 });
 
 const scopes = () => client.scopesFor(['User.Read']);
+const redeem = (code: string, codeVerifier: string) =>
+  client.redeemCode({ tenantId: TENANT, code, codeVerifier, redirectUri: REDIRECT, scopes: scopes() });
 
 /** Authorization request → programmatic sign-in → callback URL; returns what the callback would hold. */
 async function signInFlow(login = ADA.login, opts: { deny?: boolean; loginHint?: string } = {}) {
@@ -173,7 +175,7 @@ describe('authorization code flow with PKCE (real oidc-provider)', () => {
     expect(callback.searchParams.get('state')).toBe(state);
     expect(code).not.toBe('');
 
-    const tokens = remember(await client.redeemCode({ tenantId: TENANT, code, codeVerifier: pkce.verifier, redirectUri: REDIRECT, scopes: scopes() }));
+    const tokens = remember(await redeem(code, pkce.verifier));
     expect(tokens.accessToken).toEqual(expect.any(String));
     expect(tokens.refreshToken).toEqual(expect.any(String));
     expect(tokens.expiresIn).toBe(3900);
@@ -248,7 +250,7 @@ describe('authorization code flow with PKCE (real oidc-provider)', () => {
 describe('refresh token rotation', () => {
   test('each refresh returns a new refresh token; a spent one → invalid_grant', async () => {
     const { code, pkce } = await signInFlow();
-    const first = remember(await client.redeemCode({ tenantId: TENANT, code, codeVerifier: pkce.verifier, redirectUri: REDIRECT, scopes: scopes() }));
+    const first = remember(await redeem(code, pkce.verifier));
     const second = remember(await client.refresh({ tenantId: TENANT, refreshToken: first.refreshToken!, scopes: scopes() }));
     expect(second.refreshToken).toEqual(expect.any(String));
     expect(second.refreshToken).not.toBe(first.refreshToken);
@@ -272,7 +274,7 @@ describe('refresh token rotation', () => {
     await idp.setAccessTokenTtl(2);
     try {
       const { code, pkce } = await signInFlow();
-      const t = remember(await client.redeemCode({ tenantId: TENANT, code, codeVerifier: pkce.verifier, redirectUri: REDIRECT, scopes: scopes() }));
+      const t = remember(await redeem(code, pkce.verifier));
       expect(t.expiresIn).toBe(2);
       await new Promise((r) => setTimeout(r, 2100));
       const jwks = createRemoteJWKSet(new URL(idp.jwksUri));
@@ -295,7 +297,7 @@ describe('validateIdToken', () => {
 
   test('a real id_token with the wrong nonce → nonce_mismatch', async () => {
     const { code, pkce } = await signInFlow();
-    const t = remember(await client.redeemCode({ tenantId: TENANT, code, codeVerifier: pkce.verifier, redirectUri: REDIRECT, scopes: scopes() }));
+    const t = remember(await redeem(code, pkce.verifier));
     const err = await client.validateIdToken(t.idToken, { tenantId: TENANT, nonce: 'another-nonce' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TokenValidationError);
     expect((err as TokenValidationError).reason).toBe('nonce_mismatch');
@@ -398,7 +400,7 @@ describe('Teams SSO token validation and on-behalf-of', () => {
 
   test('an id_token is not an SSO token (no scp)', async () => {
     const { code, pkce } = await signInFlow();
-    const t = remember(await client.redeemCode({ tenantId: TENANT, code, codeVerifier: pkce.verifier, redirectUri: REDIRECT, scopes: scopes() }));
+    const t = remember(await redeem(code, pkce.verifier));
     await expect(sso(t.idToken)).rejects.toMatchObject({ reason: 'missing_scope' });
   });
 
@@ -461,7 +463,9 @@ describe('harness: clients registered later', () => {
     const run = async (redirectUri: string) => {
       const pkce = createPkce();
       const nonce = randomUrlSafe();
-      const url = other.authorizeUrl({ tenantId: TENANT, state: randomUrlSafe(), nonce, codeChallenge: pkce.challenge, scopes: scopes(), redirectUri });
+      const url = other.authorizeUrl({
+        tenantId: TENANT, state: randomUrlSafe(), nonce, codeChallenge: pkce.challenge, scopes: scopes(), redirectUri,
+      });
       const cb = await idp.signIn(url, ADA.login);
       const t = remember(await other.redeemCode({ tenantId: TENANT, code: cb.searchParams.get('code')!, codeVerifier: pkce.verifier, redirectUri, scopes: scopes() }));
       return other.validateIdToken(t.idToken, { tenantId: TENANT, nonce });
@@ -516,13 +520,13 @@ describe('network failures are OAuthUnavailableError, never a sign-in error', ()
     await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
     return `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
   }
-  const redeem = (c: EntraOAuthClient) => c.redeemCode({ tenantId: TENANT, code: 'c', codeVerifier: createPkce().verifier, redirectUri: REDIRECT, scopes: scopes() });
+  const redeemAt = (c: EntraOAuthClient) => c.redeemCode({ tenantId: TENANT, code: 'c', codeVerifier: createPkce().verifier, redirectUri: REDIRECT, scopes: scopes() });
 
   test('a token endpoint that never answers → timeout within timeoutMs', async () => {
     const authority = await serve(() => { /* never answers */ });
     const c = newClient({ authority, timeoutMs: 300 });
     const started = Date.now();
-    const err = await redeem(c).catch((e: unknown) => e);
+    const err = await redeemAt(c).catch((e: unknown) => e);
     const elapsed = Date.now() - started;
     expect(err).toBeInstanceOf(OAuthUnavailableError);
     expect(err).not.toBeInstanceOf(OAuthError);
@@ -547,7 +551,7 @@ describe('network failures are OAuthUnavailableError, never a sign-in error', ()
     const s = servers.pop()!;
     await new Promise((r) => s.close(r));
     const c = newClient({ authority });
-    await expect(redeem(c)).rejects.toMatchObject({ name: 'OAuthUnavailableError', reason: 'network' });
+    await expect(redeemAt(c)).rejects.toMatchObject({ name: 'OAuthUnavailableError', reason: 'network' });
     const token = await idp.signJwt({ iss: `${authority}/${TENANT}/v2.0`, aud: APP_ID, exp: Math.floor(Date.now() / 1000) + 600, nonce: 'n', oid: 'o', tid: TENANT });
     await expect(c.validateIdToken(token, { tenantId: TENANT, nonce: 'n' })).rejects.toMatchObject({ name: 'OAuthUnavailableError', reason: 'network' });
   });
