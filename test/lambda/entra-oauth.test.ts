@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, generateKeyPair, jwtVerify, SignJWT } from 'jose';
+import { BotAppTokenProvider } from '../../lambda/shared/bot-connector';
 import {
   createEntraOAuthClient,
   createPkce,
@@ -509,6 +510,15 @@ describe('the bot app token (client credentials) for Bot Connector stand-ins', (
       issuer: idp.issuer, audience: 'https://api.botframework.com',
     });
     expect(payload).toMatchObject({ appid: APP_ID, tid: TENANT });
+  });
+
+  test('BotAppTokenProvider (bot-connector.ts) gets its app token here, as the harness documents', async () => {
+    const tokens = new BotAppTokenProvider({
+      appId: APP_ID, tenantId: TENANT, authority: idp.authority, scope: 'https://api.botframework.com/.default', getClientSecret: async () => SECRET,
+    });
+    const token = await tokens.getToken();
+    const { payload } = await jwtVerify(token, createLocalJWKSet({ keys: [idp.publicJwk] }), { issuer: idp.issuer, audience: 'https://api.botframework.com' });
+    expect(payload.appid).toBe(APP_ID);
   });
 });
 
