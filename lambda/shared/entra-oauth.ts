@@ -20,20 +20,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 // eslint-disable-next-line import/no-extraneous-dependencies -- inlined into the handler bundles by esbuild
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import type { ResolvedConfig } from './config';
 import { formBody, HttpBodyError, httpRequest, HttpTimeoutError, type HttpResponse } from './http';
 import { log } from './log';
+import type { TokenSet } from './token-store';
 
-/**
- * Tokens from the token endpoint. Structurally identical to `TokenSet` of `./token-store` (owner STORE), so a result
- * can be passed to `TokenStore.put` as is.
- */
-export interface TokenSet {
-  accessToken: string;
-  refreshToken?: string;
-  /** Seconds from the response, as the IdP sent them (`expires_in`). */
-  expiresIn: number;
-  scope?: string;
-}
+/** Tokens from the token endpoint: the shape `TokenStore.put` takes (`./token-store`, owner STORE). */
+export type { TokenSet };
 
 /** Options of {@link EntraOAuthClient}. */
 export interface EntraOAuthOptions {
@@ -55,6 +48,32 @@ export interface EntraOAuthOptions {
   jwksCooldownMs?: number;
   /** How long fetched JWKS keys are used before they are refetched. @default 86400000 (24 h) */
   jwksCacheMaxAgeMs?: number;
+}
+
+/**
+ * The client for the handler's configuration (`entraAuthority`, `appId`, `graphResource` of the cloud profile or its
+ * overrides). Create it once per container; `getClientSecret` should serve a cached secret.
+ */
+export function createEntraOAuthClient(
+  config: Pick<ResolvedConfig, 'appId' | 'entraAuthority' | 'graphResource'>,
+  getClientSecret: () => Promise<string>,
+  opts: Omit<EntraOAuthOptions, 'authority' | 'appId' | 'graphResource' | 'getClientSecret'> = {},
+): EntraOAuthClient {
+  return new EntraOAuthClient({
+    ...opts,
+    authority: config.entraAuthority,
+    appId: config.appId,
+    graphResource: config.graphResource,
+    getClientSecret,
+  });
+}
+
+/**
+ * Audiences a Teams SSO token may carry: the app id (v2 tokens, `accessTokenAcceptedVersion: 2`) and the Application
+ * ID URI (`api://botid-{appId}` unless configured otherwise).
+ */
+export function ssoAudiences(appId: string, resource: string = `api://botid-${appId}`): string[] {
+  return [...new Set([appId, resource])];
 }
 
 /** The IdP refused a request (error JSON of the token endpoint), or a caller passed an invalid argument. */

@@ -6,7 +6,9 @@ import { createHash } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, generateKeyPair, jwtVerify, SignJWT } from 'jose';
+import { BotAppTokenProvider } from '../../lambda/shared/bot-connector';
 import {
+  createEntraOAuthClient,
   createPkce,
   EntraOAuthClient,
   OAuthError,
@@ -14,6 +16,7 @@ import {
   pkceChallenge,
   randomUrlSafe,
   sanitizeDescription,
+  ssoAudiences,
   TokenValidationError,
 } from '../../lambda/shared/entra-oauth';
 import { setLogLevel, setLogSink, type LogSink } from '../../lambda/shared/log';
@@ -155,6 +158,20 @@ describe('helpers', () => {
     expect(() => client.authorizeUrl({ ...base, tenantId: '../evil', scopes: scopes() })).toThrow(OAuthError);
     expect(() => client.authorizeUrl({ ...base, tenantId: 'x/y', scopes: scopes() })).toThrow(OAuthError);
     expect(() => client.authorizeUrl({ ...base, codeChallenge: 'plain-verifier', scopes: scopes() })).toThrow(/S256/);
+  });
+
+  test('createEntraOAuthClient takes authority, app id and Graph resource from the configuration', () => {
+    const c = createEntraOAuthClient(
+      { appId: APP_ID, entraAuthority: 'https://login.microsoftonline.us/', graphResource: 'https://graph.microsoft.us' }, async () => SECRET);
+    expect(c.tokenEndpoint(TENANT)).toBe(`https://login.microsoftonline.us/${TENANT}/oauth2/v2.0/token`);
+    expect(c.jwksUri(TENANT)).toBe(`https://login.microsoftonline.us/${TENANT}/discovery/v2.0/keys`);
+    expect(c.issuer(TENANT)).toBe(`https://login.microsoftonline.us/${TENANT}/v2.0`);
+    expect(c.scopesFor(['User.Read'])).toContain('https://graph.microsoft.us/User.Read');
+    expect(new URL(c.authorizeUrl({
+      tenantId: TENANT, state: 's', nonce: 'n', codeChallenge: createPkce().challenge, scopes: c.scopesFor(['User.Read']), redirectUri: REDIRECT,
+    })).searchParams.get('client_id')).toBe(APP_ID);
+    expect(ssoAudiences(APP_ID)).toEqual([APP_ID, `api://botid-${APP_ID}`]);
+    expect(ssoAudiences(APP_ID, 'api://bot.contoso.com/botid-x')).toEqual([APP_ID, 'api://bot.contoso.com/botid-x']);
   });
 
   test('sanitizeDescription drops JWTs, long opaque strings, secrets and control characters', () => {
@@ -493,6 +510,15 @@ describe('the bot app token (client credentials) for Bot Connector stand-ins', (
       issuer: idp.issuer, audience: 'https://api.botframework.com',
     });
     expect(payload).toMatchObject({ appid: APP_ID, tid: TENANT });
+  });
+
+  test('BotAppTokenProvider (bot-connector.ts) gets its app token here, as the harness documents', async () => {
+    const tokens = new BotAppTokenProvider({
+      appId: APP_ID, tenantId: TENANT, authority: idp.authority, scope: 'https://api.botframework.com/.default', getClientSecret: async () => SECRET,
+    });
+    const token = await tokens.getToken();
+    const { payload } = await jwtVerify(token, createLocalJWKSet({ keys: [idp.publicJwk] }), { issuer: idp.issuer, audience: 'https://api.botframework.com' });
+    expect(payload.appid).toBe(APP_ID);
   });
 });
 

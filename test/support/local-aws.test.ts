@@ -7,6 +7,8 @@ import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import {
   LocalAws,
   applyTestAwsEnv,
+  hostProcess,
+  killAllServers,
   createKey,
   createSecret,
   createTables,
@@ -89,6 +91,11 @@ describe('startLocalAws', () => {
       restoreEnv();
       restoreEnv = undefined;
     }
+  });
+
+  test('the exit handler is registered on the real process (jest\'s sandbox `process` never emits exit)', () => {
+    expect(hostProcess()).not.toBe(process);
+    expect(hostProcess().listeners('exit')).toContain(killAllServers);
   });
 
   test('stop() ends both process groups and is idempotent', async () => {

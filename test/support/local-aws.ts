@@ -20,6 +20,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import * as http from 'node:http';
 import * as net from 'node:net';
+import * as vm from 'node:vm';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -68,19 +69,36 @@ export interface StartLocalAwsOptions {
 const live = new Set<number>();
 let exitHandlerInstalled = false;
 
+/**
+ * The real Node `process`. Inside a jest test, `process` is a sandbox copy whose `on('exit')` never fires;
+ * `vm.runInThisContext` evaluates in the host context and returns the real one.
+ */
+export function hostProcess(): NodeJS.Process {
+  try {
+    const p = vm.runInThisContext('process') as NodeJS.Process | undefined;
+    if (p && typeof p.on === 'function') return p;
+  } catch {
+    // fall through
+  }
+  return process;
+}
+
+/** The process 'exit' handler: SIGKILLs every server process group still alive (synchronous, as 'exit' requires). */
+export function killAllServers(): void {
+  for (const pgid of live) {
+    try {
+      process.kill(-pgid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  live.clear();
+}
+
 function installExitHandler(): void {
   if (exitHandlerInstalled) return;
   exitHandlerInstalled = true;
-  process.on('exit', () => {
-    for (const pgid of live) {
-      try {
-        process.kill(-pgid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    live.clear();
-  });
+  hostProcess().on('exit', killAllServers);
 }
 
 /** Returns a port that was free a moment ago on 127.0.0.1. */
