@@ -13,6 +13,7 @@ import {
   EntraOAuthClient,
   OAuthError,
   OAuthUnavailableError,
+  parseAuthorizationResponse,
   pkceChallenge,
   randomUrlSafe,
   sanitizeDescription,
@@ -215,6 +216,32 @@ describe('authorization code flow with PKCE (real oidc-provider)', () => {
     expect(callback.searchParams.get('error')).toBe('access_denied');
     expect(callback.searchParams.get('state')).toBe(state);
     expect(callback.searchParams.has('code')).toBe(false);
+    const parsed = parseAuthorizationResponse(callback.searchParams);
+    expect(parsed).toMatchObject({ kind: 'error', error: 'access_denied', state });
+    expect(parsed.kind === 'error' && parsed.description).toMatch(/^AADSTS65004/);
+  });
+
+  test('parseAuthorizationResponse: a real callback, Lambda-style params, and what a browser gets a 400 for', async () => {
+    const { callback, state, code } = await signInFlow();
+    expect(parseAuthorizationResponse(callback.searchParams)).toEqual({ kind: 'code', code, state });
+    expect(parseAuthorizationResponse(Object.fromEntries(callback.searchParams))).toEqual({ kind: 'code', code, state });
+    const st = randomUrlSafe();
+    expect(parseAuthorizationResponse({ error: 'consent_required', error_description: 'AADSTS65001: nope\r\nTrace ID: x', state: st }))
+      .toEqual({ kind: 'error', error: 'consent_required', description: 'AADSTS65001: nope Trace ID: x', subcode: undefined, state: st });
+    expect(parseAuthorizationResponse({ error: 'access_denied', error_subcode: 'cancel', state: 'short' }))
+      .toEqual({ kind: 'error', error: 'access_denied', description: undefined, subcode: 'cancel', state: undefined });
+    const invalid = (q: Parameters<typeof parseAuthorizationResponse>[0]) => {
+      const r = parseAuthorizationResponse(q);
+      return r.kind === 'invalid' ? r.reason : `not invalid: ${r.kind}`;
+    };
+    expect(invalid(undefined)).toBe('state is missing');
+    expect(invalid({ code: 'abc' })).toBe('state is missing');
+    expect(invalid({ state: st })).toBe('code is missing');
+    expect(invalid({ state: `${st},${st}`, code: 'abc' })).toBe('state is malformed');
+    expect(invalid({ state: st, code: 'a,b' })).toBe('code is malformed');
+    expect(invalid({ state: st, code: 'x'.repeat(5000) })).toBe('code is too long');
+    expect(invalid({ state: st, error: '<script>' })).toBe('error is not an OAuth error code');
+    expect(invalid(new URLSearchParams([['state', st], ['state', st], ['code', 'abc']]))).toBe('state appears more than once');
   });
 
   test('wrong PKCE verifier → invalid_grant, and the description holds no code or verifier', async () => {
@@ -413,6 +440,12 @@ describe('Teams SSO token validation and on-behalf-of', () => {
     const err = await sso(await idp.mintSsoToken(ADA.login, opts as never)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TokenValidationError);
     expect((err as TokenValidationError).reason).toBe(reason);
+  });
+
+  test('a v1 SSO token is refused with a hint at accessTokenAcceptedVersion', async () => {
+    const err = await sso(await idp.mintSsoToken(ADA.login, { issuer: `https://sts.windows.net/${TENANT}/` })).catch((e: unknown) => e);
+    expect(err).toMatchObject({ reason: 'wrong_issuer' });
+    expect((err as Error).message).toMatch(/accessTokenAcceptedVersion/);
   });
 
   test('an id_token is not an SSO token (no scp)', async () => {
