@@ -1,4 +1,4 @@
-import type { ConversationReference, PendingEvent, WorkerMessage } from '../shared/contract';
+import { ContractError, pendingEventFromActivity, type ConversationReference, type PendingEvent } from '../shared/contract';
 import type { UserKey } from '../shared/token-store';
 
 /**
@@ -203,46 +203,17 @@ export function conversationReferenceOf(activity: InboundActivity): Conversation
   return ref;
 }
 
-/** The user's message as the worker contract carries it (attachment metadata only, never their content). */
-export function workerMessageOf(activity: InboundActivity): WorkerMessage {
-  const raw = activity.raw;
-  const attachments: WorkerMessage['attachments'] = [];
-  if (Array.isArray(raw.attachments)) {
-    for (const a of raw.attachments) {
-      const att = obj(a);
-      const contentType = str(att?.contentType, 256);
-      if (!att || !contentType) continue;
-      const item: WorkerMessage['attachments'][number] = { contentType };
-      const name = str(att.name);
-      if (name) item.name = name;
-      const contentUrl = str(att.contentUrl, 4096);
-      if (contentUrl) item.contentUrl = contentUrl;
-      attachments.push(item);
-    }
-  }
-  const message: WorkerMessage = { id: activity.id ?? '', attachments };
-  if (activity.text !== undefined) message.text = activity.text;
-  const textFormat = str(raw.textFormat, 32);
-  if (textFormat) message.textFormat = textFormat;
-  if (activity.locale) message.locale = activity.locale;
-  const timestamp = str(raw.timestamp, 64);
-  if (timestamp) message.timestamp = timestamp;
-  const replyToId = str(raw.replyToId, 256);
-  if (replyToId) message.replyToId = replyToId;
-  if (raw.value !== undefined) message.value = raw.value;
-  return message;
-}
-
-/** The pending (token-less) worker event of an inbound message. */
+/**
+ * The pending (token-less) worker event of an inbound message, built and validated by the contract module (only the
+ * contract's fields: no channelData, no attachment content). A contract violation is the sender's mistake: 400.
+ */
 export function pendingEventOf(activity: InboundActivity, receivedAtMs: number): PendingEvent {
-  return {
-    type: 'teams-delegated-auth-bot.message',
-    version: '1',
-    resumed: false,
-    receivedAt: new Date(receivedAtMs).toISOString(),
-    conversation: conversationReferenceOf(activity),
-    message: workerMessageOf(activity),
-  };
+  try {
+    return pendingEventFromActivity(activity.raw, { receivedAt: new Date(receivedAtMs) });
+  } catch (err) {
+    if (err instanceof ContractError) throw new RequestError(400, `invalid_${err.path || 'activity'}`.slice(0, 80));
+    throw err;
+  }
 }
 
 /**

@@ -3,7 +3,6 @@ import type { KMSClient } from '@aws-sdk/client-kms';
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
-import { CLOUD_PROFILES } from '../../src/private/cloud-profiles';
 import { BotAppTokenProvider, BotConnectorClient } from '../shared/bot-connector';
 import { BotFrameworkAuthenticator } from '../shared/botframework-auth';
 import type { ResolvedConfig } from '../shared/config';
@@ -179,13 +178,6 @@ export function baseUrlReader(ssm: SSMClient, config: Pick<ResolvedConfig, 'publ
   };
 }
 
-/** The Graph resource (scope prefix) of the configured cloud. */
-export function graphResourceOf(config: ResolvedConfig): string {
-  const explicit = (config as unknown as { graphResource?: unknown }).graphResource;
-  if (typeof explicit === 'string' && explicit) return explicit;
-  return CLOUD_PROFILES[config.cloud].graphResource;
-}
-
 /** Builds the receiver context from the configuration and the container's AWS clients. No I/O. */
 export function createReceiverContext(config: ResolvedConfig, clients: AwsClients, opts: { now?: () => number } = {}): ReceiverContext {
   const now = opts.now ?? Date.now;
@@ -212,7 +204,7 @@ export function createReceiverContext(config: ResolvedConfig, clients: AwsClient
     authority: config.entraAuthority,
     appId: config.appId,
     getClientSecret: clientSecret,
-    graphResource: graphResourceOf(config),
+    graphResource: config.graphResource,
   });
   const botTokens = new BotAppTokenProvider({
     appId: config.appId,

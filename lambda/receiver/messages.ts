@@ -1,4 +1,4 @@
-import type { ConversationReference } from '../shared/contract';
+import type { ConversationReference, PendingEvent } from '../shared/contract';
 import { toWorkerEvent } from '../shared/contract';
 import { createPkce, OAuthError, randomUrlSafe } from '../shared/entra-oauth';
 import { log } from '../shared/log';
@@ -81,8 +81,8 @@ export async function handleMessage(activity: InboundActivity, ctx: ReceiverCont
 
 async function messageFlow(activity: InboundActivity, user: UserKey, ctx: ReceiverContext, nowMs: number): Promise<MessageOutcome> {
   const activityId = activity.id as string;
+  const pending = pendingEventOf(activity, nowMs); // validated (400) before any I/O
   const stored = await ctx.tokens.get(user);
-  const pending = pendingEventOf(activity, nowMs);
   const invokeOrKeep = async (token: StoredToken, outcome: MessageOutcome): Promise<MessageOutcome> => {
     try {
       await ctx.worker.invoke(toWorkerEvent(pending, token, { resumed: false }));
@@ -131,7 +131,7 @@ async function messageFlow(activity: InboundActivity, user: UserKey, ctx: Receiv
     // refresh token rejected: tokens deleted, continue as a user without a token
   }
 
-  return keepAndPrompt(activity, user, ctx);
+  return keepAndPrompt(activity, user, ctx, pending);
 }
 
 /**
@@ -162,9 +162,9 @@ Promise<{ stored: StoredToken; tokens: TokenSet } | undefined | 'unavailable'> {
 }
 
 /** No usable token: keep the message; post the sign-in card once per pending sign-in. */
-async function keepAndPrompt(activity: InboundActivity, user: UserKey, ctx: ReceiverContext): Promise<MessageOutcome> {
+async function keepAndPrompt(activity: InboundActivity, user: UserKey, ctx: ReceiverContext, pending: PendingEvent): Promise<MessageOutcome> {
   const activityId = activity.id as string;
-  const added = await ctx.conversations.addPendingMessage(user, activityId, pendingEventOf(activity, ctx.now()));
+  const added = await ctx.conversations.addPendingMessage(user, activityId, pending);
   if (added === 'duplicate') return 'duplicate';
   if (!(await ctx.conversations.claimSignInPrompt(user))) return 'pending_quiet';
   const ok = await promptSignIn(ctx, {
