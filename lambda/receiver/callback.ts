@@ -1,5 +1,5 @@
 import type { SignInState } from '../shared/conversation-store';
-import { OAuthError } from '../shared/entra-oauth';
+import { OAuthError, OAuthUnavailableError, TokenValidationError } from '../shared/entra-oauth';
 import { HttpTimeoutError } from '../shared/http';
 import { log } from '../shared/log';
 import type { TokenSet, UserKey } from '../shared/token-store';
@@ -131,7 +131,12 @@ export async function handleCallback(rawQueryString: string | undefined, ctx: Re
     identity = await ctx.oauth.validateIdToken(tokens.idToken, { tenantId: state.user.tenantId, nonce: state.nonce });
   } catch (err) {
     await releasePrompt(ctx, user);
-    log.warn('id_token_invalid', { reason: errorName(err) });
+    if (err instanceof TokenValidationError && err.reason === 'tenant_mismatch') return mismatchPage('tenant', undefined, link);
+    if (err instanceof OAuthUnavailableError) {
+      log.warn('id_token_keys_unavailable', { reason: err.reason });
+      return { reason: `idp_unavailable:${err.reason}`, page: idpDownPage(503, link) };
+    }
+    log.warn('id_token_invalid', { reason: err instanceof TokenValidationError ? err.reason : errorName(err) });
     return {
       reason: 'id_token_invalid',
       page: errorPage(403, 'Sign-in could not be verified', [
@@ -143,18 +148,7 @@ export async function handleCallback(rawQueryString: string | undefined, ctx: Re
   const mismatch = identityMismatch(identity, user);
   if (mismatch) {
     await releasePrompt(ctx, user);
-    log.warn('identity_mismatch', { reason: mismatch });
-    const who = identity.preferredUsername ? ` (${identity.preferredUsername})` : '';
-    const paragraph = mismatch === 'tenant'
-      ? `You signed in with an account${who} from a different organization (tenant) than the one you use in Teams.`
-      : `You signed in with a different account${who} than the one you use in Teams.`;
-    return {
-      reason: `identity_mismatch:${mismatch}`,
-      page: errorPage(403, 'Wrong account', [
-        paragraph,
-        'Nothing was stored. Go back to Teams, send a message to get a new sign-in link, and sign in with your Teams account.',
-      ], link),
-    };
+    return mismatchPage(mismatch, identity.preferredUsername, link);
   }
 
   const tokenSet: TokenSet = { accessToken: tokens.accessToken, expiresIn: tokens.expiresIn };
@@ -183,6 +177,21 @@ export function identityMismatch(identity: { oid: string; tid: string }, user: U
   if (identity.tid.toLowerCase() !== user.tenantId.toLowerCase()) return 'tenant';
   if (identity.oid.toLowerCase() !== user.aadObjectId.toLowerCase()) return 'user';
   return undefined;
+}
+
+function mismatchPage(mismatch: 'tenant' | 'user', preferredUsername: string | undefined, link: { href: string; label: string }): CallbackResult {
+  log.warn('identity_mismatch', { reason: mismatch });
+  const who = preferredUsername ? ` (${preferredUsername})` : '';
+  const paragraph = mismatch === 'tenant'
+    ? `You signed in with an account${who} from a different organization (tenant) than the one you use in Teams.`
+    : `You signed in with a different account${who} than the one you use in Teams.`;
+  return {
+    reason: `identity_mismatch:${mismatch}`,
+    page: errorPage(403, 'Wrong account', [
+      paragraph,
+      'Nothing was stored. Go back to Teams, send a message to get a new sign-in link, and sign in with your Teams account.',
+    ], link),
+  };
 }
 
 function unavailablePage(link: { href: string; label: string }): HttpResult {
@@ -222,6 +231,10 @@ function redeemFailure(err: unknown, link: { href: string; label: string }): Cal
         'Please tell the administrator of this bot. Your messages are kept.',
       ], link),
     };
+  }
+  if (err instanceof OAuthUnavailableError) {
+    log.warn('redeem_failed', { reason: err.reason, status: err.status });
+    return { reason: `idp_unavailable:${err.reason}`, page: idpDownPage(err.reason === 'timeout' ? 504 : err.reason === 'network' ? 503 : 502, link) };
   }
   if (err instanceof HttpTimeoutError) {
     log.warn('redeem_failed', { reason: 'timeout' });

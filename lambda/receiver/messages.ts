@@ -146,7 +146,7 @@ Promise<{ stored: StoredToken; tokens: TokenSet } | undefined | 'unavailable'> {
   try {
     tokens = await ctx.oauth.refresh({ tenantId: user.tenantId, refreshToken, scopes: ctx.oauth.scopesFor(ctx.config.graphScopes) });
   } catch (err) {
-    if (err instanceof OAuthError && SIGN_IN_AGAIN.has(err.error)) {
+    if (err instanceof OAuthError && (SIGN_IN_AGAIN.has(err.error) || err.suberror === 'consent_required')) {
       log.info('refresh_rejected', { reason: err.error });
       await ctx.tokens.delete(user);
       return undefined;
