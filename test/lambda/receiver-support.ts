@@ -1,0 +1,351 @@
+/**
+ * Test helpers of the receiver tests (owner: RECEIVER).
+ *
+ * - {@link startCountingProxy}: an HTTP proxy in front of a local AWS endpoint (DynamoDB Local, moto_server) that
+ *   records the AWS operation of every request (`X-Amz-Target`, e.g. `DynamoDB_20120810.GetItem`,
+ *   `TrentService.Encrypt`), so a test can count the AWS calls a request made.
+ * - {@link bundleReceiver}: esbuild the receiver like the build does, into a temp dir.
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
+import { DeleteItemCommand, DynamoDBClient, GetItemCommand, QueryCommand, ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { ENV } from '../../src/private/env';
+import { startBotFrameworkIdentity, type BotFrameworkIdentity } from '../support/botframework-jwks';
+import { startBotConnector, type BotConnectorStub } from '../support/bot-connector-stub';
+import { startLambdaInvoke, type LambdaInvokeStub } from '../support/lambda-invoke-stub';
+import {
+  awsClientConfig, createKey, createSecret, createTables, putParameter, startLocalAws, testAwsEnv, type LocalAws,
+} from '../support/local-aws';
+import { startIdentityProvider, type IdentityProvider } from '../support/oidc-idp';
+
+/** One proxied AWS request. */
+export interface ProxiedCall {
+  /** `X-Amz-Target` without the version prefix, e.g. `GetItem`, `Encrypt`, `GetSecretValue`; else `METHOD path`. */
+  operation: string;
+  target: string;
+  status: number;
+}
+
+/** A running counting proxy. */
+export interface CountingProxy {
+  endpoint: string;
+  calls: ProxiedCall[];
+  /** Operations since `mark`, e.g. `['GetItem']`. */
+  since(mark: number): string[];
+  /** Current position (pass to `since`). */
+  mark(): number;
+  /** Makes the next `times` requests whose operation matches fail with a throttling error (DynamoDB / KMS style). */
+  failNext(operation: string, times?: number, status?: number): void;
+  stop(): Promise<void>;
+}
+
+/** Starts a proxy on 127.0.0.1 that forwards every request to `upstream` and records it. */
+export async function startCountingProxy(upstream: string): Promise<CountingProxy> {
+  const up = new URL(upstream);
+  const calls: ProxiedCall[] = [];
+  const failures: Array<{ operation: string; times: number; status: number }> = [];
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const target = String(req.headers['x-amz-target'] ?? '');
+      const operation = target ? target.split('.').pop() ?? target : `${req.method} ${req.url}`;
+      const failure = failures.find((f) => f.operation === operation && f.times > 0);
+      if (failure) {
+        failure.times--;
+        calls.push({ operation, target, status: failure.status });
+        res.writeHead(failure.status, { 'content-type': 'application/x-amz-json-1.0' });
+        res.end(JSON.stringify({ __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError', message: 'injected failure' }));
+        return;
+      }
+      const body = Buffer.concat(chunks);
+      const forward = http.request({
+        host: up.hostname,
+        port: up.port,
+        method: req.method,
+        path: req.url,
+        headers: { ...req.headers, host: up.host },
+      }, (upRes) => {
+        calls.push({ operation, target, status: upRes.statusCode ?? 0 });
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        upRes.pipe(res);
+      });
+      forward.on('error', () => {
+        calls.push({ operation, target, status: 502 });
+        res.writeHead(502);
+        res.end();
+      });
+      forward.end(body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    calls,
+    mark: () => calls.length,
+    since: (m) => calls.slice(m).map((c) => c.operation),
+    failNext: (operation, times = 1, status = 500) => {
+      failures.push({ operation, times, status });
+    },
+    stop: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+/**
+ * Bundles `lambda/receiver/index.ts` the way the build does (esbuild, node22, cjs, AWS SDK bundled,
+ * `--main-fields=module,main`) into a fresh temp dir; returns the bundle's path.
+ */
+export function bundleReceiver(): { file: string; dir: string } {
+  const root = path.resolve(__dirname, '..', '..');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'receiver-bundle-'));
+  const file = path.join(dir, 'index.js');
+  execFileSync(process.execPath, [
+    path.join(root, 'node_modules', 'esbuild', 'bin', 'esbuild'),
+    'lambda/receiver/index.ts',
+    '--bundle', '--platform=node', '--target=node22', '--format=cjs', '--main-fields=module,main',
+    '--tsconfig=lambda/tsconfig.json', '--log-level=error', `--outfile=${file}`,
+  ], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+  return { file, dir };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The whole local environment of the receiver
+// ---------------------------------------------------------------------------------------------------------------
+
+/** A user of the test tenant. */
+export interface TestUser { login: string; oid: string; teamsId: string; name: string }
+
+/** Everything a receiver test talks to, on 127.0.0.1. */
+export interface ReceiverEnv {
+  appId: string;
+  tenantId: string;
+  clientSecret: string;
+  baseUrl: string;
+  secretArn: string;
+  keyArn: string;
+  tables: { tokenTable: string; conversationTable: string };
+  ada: TestUser;
+  eve: TestUser;
+  aws: LocalAws;
+  ddbProxy: CountingProxy;
+  motoProxy: CountingProxy;
+  idp: IdentityProvider;
+  bf: BotFrameworkIdentity;
+  connector: BotConnectorStub;
+  worker: LambdaInvokeStub;
+  /** Environment variables of the receiver (TDAB_* and AWS_*). */
+  env: Record<string, string>;
+  /** Direct clients (not through the proxies) for assertions. */
+  ddb: DynamoDBClient;
+  kms: KMSClient;
+  stop(): Promise<void>;
+}
+
+/** Options of {@link startReceiverEnv}. */
+export interface ReceiverEnvOptions {
+  accessTokenTtlSeconds?: number;
+  extraEnv?: Record<string, string>;
+}
+
+/** Starts DynamoDB Local + moto (behind counting proxies), the IdP, the Bot Framework JWKS and the two stand-ins. */
+export async function startReceiverEnv(opts: ReceiverEnvOptions = {}): Promise<ReceiverEnv> {
+  const appId = randomUUID();
+  const tenantId = randomUUID();
+  const clientSecret = `secret-${randomUUID()}`;
+  const baseUrl = 'https://bot.example.test';
+  const ada: TestUser = { login: 'ada@contoso.test', oid: randomUUID(), teamsId: `29:1ada-${randomUUID()}`, name: 'Ada' };
+  const eve: TestUser = { login: 'eve@contoso.test', oid: randomUUID(), teamsId: `29:1eve-${randomUUID()}`, name: 'Eve' };
+  const tables = { tokenTable: 'tokens', conversationTable: 'conversations' };
+  const started: Array<{ stop(): Promise<void> }> = [];
+  try {
+    const aws = await startLocalAws();
+    started.push(aws);
+    await createTables(aws.dynamodbEndpoint, tables);
+    const keyArn = await createKey(aws.motoEndpoint);
+    const secretArn = await createSecret(aws.motoEndpoint, 'bot-secret', JSON.stringify({ clientSecret }));
+    await putParameter(aws.motoEndpoint, '/tdab/test/base-url', `${baseUrl}/`);
+    const ddbProxy = await startCountingProxy(aws.dynamodbEndpoint);
+    started.push(ddbProxy);
+    const motoProxy = await startCountingProxy(aws.motoEndpoint);
+    started.push(motoProxy);
+    const idp = await startIdentityProvider({
+      tenantId,
+      clients: [{ appId, secret: clientSecret, redirectUris: [`${baseUrl}/auth/callback`] }],
+      users: [
+        { login: ada.login, oid: ada.oid, tid: tenantId, name: ada.name },
+        { login: eve.login, oid: eve.oid, tid: tenantId, name: eve.name },
+      ],
+      accessTokenTtlSeconds: opts.accessTokenTtlSeconds ?? 3600,
+    });
+    started.push(idp);
+    const bf = await startBotFrameworkIdentity();
+    started.push(bf);
+    const connector = await startBotConnector();
+    started.push(connector);
+    const worker = await startLambdaInvoke({ handler: async () => undefined });
+    started.push(worker);
+    const env: Record<string, string> = {
+      ...testAwsEnv({ dynamodbEndpoint: ddbProxy.endpoint, motoEndpoint: motoProxy.endpoint }, { lambdaEndpoint: worker.endpoint }),
+      [ENV.APP_ID]: appId,
+      [ENV.TENANT_ID]: tenantId,
+      [ENV.SECRET_ARN]: secretArn,
+      [ENV.KMS_KEY_ARN]: keyArn,
+      [ENV.TOKEN_TABLE]: tables.tokenTable,
+      [ENV.CONVERSATION_TABLE]: tables.conversationTable,
+      [ENV.WORKER_FUNCTION]: 'tdab-worker',
+      [ENV.BASE_URL_PARAMETER]: '/tdab/test/base-url',
+      [ENV.BOT_OPENID_METADATA_URL]: bf.metadataUrl,
+      [ENV.BOT_TOKEN_ISSUER]: bf.issuer,
+      [ENV.ENTRA_AUTHORITY]: idp.authority,
+      [ENV.SERVICE_URL_HOSTS]: connector.origin,
+      [ENV.LOG_LEVEL]: 'warn',
+      ...opts.extraEnv,
+    };
+    const ddb = new DynamoDBClient(awsClientConfig(aws.dynamodbEndpoint));
+    const kms = new KMSClient(awsClientConfig(aws.motoEndpoint));
+    return {
+      appId, tenantId, clientSecret, baseUrl, secretArn, keyArn, tables, ada, eve, aws, ddbProxy, motoProxy, idp, bf, connector, worker, env, ddb, kms,
+      stop: async () => {
+        ddb.destroy();
+        kms.destroy();
+        for (const s of started.reverse()) await s.stop().catch(() => undefined);
+      },
+    };
+  } catch (err) {
+    for (const s of started.reverse()) await s.stop().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Applies env vars to process.env; returns a restore function. */
+export function applyEnv(env: Record<string, string>): () => void {
+  const saved = new Map(Object.keys(env).map((k) => [k, process.env[k]]));
+  for (const k of ['AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_ENDPOINT_URL']) {
+    saved.set(k, process.env[k]);
+    delete process.env[k];
+  }
+  Object.assign(process.env, env);
+  return () => {
+    for (const [k, v] of saved) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
+}
+
+let activityCounter = 0;
+
+/** A Teams message activity from `user` in a personal conversation. */
+export function teamsMessage(env: ReceiverEnv, user: TestUser, text: string, over: Record<string, unknown> = {}): Record<string, unknown> {
+  activityCounter++;
+  return {
+    type: 'message',
+    id: `${Date.now()}${String(activityCounter).padStart(4, '0')}`,
+    timestamp: new Date().toISOString(),
+    serviceUrl: env.connector.serviceUrl,
+    channelId: 'msteams',
+    from: { id: user.teamsId, aadObjectId: user.oid, name: user.name },
+    conversation: { id: `a:1conv-${user.oid}`, conversationType: 'personal', tenantId: env.tenantId },
+    recipient: { id: `28:${env.appId}`, name: 'Bot' },
+    channelData: { tenant: { id: env.tenantId } },
+    text,
+    textFormat: 'plain',
+    locale: 'en-US',
+    ...over,
+  };
+}
+
+/** A function URL event for `POST /api/messages` with a valid Bot Framework JWT for the activity. */
+export async function messageEvent(env: ReceiverEnv, activity: Record<string, unknown>, over: {
+  claims?: Record<string, unknown>; headers?: Record<string, string>; body?: string; isBase64Encoded?: boolean; method?: string; path?: string;
+} = {}): Promise<any> {
+  const jwt = await env.bf.sign({ aud: env.appId, serviceurl: activity.serviceUrl, ...over.claims });
+  return {
+    version: '2.0',
+    rawPath: over.path ?? '/api/messages',
+    rawQueryString: '',
+    headers: { 'authorization': `Bearer ${jwt}`, 'content-type': 'application/json; charset=utf-8', ...over.headers },
+    requestContext: { http: { method: over.method ?? 'POST', path: over.path ?? '/api/messages' } },
+    body: over.body ?? JSON.stringify(activity),
+    isBase64Encoded: over.isBase64Encoded ?? false,
+  };
+}
+
+/** A function URL event for `GET {path}?{query}` (the browser coming back from the IdP). */
+export function callbackEvent(url: URL | string, method = 'GET'): any {
+  const u = typeof url === 'string' ? new URL(url) : url;
+  return {
+    version: '2.0',
+    rawPath: u.pathname,
+    rawQueryString: u.search.replace(/^\?/, ''),
+    headers: { accept: 'text/html' },
+    requestContext: { http: { method, path: u.pathname } },
+    isBase64Encoded: false,
+  };
+}
+
+/** The authorize URL of the sign-in card in a recorded Bot Connector activity. */
+export function authorizeUrlOf(activity: any): string {
+  const card = activity.attachments?.find((a: any) => a.contentType === 'application/vnd.microsoft.card.adaptive');
+  const action = card?.content?.actions?.find((a: any) => a.type === 'Action.OpenUrl');
+  if (!action?.url) throw new Error('no sign-in card in this activity');
+  return action.url;
+}
+
+/** Decrypts a contract token (each part with the encryption context, concatenated). */
+export async function decryptToken(kms: KMSClient, token: { ciphertexts: string[]; encryptionContext: Record<string, string>; keyId: string }): Promise<string> {
+  const parts: Buffer[] = [];
+  for (const c of token.ciphertexts) {
+    const out = await kms.send(new DecryptCommand({ CiphertextBlob: Buffer.from(c, 'base64'), EncryptionContext: token.encryptionContext, KeyId: token.keyId }));
+    parts.push(Buffer.from(out.Plaintext!));
+  }
+  return Buffer.concat(parts).toString('utf8');
+}
+
+/** All items of a table (for "nothing stored" assertions). */
+export async function scanAll(ddb: DynamoDBClient, table: string): Promise<Array<Record<string, any>>> {
+  const out = await ddb.send(new ScanCommand({ TableName: table }));
+  return out.Items ?? [];
+}
+
+/** Pending-message items of a user. */
+export async function pendingItems(env: ReceiverEnv, user: TestUser): Promise<Array<Record<string, any>>> {
+  const out = await env.ddb.send(new QueryCommand({
+    TableName: env.tables.conversationTable,
+    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :msg)',
+    ExpressionAttributeValues: { ':pk': { S: `pending#${env.tenantId}#${user.oid}` }, ':msg': { S: 'msg#' } },
+  }));
+  return out.Items ?? [];
+}
+
+/** The token item of a user, if any. */
+export async function tokenItem(env: ReceiverEnv, user: TestUser): Promise<Record<string, any> | undefined> {
+  const out = await env.ddb.send(new GetItemCommand({ TableName: env.tables.tokenTable, Key: { pk: { S: `${env.tenantId}#${user.oid}` } } }));
+  return out.Item;
+}
+
+/** Moves a user's stored access-token expiry (simulates time passing). */
+export async function setTokenExpiry(env: ReceiverEnv, user: TestUser, expEpochSeconds: number): Promise<void> {
+  await env.ddb.send(new UpdateItemCommand({
+    TableName: env.tables.tokenTable,
+    Key: { pk: { S: `${env.tenantId}#${user.oid}` } },
+    UpdateExpression: 'SET #exp = :exp',
+    ExpressionAttributeNames: { '#exp': 'exp' },
+    ExpressionAttributeValues: { ':exp': { N: String(expEpochSeconds) } },
+  }));
+}
+
+/** Deletes a user's token item directly. */
+export async function deleteTokenItem(env: ReceiverEnv, user: TestUser): Promise<void> {
+  await env.ddb.send(new DeleteItemCommand({ TableName: env.tables.tokenTable, Key: { pk: { S: `${env.tenantId}#${user.oid}` } } }));
+}
