@@ -154,8 +154,7 @@ Promise<{ stored: StoredToken; tokens: TokenSet } | undefined | 'unavailable'> {
     log.warn('refresh_unavailable', { reason: errorName(err) });
     return 'unavailable';
   }
-  // Refresh tokens rotate: store the new one; keep the old one if none came back.
-  if (!tokens.refreshToken) tokens = { ...tokens, refreshToken };
+  // Refresh tokens rotate: the new one replaces the stored one; without one, TokenStore.put keeps the stored one.
   const fresh = await ctx.tokens.put(user, tokens);
   log.info('refreshed', {});
   return { stored: fresh, tokens };

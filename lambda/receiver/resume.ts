@@ -47,14 +47,17 @@ export async function resumePending(ctx: ReceiverContext, user: UserKey, stored:
 }
 
 /**
- * After a failed resume, stores the user's tokens again with an expiry of now: the next message then takes the refresh
- * path, which resumes the leftover messages (in order) before itself. The hot path stays at two AWS calls because it
- * never looks for pending messages. Never throws; returns false if the write failed (the messages then wait for the
- * token's natural expiry or the next sign-in).
+ * After a failed resume, stores the user's access token again with an expiry of one second from now (the stored
+ * refresh token is kept): the next message then takes the refresh path, which resumes the leftover messages (in order)
+ * before itself. The hot path stays at two AWS calls because it never looks for pending messages. Never throws; returns
+ * false if the write failed (the messages then wait for the token's natural expiry or the next sign-in).
  */
 export async function markForResume(ctx: ReceiverContext, user: UserKey, tokens: TokenSet): Promise<boolean> {
   try {
-    await ctx.tokens.put(user, { ...tokens, expiresIn: 0 });
+    const stale: TokenSet = { accessToken: tokens.accessToken, expiresIn: 1 };
+    if (tokens.scope !== undefined) stale.scope = tokens.scope;
+    await ctx.tokens.put(user, stale);
+    log.info('marked_for_resume', {});
     return true;
   } catch (err) {
     log.error('mark_for_resume_failed', { reason: errorName(err) });
