@@ -71,7 +71,7 @@ export function createHandler(getContext: () => ReceiverContext): (event: Functi
       // Never an unhandled 500: a failing dependency (DynamoDB, KMS, Lambda...) is a 503 the caller may retry.
       const configuration = err instanceof ConfigurationError;
       entry.reason = configuration ? 'configuration' : `unavailable:${errorName(err)}`;
-      log.error('request_failed', { route: entry.route, reason: entry.reason });
+      log.error('request_failed', { route: entry.route, reason: entry.reason, error: err });
       result = jsonResult(503, { error: configuration ? 'configuration' : 'unavailable' });
     }
     entry.status = result.statusCode;

@@ -7,7 +7,6 @@ import * as fs from 'node:fs';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
-  applyEnv,
   authorizeUrlOf,
   bundleReceiver,
   callbackEvent,
@@ -17,9 +16,11 @@ import {
   scanAll,
   setTokenExpiry,
   startReceiverEnv,
+  startReceiverHost,
   teamsMessage,
   tokenItem,
   type ReceiverEnv,
+  type ReceiverHost,
   type TestUser,
 } from '../lambda/receiver-support';
 import { TokenCipher } from '../../lambda/shared/crypto';
@@ -29,7 +30,7 @@ import { awsClientConfig } from '../support/local-aws';
 jest.setTimeout(120_000);
 
 let env: ReceiverEnv;
-let restoreEnv: () => void;
+let host: ReceiverHost;
 let bundleDir: string;
 let handler: (event: unknown) => Promise<{ statusCode: number; headers: Record<string, string>; body: string }>;
 
@@ -37,13 +38,13 @@ beforeAll(async () => {
   const bundle = bundleReceiver();
   bundleDir = bundle.dir;
   env = await startReceiverEnv();
-  restoreEnv = applyEnv(env.env);
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  handler = require(bundle.file).handler;
+  // The bundle runs in its own Node process, like a Lambda container, with only the receiver's environment.
+  host = await startReceiverHost(bundle.file, env.env);
+  handler = (event) => host.invoke(event);
 }, 240_000);
 
 afterAll(async () => {
-  restoreEnv?.();
+  await host?.stop();
   await env?.stop();
   if (bundleDir) fs.rmSync(bundleDir, { recursive: true, force: true });
 });

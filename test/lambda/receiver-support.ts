@@ -6,7 +6,7 @@
  *   `TrentService.Encrypt`), so a test can count the AWS calls a request made.
  * - {@link bundleReceiver}: esbuild the receiver like the build does, into a temp dir.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -109,8 +109,7 @@ export function bundleReceiver(): { file: string; dir: string } {
   const root = path.resolve(__dirname, '..', '..');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'receiver-bundle-'));
   const file = path.join(dir, 'index.js');
-  execFileSync(process.execPath, [
-    path.join(root, 'node_modules', 'esbuild', 'bin', 'esbuild'),
+  execFileSync(path.join(root, 'node_modules', '.bin', 'esbuild'), [
     'lambda/receiver/index.ts',
     '--bundle', '--platform=node', '--target=node22', '--format=cjs', '--main-fields=module,main',
     '--tsconfig=lambda/tsconfig.json', '--log-level=error', `--outfile=${file}`,
@@ -348,4 +347,84 @@ export async function setTokenExpiry(env: ReceiverEnv, user: TestUser, expEpochS
 /** Deletes a user's token item directly. */
 export async function deleteTokenItem(env: ReceiverEnv, user: TestUser): Promise<void> {
   await env.ddb.send(new DeleteItemCommand({ TableName: env.tables.tokenTable, Key: { pk: { S: `${env.tenantId}#${user.oid}` } } }));
+}
+
+/** The bundled receiver running in its own Node process (like a Lambda container), driven over HTTP. */
+export interface ReceiverHost {
+  /** Calls the handler with a function URL event; resolves with its result. */
+  invoke(event: unknown): Promise<{ statusCode: number; headers: Record<string, string>; body: string }>;
+  /** Log lines the handler printed (stdout + stderr). */
+  logs: string[];
+  stop(): Promise<void>;
+}
+
+const HOST_SOURCE = `
+const http = require('node:http');
+const { handler } = require(process.env.RECEIVER_BUNDLE);
+const server = http.createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', async () => {
+    try {
+      const out = await handler(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(out));
+    } catch (err) {
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end('handler threw: ' + (err && err.name));
+    }
+  });
+});
+server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));
+`;
+
+/** Starts the bundle in a child Node process with exactly `env` (plus PATH). */
+export async function startReceiverHost(bundleFile: string, env: Record<string, string>): Promise<ReceiverHost> {
+  const hostFile = path.join(path.dirname(bundleFile), 'host.cjs');
+  fs.writeFileSync(hostFile, HOST_SOURCE);
+  const child = fork(hostFile, [], {
+    env: { PATH: process.env.PATH ?? '', ...env, RECEIVER_BUNDLE: bundleFile },
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
+  const logs: string[] = [];
+  const collect = (d: Buffer) => logs.push(...d.toString('utf8').split('\n').filter((l) => l.trim() !== ''));
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`receiver host did not start: ${logs.join('\n')}`)), 30_000);
+    child.once('message', (m: any) => {
+      clearTimeout(timer);
+      resolve(m.port);
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`receiver host exited (${code}): ${logs.join('\n')}`));
+    });
+  });
+  const agent = new http.Agent({ keepAlive: true });
+  return {
+    logs,
+    invoke: (event) => new Promise((resolve, reject) => {
+      const body = JSON.stringify(event);
+      const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          if (res.statusCode !== 200) reject(new Error(text));
+          else resolve(JSON.parse(text));
+        });
+      });
+      req.on('error', reject);
+      req.end(body);
+    }),
+    stop: async () => {
+      agent.destroy();
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+    },
+  };
 }
