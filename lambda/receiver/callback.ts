@@ -1,12 +1,12 @@
+import { RequestError } from './activity';
+import { ConfigurationError, type ReceiverContext } from './context';
+import { errorPage, idpErrorPage, signedInPage, teamsDeepLink, type HttpResult } from './pages';
+import { errorName, markForResume, resumePending } from './resume';
 import type { SignInState } from '../shared/conversation-store';
 import { OAuthError, OAuthUnavailableError, TokenValidationError } from '../shared/entra-oauth';
 import { HttpTimeoutError } from '../shared/http';
 import { log } from '../shared/log';
 import type { TokenSet, UserKey } from '../shared/token-store';
-import { RequestError } from './activity';
-import { ConfigurationError, type ReceiverContext } from './context';
-import { errorPage, idpErrorPage, signedInPage, teamsDeepLink, type HttpResult } from './pages';
-import { errorName, markForResume, resumePending } from './resume';
 
 /**
  * The OAuth callback (`GET {callbackPath}?state=…&code=…` or `?state=…&error=…`).
@@ -99,7 +99,8 @@ export async function handleCallback(rawQueryString: string | undefined, ctx: Re
     };
   }
   const user: UserKey = { tenantId: state.user.tenantId, aadObjectId: state.user.aadObjectId };
-  const deepLink = teamsDeepLink({ cloud: ctx.config.cloud, appId: ctx.config.appId, conversationType: state.conversation.conversation.conversationType });
+  const conversationType = state.conversation.conversation.conversationType;
+  const deepLink = teamsDeepLink({ cloud: ctx.config.cloud, appId: ctx.config.appId, conversationType });
   const link = { href: deepLink, label: GENERIC_LINK_LABEL };
 
   if (query.error) {

@@ -1,8 +1,11 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { KMSClient } from '@aws-sdk/client-kms';
+// Handler dependencies are devDependencies: esbuild inlines them into the bundle.
+/* eslint-disable import/no-extraneous-dependencies */
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
+/* eslint-enable import/no-extraneous-dependencies */
 import { BotAppTokenProvider, BotConnectorClient } from '../shared/bot-connector';
 import { BotFrameworkAuthenticator } from '../shared/botframework-auth';
 import type { ResolvedConfig } from '../shared/config';
@@ -30,7 +33,10 @@ export interface WorkerInvoker {
 
 /** Inbound authentication (Bot Framework JWT, rules 1–9). */
 export interface InboundAuthenticator {
-  authenticate(authorization: string | undefined, activity: { serviceUrl?: unknown; channelId?: unknown }): Promise<{ claims: Record<string, unknown> }>;
+  authenticate(
+    authorization: string | undefined,
+    activity: { serviceUrl?: unknown; channelId?: unknown },
+  ): Promise<{ claims: Record<string, unknown> }>;
 }
 
 /**

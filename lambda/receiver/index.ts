@@ -1,11 +1,11 @@
+// Handler dependencies are devDependencies: esbuild inlines them into the bundle.
+/* eslint-disable import/no-extraneous-dependencies */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import { AuthError } from '../shared/botframework-auth';
-import { loadConfig, type ResolvedConfig } from '../shared/config';
-import { log } from '../shared/log';
+/* eslint-enable import/no-extraneous-dependencies */
 import { header, parseActivityBody, RequestError, validateActivity, type FunctionUrlEvent } from './activity';
 import { handleCallback } from './callback';
 import { ConfigurationError, createReceiverContext, type AwsClients, type ReceiverContext } from './context';
@@ -13,6 +13,9 @@ import { handleInvoke } from './invoke';
 import { handleMessage } from './messages';
 import type { HttpResult } from './pages';
 import { errorName } from './resume';
+import { AuthError } from '../shared/botframework-auth';
+import { loadConfig, type ResolvedConfig } from '../shared/config';
+import { log } from '../shared/log';
 
 /**
  * The receiver: one Lambda function URL, two routes.

@@ -1,8 +1,3 @@
-import type { ConversationReference, PendingEvent } from '../shared/contract';
-import { toWorkerEvent } from '../shared/contract';
-import { createPkce, OAuthError, randomUrlSafe } from '../shared/entra-oauth';
-import { log } from '../shared/log';
-import { isUsable, type StoredToken, type TokenSet, type UserKey } from '../shared/token-store';
 import {
   conversationReferenceOf,
   isSignOutCommand,
@@ -13,6 +8,11 @@ import {
 import { signedOutActivity, signInActivity, textActivity, type SignInCardOptions } from './cards';
 import type { ReceiverContext } from './context';
 import { errorName, markForResume, resumePending } from './resume';
+import type { ConversationReference, PendingEvent } from '../shared/contract';
+import { toWorkerEvent } from '../shared/contract';
+import { createPkce, OAuthError, randomUrlSafe } from '../shared/entra-oauth';
+import { log } from '../shared/log';
+import { isUsable, type StoredToken, type TokenSet, type UserKey } from '../shared/token-store';
 
 /** Seconds before `exp` at which an access token counts as expired (refreshed first). */
 export const EXPIRY_SKEW_SECONDS = 300;

@@ -1,7 +1,7 @@
+import type { ReceiverContext } from './context';
 import { toWorkerEvent } from '../shared/contract';
 import { log } from '../shared/log';
 import type { StoredToken, TokenSet, UserKey } from '../shared/token-store';
-import type { ReceiverContext } from './context';
 
 /** Outcome of resuming a user's pending messages. */
 export interface ResumeResult {

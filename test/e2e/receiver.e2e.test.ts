@@ -4,8 +4,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
-import { KMSClient } from '@aws-sdk/client-kms';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { TokenCipher } from '../../lambda/shared/crypto';
+import { TokenStore } from '../../lambda/shared/token-store';
 import {
   authorizeUrlOf,
   bundleReceiver,
@@ -23,8 +25,6 @@ import {
   type ReceiverHost,
   type TestUser,
 } from '../lambda/receiver-support';
-import { TokenCipher } from '../../lambda/shared/crypto';
-import { TokenStore } from '../../lambda/shared/token-store';
 import { awsClientConfig } from '../support/local-aws';
 
 jest.setTimeout(120_000);

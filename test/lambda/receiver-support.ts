@@ -7,17 +7,17 @@
  * - {@link bundleReceiver}: esbuild the receiver like the build does, into a temp dir.
  */
 import { execFileSync, fork } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { randomUUID } from 'node:crypto';
-import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { DeleteItemCommand, DynamoDBClient, GetItemCommand, QueryCommand, ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { ENV } from '../../src/private/env';
-import { startBotFrameworkIdentity, type BotFrameworkIdentity } from '../support/botframework-jwks';
 import { startBotConnector, type BotConnectorStub } from '../support/bot-connector-stub';
+import { startBotFrameworkIdentity, type BotFrameworkIdentity } from '../support/botframework-jwks';
 import { startLambdaInvoke, type LambdaInvokeStub } from '../support/lambda-invoke-stub';
 import {
   awsClientConfig, createKey, createSecret, createTables, putParameter, startLocalAws, testAwsEnv, type LocalAws,
@@ -213,7 +213,25 @@ export async function startReceiverEnv(opts: ReceiverEnvOptions = {}): Promise<R
     const ddb = new DynamoDBClient(awsClientConfig(aws.dynamodbEndpoint));
     const kms = new KMSClient(awsClientConfig(aws.motoEndpoint));
     return {
-      appId, tenantId, clientSecret, baseUrl, secretArn, keyArn, tables, ada, eve, aws, ddbProxy, motoProxy, idp, bf, connector, worker, env, ddb, kms,
+      appId,
+      tenantId,
+      clientSecret,
+      baseUrl,
+      secretArn,
+      keyArn,
+      tables,
+      ada,
+      eve,
+      aws,
+      ddbProxy,
+      motoProxy,
+      idp,
+      bf,
+      connector,
+      worker,
+      env,
+      ddb,
+      kms,
       stop: async () => {
         ddb.destroy();
         kms.destroy();
@@ -302,7 +320,10 @@ export function authorizeUrlOf(activity: any): string {
 }
 
 /** Decrypts a contract token (each part with the encryption context, concatenated). */
-export async function decryptToken(kms: KMSClient, token: { ciphertexts: string[]; encryptionContext: Record<string, string>; keyId: string }): Promise<string> {
+export async function decryptToken(
+  kms: KMSClient,
+  token: { ciphertexts: string[]; encryptionContext: Record<string, string>; keyId: string },
+): Promise<string> {
   const parts: Buffer[] = [];
   for (const c of token.ciphertexts) {
     const out = await kms.send(new DecryptCommand({ CiphertextBlob: Buffer.from(c, 'base64'), EncryptionContext: token.encryptionContext, KeyId: token.keyId }));
@@ -351,10 +372,10 @@ export async function deleteTokenItem(env: ReceiverEnv, user: TestUser): Promise
 
 /** The bundled receiver running in its own Node process (like a Lambda container), driven over HTTP. */
 export interface ReceiverHost {
-  /** Calls the handler with a function URL event; resolves with its result. */
-  invoke(event: unknown): Promise<{ statusCode: number; headers: Record<string, string>; body: string }>;
   /** Log lines the handler printed (stdout + stderr). */
   logs: string[];
+  /** Calls the handler with a function URL event; resolves with its result. */
+  invoke(event: unknown): Promise<{ statusCode: number; headers: Record<string, string>; body: string }>;
   stop(): Promise<void>;
 }
 
