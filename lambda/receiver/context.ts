@@ -6,6 +6,7 @@ import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 /* eslint-enable import/no-extraneous-dependencies */
+import { ENV } from '../../src/private/env';
 import { BotAppTokenProvider, BotConnectorClient } from '../shared/bot-connector';
 import { BotFrameworkAuthenticator } from '../shared/botframework-auth';
 import type { ResolvedConfig } from '../shared/config';
@@ -116,8 +117,9 @@ export function secretReader(secrets: SecretsManagerClient, secretArn: string | 
     }
     if (isPlaceholderSecret(parsed)) {
       log.error('client_secret_placeholder', {
-        reason: 'the bot secret does not hold {"clientSecret": "<the Entra app client secret>"} yet',
-        secretArn,
+        reason: 'the bot secret does not hold {"clientSecret": "<the Entra app client secret>"} yet: put the client secret of the Entra app registration into it',
+        variable: ENV.SECRET_ARN,
+        resourceArn: secretArn,
       });
       throw new ConfigurationError('the bot client secret has not been set');
     }

@@ -15,6 +15,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DeleteItemCommand, DynamoDBClient, GetItemCommand, QueryCommand, ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { createReceiverContext, type AwsClients, type ReceiverContext } from '../../lambda/receiver/context';
+import { loadConfig } from '../../lambda/shared/config';
 import { ENV } from '../../src/private/env';
 import { startBotConnector, type BotConnectorStub } from '../support/bot-connector-stub';
 import { startBotFrameworkIdentity, type BotFrameworkIdentity } from '../support/botframework-jwks';
@@ -448,4 +453,27 @@ export async function startReceiverHost(bundleFile: string, env: Record<string, 
       }
     },
   };
+}
+
+/** AWS clients of an in-process receiver context (explicit local endpoints and credentials, through the proxies). */
+export function localClients(env: ReceiverEnv): AwsClients & { destroy(): void } {
+  const clients = {
+    ddb: new DynamoDBClient(awsClientConfig(env.ddbProxy.endpoint)),
+    kms: new KMSClient(awsClientConfig(env.motoProxy.endpoint)),
+    lambda: new LambdaClient(awsClientConfig(env.worker.endpoint)),
+    secrets: new SecretsManagerClient(awsClientConfig(env.motoProxy.endpoint)),
+    ssm: new SSMClient(awsClientConfig(env.motoProxy.endpoint)),
+  };
+  return {
+    ...clients,
+    destroy: () => Object.values(clients).forEach((c) => c.destroy()),
+  };
+}
+
+/** An in-process receiver context over the local environment, with optional TDAB_* overrides. */
+export function inProcessContext(env: ReceiverEnv, over: Record<string, string | undefined> = {}): { ctx: ReceiverContext; destroy(): void } {
+  const clients = localClients(env);
+  const vars: Record<string, string | undefined> = { ...env.env, ...over };
+  const config = loadConfig(vars as NodeJS.ProcessEnv);
+  return { ctx: createReceiverContext(config, clients), destroy: clients.destroy };
 }
