@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { inProcessContext, localClients, startReceiverEnv, type ReceiverEnv } from './receiver-support';
 import {
   baseUrlReader,
   ConfigurationError,
@@ -10,7 +11,6 @@ import {
 } from '../../lambda/receiver/context';
 import { setLogSink } from '../../lambda/shared/log';
 import { createSecret, putParameter } from '../support/local-aws';
-import { inProcessContext, localClients, startReceiverEnv, type ReceiverEnv } from './receiver-support';
 
 jest.setTimeout(60_000);
 

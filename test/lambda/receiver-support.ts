@@ -45,7 +45,7 @@ export interface CountingProxy {
   since(mark: number): string[];
   /** Current position (pass to `since`). */
   mark(): number;
-  /** Makes the next `times` requests whose operation matches fail with a throttling error (DynamoDB / KMS style). */
+  /** Makes the next `times` requests of `operation` fail with a 500 (replaces an earlier injection; 0 clears it). */
   failNext(operation: string, times?: number, status?: number): void;
   stop(): Promise<void>;
 }
@@ -97,7 +97,9 @@ export async function startCountingProxy(upstream: string): Promise<CountingProx
     mark: () => calls.length,
     since: (m) => calls.slice(m).map((c) => c.operation),
     failNext: (operation, times = 1, status = 500) => {
-      failures.push({ operation, times, status });
+      // Replaces any earlier injection for the operation (times 0 clears it).
+      for (let i = failures.length - 1; i >= 0; i--) if (failures[i].operation === operation) failures.splice(i, 1);
+      if (times > 0) failures.push({ operation, times, status });
     },
     stop: () => new Promise<void>((resolve) => {
       server.closeAllConnections();
