@@ -32,7 +32,12 @@ async function startSignIn(c: ReceiverContext, user: TestUser, opts: { authorize
   const pkce = createPkce();
   const nonce = randomUrlSafe();
   const ref = { serviceUrl: env.connector.serviceUrl, channelId: 'msteams', conversation: { id: `a:1${user.oid}`, conversationType: 'personal' }, bot: { id: `28:${env.appId}` }, user: { id: user.teamsId, aadObjectId: user.oid } };
-  const state = await c.conversations.createSignInState({ user: { tenantId: env.tenantId, aadObjectId: user.oid, teamsUserId: user.teamsId }, conversation: ref, codeVerifier: pkce.verifier, nonce });
+  const state = await c.conversations.createSignInState({
+    user: { tenantId: env.tenantId, aadObjectId: user.oid, teamsUserId: user.teamsId },
+    conversation: ref,
+    codeVerifier: pkce.verifier,
+    nonce,
+  });
   const url = c.oauth.authorizeUrl({
     tenantId: env.tenantId,
     state: state.state,

@@ -3,7 +3,12 @@ import { createHandler, isAllowedTenant } from '../../lambda/receiver/index';
 import { ConfigError, loadConfig } from '../../lambda/shared/config';
 import { setLogSink } from '../../lambda/shared/log';
 
-const ev = (method: string, rawPath: string, extra: Record<string, unknown> = {}) => ({ rawPath, requestContext: { http: { method } }, headers: {}, ...extra });
+const ev = (method: string, rawPath: string, extra: Record<string, unknown> = {}) => ({
+  rawPath,
+  requestContext: { http: { method } },
+  headers: {},
+  ...extra,
+});
 
 describe('receiver handler (routing and configuration)', () => {
   test('a configuration error answers 503 and logs the variable, not a 500', async () => {
