@@ -9,6 +9,8 @@ import {
   LocalAws,
   DEFAULT_DYNAMODB_JAVA_OPTIONS,
   applyTestAwsEnv,
+  freePort,
+  groupListensOn,
   hostProcess,
   killAllServers,
   createKey,
@@ -104,6 +106,15 @@ describe('startLocalAws', () => {
     const environ = fs.readFileSync(`/proc/${aws.pids.dynamodb}/environ`, 'utf8').split('\0');
     expect(environ).toContain(`JAVA_TOOL_OPTIONS=${DEFAULT_DYNAMODB_JAVA_OPTIONS}`);
     expect(hostProcess().env.JAVA_TOOL_OPTIONS).toBe(process.env.JAVA_TOOL_OPTIONS);
+  });
+
+  test('readiness checks that OUR process listens on the port (free-port race with other servers)', async () => {
+    const ddbPort = Number(new URL(aws.dynamodbEndpoint).port);
+    const motoPort = Number(new URL(aws.motoEndpoint).port);
+    expect(groupListensOn(aws.pids.dynamodb, ddbPort)).toBe(true);
+    expect(groupListensOn(aws.pids.moto, motoPort)).toBe(true);
+    expect(groupListensOn(aws.pids.dynamodb, motoPort)).toBe(false);
+    expect(groupListensOn(aws.pids.moto, await freePort())).toBe(false);
   });
 
   test('stop() ends both process groups and is idempotent', async () => {

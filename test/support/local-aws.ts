@@ -18,6 +18,7 @@
  * ```
  */
 import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as vm from 'node:vm';
@@ -137,6 +138,59 @@ function probe(url: string, init: { method: string; headers?: Record<string, str
   });
 }
 
+/**
+ * Whether a process of group `pgid` listens on TCP `port` (Linux /proc); `undefined` where /proc cannot tell.
+ * Guards against the free-port race: another engineer's server grabbing the port between our probe and our bind
+ * would otherwise answer the readiness probe in our server's place.
+ */
+export function groupListensOn(pgid: number, port: number): boolean | undefined {
+  try {
+    const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+    const inodes = new Set<string>();
+    for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+      let text = '';
+      try {
+        text = fs.readFileSync(table, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const line of text.split('\n').slice(1)) {
+        const cols = line.trim().split(/\s+/);
+        if (cols.length > 9 && cols[3] === '0A' && cols[1].endsWith(`:${hexPort}`)) inodes.add(cols[9]);
+      }
+    }
+    if (inodes.size === 0) return false;
+    for (const entry of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      let stat: string;
+      try {
+        stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      } catch {
+        continue;
+      }
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // state ppid pgrp ...
+      if (Number(fields[2]) !== pgid) continue;
+      let fds: string[] = [];
+      try {
+        fds = fs.readdirSync(`/proc/${entry}/fd`);
+      } catch {
+        continue;
+      }
+      for (const fd of fds) {
+        try {
+          const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${entry}/fd/${fd}`));
+          if (m && inodes.has(m[1])) return true;
+        } catch {
+          // fd closed meanwhile
+        }
+      }
+    }
+    return false;
+  } catch {
+    return undefined;
+  }
+}
+
 interface Managed {
   child: ChildProcess;
   output: string[];
@@ -247,7 +301,12 @@ async function waitUntilAnswering(
       throw new Error(`${name} exited during start-up (exit code ${m.child.exitCode}): ${m.output.join('').slice(-2000)}`);
     }
     const status = await probe(url, init);
-    if (status !== undefined) return;
+    if (status !== undefined) {
+      const port = Number(new URL(url).port);
+      const ours = m.child.pid ? groupListensOn(m.child.pid, port) : undefined;
+      if (ours !== false) return;
+      // Someone else answers on our port: keep waiting; our server exits when its bind fails (then we retry).
+    }
     await sleep(100);
   }
   throw new Error(`${name} did not answer on ${url} within ${timeoutMs} ms: ${m.output.join('').slice(-2000)}`);
@@ -477,7 +536,8 @@ export const AWS_ENV_TO_CLEAR = [
 
 /**
  * Applies {@link testAwsEnv} to `process.env` (clearing {@link AWS_ENV_TO_CLEAR}); returns a function that restores
- * the previous values.
+ * the previous values. Inside jest this is the test file's own `process.env` (what handler modules and the SDK read
+ * there); a child process does not inherit it: pass `{ env: { ...process.env, ...testAwsEnv(aws) } }` to spawn.
  */
 export function applyTestAwsEnv(
   local: { readonly dynamodbEndpoint: string; readonly motoEndpoint: string },
