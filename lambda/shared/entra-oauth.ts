@@ -19,7 +19,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 // eslint-disable-next-line import/no-extraneous-dependencies -- inlined into the handler bundles by esbuild
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { ResolvedConfig } from './config';
 import { formBody, HttpBodyError, httpRequest, HttpTimeoutError, type HttpResponse } from './http';
 import { log } from './log';
@@ -550,7 +550,12 @@ export class EntraOAuthClient {
       });
       return payload;
     } catch (err) {
-      throw mapJoseError(err);
+      const mapped = mapJoseError(err);
+      if (mapped instanceof TokenValidationError && mapped.reason === 'wrong_issuer' && isV1Issuer(token)) {
+        // Diagnostic only (the token is refused either way): an app registration still issuing v1 tokens.
+        throw new TokenValidationError('wrong_issuer', 'v1 token (sts.windows.net); set accessTokenAcceptedVersion to 2 in the app manifest');
+      }
+      throw mapped;
     }
   }
 
@@ -637,6 +642,16 @@ function userClaims(payload: JWTPayload, tenantId: string): { oid: string; tid: 
   if (typeof tid !== 'string' || tid.length === 0) throw new TokenValidationError('missing_claim', 'tid');
   if (tid.toLowerCase() !== tenantId.toLowerCase()) throw new TokenValidationError('tenant_mismatch');
   return { oid, tid };
+}
+
+/** True when the (unverified) token names a v1 issuer `https://sts.windows.net/{tid}/`. */
+function isV1Issuer(token: string): boolean {
+  try {
+    const iss = decodeJwt(token).iss;
+    return typeof iss === 'string' && /^https:\/\/sts\.(windows\.net|chinacloudapi\.cn)\//.test(iss);
+  } catch {
+    return false;
+  }
 }
 
 function mapJoseError(err: unknown): Error {

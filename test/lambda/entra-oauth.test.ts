@@ -442,6 +442,12 @@ describe('Teams SSO token validation and on-behalf-of', () => {
     expect((err as TokenValidationError).reason).toBe(reason);
   });
 
+  test('a v1 SSO token is refused with a hint at accessTokenAcceptedVersion', async () => {
+    const err = await sso(await idp.mintSsoToken(ADA.login, { issuer: `https://sts.windows.net/${TENANT}/` })).catch((e: unknown) => e);
+    expect(err).toMatchObject({ reason: 'wrong_issuer' });
+    expect((err as Error).message).toMatch(/accessTokenAcceptedVersion/);
+  });
+
   test('an id_token is not an SSO token (no scp)', async () => {
     const { code, pkce } = await signInFlow();
     const t = remember(await redeem(code, pkce.verifier));
