@@ -140,6 +140,14 @@ describe('main flow: message → card → sign in → resume → hot path → re
     expect(url.searchParams.get('nonce')).toBeTruthy();
     expect(url.searchParams.get('scope')!.split(' ')).toEqual(expect.arrayContaining(['openid', 'profile', 'offline_access']));
     expect(JSON.stringify(cards[0])).toContain('as soon as you have signed in');
+    // posted as a reply to the user's message, with the bot's app token (client credentials in the bot's own tenant)
+    const posted = env.connector.messages().filter((m) => m.conversationId === `a:1conv-${ada.oid}`).at(-1)!;
+    expect(posted.activityId).toBe(firstActivity.id);
+    expect(posted.authorization).toMatch(/^Bearer /);
+    const appToken = jwtPayload(posted.authorization!.slice(7));
+    expect(appToken.aud).toBe('https://api.botframework.com');
+    expect(appToken.iss).toBe(`${env.idp.authority}/${env.tenantId}/v2.0`);
+    expect([appToken.appid, appToken.azp]).toContain(env.appId);
     expect(await pendingItems(env, ada)).toHaveLength(1);
     expect(invocationsFor(ada)).toHaveLength(0);
   });
