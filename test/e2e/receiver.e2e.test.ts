@@ -444,6 +444,41 @@ describe('failures on the way', () => {
   });
 });
 
+describe('refresh with a short-lived access token from the IdP', () => {
+  test('a token issued with expires_in inside the skew is refreshed on the next message (KMS decrypt + refresh + store)', async () => {
+    const user = await newUser('Short');
+    await env.idp.setAccessTokenTtl(120);
+    try {
+      expect((await signIn(user)).statusCode).toBe(200);
+    } finally {
+      await env.idp.setAccessTokenTtl(3600);
+    }
+    const before = await tokenItem(env, user);
+    expect(Number(before?.exp?.N) - Date.now() / 1000).toBeLessThan(300);
+    const { result, calls } = await awsCalls(() => send(teamsMessage(env, user, 'refresh me')));
+    expect(result.statusCode).toBe(200);
+    expect(calls).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'moto:Decrypt', 'moto:Encrypt', 'dynamodb:UpdateItem', 'lambda:Invoke']));
+    const after = await tokenItem(env, user);
+    expect(Number(after?.exp?.N) - Date.now() / 1000).toBeGreaterThan(3000);
+    expect(after?.rt).not.toEqual(before?.rt);
+    expect(invocationsFor(user).at(-1).message.text).toBe('refresh me');
+  });
+});
+
+describe('per container caching', () => {
+  test('the bot app token, client secret and base URL are reused: a card costs no token request and no secret/SSM read', async () => {
+    const a = await newUser('A');
+    const b = await newUser('B');
+    await send(teamsMessage(env, a, 'warm up'));
+    const stats = await env.idp.stats();
+    const m = env.motoProxy.mark();
+    await send(teamsMessage(env, b, 'second card'));
+    expect(cardsTo(b)).toHaveLength(1);
+    expect((await env.idp.stats()).token).toBe(stats.token);
+    expect(env.motoProxy.since(m)).toEqual([]);
+  });
+});
+
 describe('tokens of any size', () => {
   test('an 8 KB access token plus a refresh token (beyond KMS Encrypt\'s 4 KB) reaches the worker intact', async () => {
     const user = await newUser('Big');
