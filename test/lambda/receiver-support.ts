@@ -415,9 +415,16 @@ export async function startReceiverHost(bundleFile: string, env: Record<string, 
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   const logs: string[] = [];
-  const collect = (d: Buffer) => logs.push(...d.toString('utf8').split('\n').filter((l) => l.trim() !== ''));
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
+  const collector = () => {
+    let partial = '';
+    return (d: Buffer) => {
+      const parts = (partial + d.toString('utf8')).split('\n');
+      partial = parts.pop() ?? '';
+      logs.push(...parts.filter((l) => l.trim() !== ''));
+    };
+  };
+  child.stdout?.on('data', collector());
+  child.stderr?.on('data', collector());
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`receiver host did not start: ${logs.join('\n')}`)), 30_000);
     child.once('message', (m: any) => {
