@@ -47,6 +47,9 @@ export { GraphClient, GraphError, GraphUrlError, plainText, quote, ContractError
 export type { GraphClientOptions, GraphRequestOptions, GraphUser } from './graph';
 export type { ConversationReference, WorkerEvent, WorkerMessage, WorkerToken, WorkerAttachment } from '../shared/contract';
 
+/** The construct creates the secret with a placeholder value starting with this; the kit refuses it. */
+const SECRET_PLACEHOLDER_PREFIX = 'REPLACE_ME';
+
 /** Default apology sent once when a message fails before it was answered. */
 export const DEFAULT_APOLOGY = 'Sorry, something went wrong while I was working on your message. Please try again later.';
 
@@ -248,6 +251,10 @@ export function defineWorker(fn: WorkerFunction, options: WorkerOptions = {}): W
           value = s;
         }
         if (!value) throw new Error('the bot secret has no clientSecret');
+        if (value.startsWith(SECRET_PLACEHOLDER_PREFIX)) {
+          log.error('bot_secret_placeholder', { variable: 'TDAB_SECRET_ARN' });
+          throw new Error('the bot secret still holds the placeholder: store the client secret of the bot\'s app registration');
+        }
         return value;
       }).catch((err) => {
         secret = undefined; // do not cache a failure

@@ -2,11 +2,16 @@
  * Worker kit against real local servers: DynamoDB Local (idempotency), moto_server (KMS, Secrets Manager),
  * oidc-provider (the bot's client-credentials token), plus the Bot Connector and Graph stand-ins.
  */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { build } from 'esbuild';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { ConversationReference, toWorkerEvent, WorkerEvent } from '../../lambda/shared/contract';
 import { TokenCipher, tokenEncryptionContext } from '../../lambda/shared/crypto';
@@ -319,6 +324,21 @@ describe('defineWorker', () => {
     }
   });
 
+  test('the construct\'s placeholder secret is refused (no token request, nothing sent)', async () => {
+    const placeholderArn = await createSecret(aws.motoEndpoint, `placeholder-${Date.now()}`,
+      JSON.stringify({ clientSecret: 'REPLACE_ME: aws secretsmanager put-secret-value --secret-id <TDAB_SECRET_ARN> --secret-string ...' }));
+    const handler = defineWorker(meReply, {
+      env: { ...env, TDAB_SECRET_ARN: placeholderArn },
+      clients: { dynamodb: ddb, kms, secretsManager: new SecretsManagerClient(awsClientConfig(aws.motoEndpoint)) },
+    });
+    const { event } = await eventFor('Placeholder');
+    const tokensBefore = (await idp.stats()).token;
+    await expect(handler(event)).rejects.toBeInstanceOf(WorkerError);
+    expect((await idp.stats()).token).toBe(tokensBefore);
+    expect(bc.activities.filter((a) => a.conversationId === event.conversation.conversation.id)).toHaveLength(0);
+    expect(logs.some((l) => l.includes('bot_secret_placeholder'))).toBe(true);
+  });
+
   test('configuration errors name the variable', async () => {
     const handler = defineWorker(meReply, { env: { ...env, TDAB_CONVERSATION_TABLE: '' } });
     await expect(handler((await eventFor('x')).event)).rejects.toThrow(/TDAB_CONVERSATION_TABLE/);
@@ -387,4 +407,53 @@ describe('text helpers', () => {
     const q = quote('😀'.repeat(300), 10);
     expect(q).toBe(`“${'😀'.repeat(10)}…”`);
   });
+});
+
+describe('the kit as a package entry point and its documentation', () => {
+  const root = path.join(__dirname, '../..');
+
+  test('bundles standalone with esbuild (CommonJS) and exports defineWorker', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'tdab-kit-'));
+    try {
+      const outfile = path.join(dir, 'worker.js');
+      await build({
+        entryPoints: [path.join(root, 'lambda/worker-kit/index.ts')],
+        outfile,
+        bundle: true,
+        platform: 'node',
+        target: 'node20',
+        format: 'cjs',
+        mainFields: ['module', 'main'],
+        tsconfig: path.join(root, 'lambda/tsconfig.json'),
+        logLevel: 'silent',
+      });
+      // Loads in a bare Node process without any configuration (nothing happens at module scope).
+      const res = spawnSync(process.execPath, ['-e', `const k = require(${JSON.stringify(outfile)});
+        console.log(typeof k.defineWorker, typeof k.GraphClient, typeof k.quote, typeof k.defineWorker(async () => {}))`],
+      { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
+      expect(res.stderr).toBe('');
+      expect(res.stdout.trim()).toBe('function function function function');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('the complete example of docs/worker-kit.md type-checks against the kit', () => {
+    const doc = readFileSync(path.join(root, 'docs/worker-kit.md'), 'utf8');
+    const example = /```ts\n(import \{ defineWorker[\s\S]*?)```/.exec(doc)?.[1];
+    expect(example).toBeDefined();
+    const dir = path.join(root, '.tmp', `kit-doc-${process.pid}`);
+    mkdirSync(dir, { recursive: true });
+    try {
+      const file = path.join(dir, 'my-worker.ts');
+      writeFileSync(file, example!.replace("'cdk-teams-delegated-auth-bot/worker'", `'${path.join(root, 'lambda/worker-kit')}'`));
+      const res = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '--ignoreConfig', '--noEmit', '--strict', '--skipLibCheck',
+        '--target', 'es2022', '--module', 'preserve', '--moduleResolution', 'bundler', '--lib', 'es2022,dom', '--types', 'node', file],
+      { encoding: 'utf8', cwd: dir, timeout: 120_000 });
+      expect(res.stdout + res.stderr).toBe('');
+      expect(res.status).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
