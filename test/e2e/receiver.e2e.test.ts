@@ -342,12 +342,21 @@ describe('other activity types and invokes', () => {
     expect(env.connector.requests.length).toBe(connectorBefore);
   });
 
-  test('invoke: 501 (InvokeResponse status as the HTTP status), no side effects', async () => {
+  test('an invoke nobody implements: 501 (InvokeResponse status as the HTTP status), no side effects', async () => {
     const { result, calls } = await awsCalls(() => send(teamsMessage(env, user, '', {
-      type: 'invoke', name: 'signin/tokenExchange', value: { id: 'x', connectionName: 'c', token: 'eyJ.x.y' }, text: undefined,
+      type: 'invoke', name: 'composeExtension/query', value: { commandId: 'search' }, text: undefined,
     })));
     expect(result.statusCode).toBe(501);
     expect(calls).toEqual([]);
+  });
+
+  test('the InvokeResponse body is the HTTP body (signin/tokenExchange with a bad token: 412 with failureDetail)', async () => {
+    const { result, calls } = await awsCalls(() => send(teamsMessage(env, user, '', {
+      type: 'invoke', name: 'signin/tokenExchange', value: { id: randomUUID(), connectionName: 'TeamsDelegatedAuthBot', token: 'not-a-jwt' }, text: undefined,
+    })));
+    expect(result.statusCode).toBe(412);
+    expect(JSON.parse(result.body)).toMatchObject({ failureDetail: expect.any(String) });
+    expect(calls).not.toContain('lambda:Invoke');
   });
 });
 
