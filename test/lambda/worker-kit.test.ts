@@ -223,6 +223,16 @@ describe('defineWorker', () => {
     expect(logs.some((l) => l.includes('worker_failed_after_reply'))).toBe(true);
   });
 
+  test('a reply whose outcome is unknown (timeout after posting) counts as replied: never a second message', async () => {
+    const handler = kit(async ({ reply }) => { await reply('maybe delivered'); }, { timeoutMs: 500 });
+    const { event } = await eventFor('Timeout');
+    bc.hangNext(1);
+    expect(await handler(event)).toEqual({ status: 'replied', errorAfterReply: true });
+    expect(await handler(event)).toEqual({ status: 'skipped', reason: 'already-replied' });
+    expect(messagesFor(event).map((m) => m.activity.text)).toEqual(['maybe delivered']);
+    expect(logs.some((l) => l.includes('worker_reply_outcome_unknown'))).toBe(true);
+  });
+
   test('a worker that does not reply is done; a repeat is skipped', async () => {
     const handler = kit(async () => undefined);
     const { event } = await eventFor('Quiet');

@@ -54,6 +54,11 @@ export interface BotConnectorStub {
    * `Throttled`, 401 `Unauthorized`, 404 `ConversationNotFound`, others `ServiceError`.
    */
   failNext(status: number, times?: number, headers?: Record<string, string>, code?: string): void;
+  /**
+   * The next `times` (default 1) calls are recorded as accepted but never answered (the connection stays open until
+   * `stop()`): a reply that was posted although the caller timed out.
+   */
+  hangNext(times?: number): void;
   /** Accepted non-typing activities (replies and sends). */
   messages(): RecordedActivity[];
   /** Resolves when at least `count` non-typing activities were accepted (rejects after `timeoutMs`). */
@@ -91,6 +96,7 @@ export async function startBotConnector(opts: BotConnectorStubOptions = {}): Pro
   const activities: RecordedActivity[] = [];
   const requests: BotConnectorStub['requests'] = [];
   const failures: Array<{ status: number; headers: Record<string, string>; code: string }> = [];
+  let hangs = 0;
   const waiters: Array<() => void> = [];
 
   const route = new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}v3/conversations/([^/]+)/activities(?:/([^/]+))?$`);
@@ -159,6 +165,10 @@ export async function startBotConnector(opts: BotConnectorStubOptions = {}): Pro
       id,
     });
     for (const w of waiters.splice(0)) w();
+    if (hangs > 0) {
+      hangs--;
+      return 0; // never answered
+    }
     send(res, isUpdate ? 200 : 201, { id });
     return isUpdate ? 200 : 201;
   };
@@ -188,6 +198,9 @@ export async function startBotConnector(opts: BotConnectorStubOptions = {}): Pro
       for (let i = 0; i < times; i++) {
         failures.push({ status, headers, code: code ?? DEFAULT_CODES[status] ?? 'ServiceError' });
       }
+    },
+    hangNext(times = 1) {
+      hangs += times;
     },
     waitForMessages(count, timeoutMs = 10_000) {
       return new Promise((resolve, reject) => {
