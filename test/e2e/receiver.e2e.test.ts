@@ -474,6 +474,28 @@ describe('refresh with a short-lived access token from the IdP', () => {
   });
 });
 
+describe('concurrency', () => {
+  test('five messages at once before sign-in: five pending messages, one card; sign-in resumes all five in order', async () => {
+    const user = await newUser('Quick');
+    const activities = Array.from({ length: 5 }, (_, i) => teamsMessage(env, user, `burst ${i}`, {
+      timestamp: new Date(Date.now() + i).toISOString(),
+    }));
+    const results = await Promise.all(activities.map((a) => send(a)));
+    expect(results.map((r) => r.statusCode)).toEqual([200, 200, 200, 200, 200]);
+    expect(cardsTo(user)).toHaveLength(1);
+    const pending = await pendingItems(env, user);
+    expect(pending).toHaveLength(5);
+    const ok = await handler(callbackEvent(remember(await env.idp.signIn(authorizeUrlOf(cardsTo(user)[0]), user.login))));
+    expect(ok.statusCode).toBe(200);
+    await env.worker.idle();
+    const texts = invocationsFor(user).map((e) => e.message.text);
+    expect([...texts].sort()).toEqual(activities.map((a) => a.text).sort());
+    // resumed in the order the receiver stored them (arrival order)
+    const stored = pending.map((p) => JSON.parse(p.event.S).message.text);
+    expect(texts).toEqual(stored);
+  });
+});
+
 describe('per container caching', () => {
   test('the bot app token, client secret and base URL are reused: a card costs no token request and no secret/SSM read', async () => {
     const a = await newUser('A');
