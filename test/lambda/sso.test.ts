@@ -406,6 +406,15 @@ describe('signin/failure', () => {
     expect(state?.user).toMatchObject({ tenantId: env.tenantId, aadObjectId: user.oid, teamsUserId: user.teamsId });
   });
 
+  test('when the card cannot be posted, the next report tries again', async () => {
+    const user = await newUser();
+    env.connector.failNext(403, 1);
+    expect(await run(invoke(user, 'signin/failure', { code: 'authrequestfailed' }))).toEqual({ status: 200 });
+    expect(messagesTo(user)).toHaveLength(0);
+    expect(await run(invoke(user, 'signin/failure', { code: 'authrequestfailed' }))).toEqual({ status: 200 });
+    expect(messagesTo(user)).toHaveLength(1);
+  });
+
   test('unknown or odd codes still get the message', async () => {
     const user = await newUser();
     expect(await run(invoke(user, 'signin/failure', { code: '<script>' }))).toEqual({ status: 200 });
