@@ -496,6 +496,23 @@ describe('concurrency', () => {
   });
 });
 
+describe('timeouts', () => {
+  test('a DynamoDB call that never answers times out (3 s) and is retried: the hot path still answers 200', async () => {
+    const user = await newUser('Slow');
+    await send(teamsMessage(env, user, 'prompt me'));
+    const ok = await handler(callbackEvent(remember(await env.idp.signIn(authorizeUrlOf(cardsTo(user)[0]), user.login))));
+    expect(ok.statusCode).toBe(200);
+    env.ddbProxy.hangNext('GetItem', 1);
+    const started = Date.now();
+    const { result, calls } = await awsCalls(() => send(teamsMessage(env, user, 'after a hang')));
+    const took = Date.now() - started;
+    expect(result.statusCode).toBe(200);
+    expect(calls).toEqual(['dynamodb:GetItem', 'dynamodb:GetItem', 'lambda:Invoke']);
+    expect(took).toBeGreaterThanOrEqual(2900);
+    expect(took).toBeLessThan(8000);
+  });
+});
+
 describe('per container caching', () => {
   test('the bot app token, client secret and base URL are reused: a card costs no token request and no secret/SSM read', async () => {
     const a = await newUser('A');
