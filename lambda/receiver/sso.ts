@@ -317,9 +317,10 @@ export async function handleSigninFailure(activity: InboundActivity, ctx: Receiv
   log.warn('sso_signin_failure', { code, hint: FAILURE_HINTS[code] ?? 'unknown failure code' });
   const user = userKeyOf(activity);
   const interval = opts.failureMessageIntervalSeconds ?? 600;
+  const failureKey = `ssofailure#${activity.conversation.id}#${user.tenantId}#${user.aadObjectId}`;
   let first: boolean;
   try {
-    first = await ctx.conversations.claim(`ssofailure#${activity.conversation.id}#${user.tenantId}#${user.aadObjectId}`, interval);
+    first = await ctx.conversations.claim(failureKey, interval);
   } catch (err) {
     log.error('sso_signin_failure_claim_failed', { reason: errorName(err) });
     first = true; // better a second message than silence
@@ -337,6 +338,7 @@ export async function handleSigninFailure(activity: InboundActivity, ctx: Receiv
     conversation,
     card: message,
   });
+  if (!posted) await releaseClaim(ctx, failureKey); // the next report may try again
   log.info('sso_signin_failure', { outcome: posted ? 'card_sent' : 'card_failed' });
   return { status: 200 };
 }

@@ -202,7 +202,12 @@ interface Runtime {
 /** Checks that the token in the event belongs to this bot, this key and the user being answered. */
 function checkTokenBinding(event: WorkerEvent, config: ResolvedConfig): void {
   const ctx = event.token.encryptionContext;
-  if (config.kmsKeyArn && event.token.keyId !== config.kmsKeyArn) throw new TokenBindingError('keyId is not the configured KMS key');
+  // Compared only when both are key ARNs (an alias ARN in the configuration cannot be compared with the key ARN that
+  // KMS Encrypt reports; KMS and IAM still restrict what can be decrypted).
+  const isKeyArn = (v: string): boolean => /^arn:aws[a-z-]*:kms:[^:]+:\d{12}:key\/.+$/.test(v);
+  if (config.kmsKeyArn && isKeyArn(config.kmsKeyArn) && isKeyArn(event.token.keyId) && event.token.keyId !== config.kmsKeyArn) {
+    throw new TokenBindingError('keyId is not the configured KMS key');
+  }
   if (ctx.appId !== undefined && ctx.appId !== config.appId) throw new TokenBindingError('encryption context appId is not this bot');
   const user = event.conversation.user;
   if (user.aadObjectId && ctx.aadObjectId !== undefined && ctx.aadObjectId !== user.aadObjectId) {

@@ -342,12 +342,21 @@ describe('other activity types and invokes', () => {
     expect(env.connector.requests.length).toBe(connectorBefore);
   });
 
-  test('invoke: 501 (InvokeResponse status as the HTTP status), no side effects', async () => {
+  test('an invoke nobody implements: 501 (InvokeResponse status as the HTTP status), no side effects', async () => {
     const { result, calls } = await awsCalls(() => send(teamsMessage(env, user, '', {
-      type: 'invoke', name: 'signin/tokenExchange', value: { id: 'x', connectionName: 'c', token: 'eyJ.x.y' }, text: undefined,
+      type: 'invoke', name: 'composeExtension/query', value: { commandId: 'search' }, text: undefined,
     })));
     expect(result.statusCode).toBe(501);
     expect(calls).toEqual([]);
+  });
+
+  test('the InvokeResponse body is the HTTP body (signin/tokenExchange with a bad token: 412 with failureDetail)', async () => {
+    const { result, calls } = await awsCalls(() => send(teamsMessage(env, user, '', {
+      type: 'invoke', name: 'signin/tokenExchange', value: { id: randomUUID(), connectionName: 'TeamsDelegatedAuthBot', token: 'not-a-jwt' }, text: undefined,
+    })));
+    expect(result.statusCode).toBe(412);
+    expect(JSON.parse(result.body)).toMatchObject({ failureDetail: expect.any(String) });
+    expect(calls).not.toContain('lambda:Invoke');
   });
 });
 
@@ -462,6 +471,45 @@ describe('refresh with a short-lived access token from the IdP', () => {
     expect(Number(after?.exp?.N) - Date.now() / 1000).toBeGreaterThan(3000);
     expect(after?.rt).not.toEqual(before?.rt);
     expect(invocationsFor(user).at(-1).message.text).toBe('refresh me');
+  });
+});
+
+describe('concurrency', () => {
+  test('five messages at once before sign-in: five pending messages, one card; sign-in resumes all five in order', async () => {
+    const user = await newUser('Quick');
+    const activities = Array.from({ length: 5 }, (_, i) => teamsMessage(env, user, `burst ${i}`, {
+      timestamp: new Date(Date.now() + i).toISOString(),
+    }));
+    const results = await Promise.all(activities.map((a) => send(a)));
+    expect(results.map((r) => r.statusCode)).toEqual([200, 200, 200, 200, 200]);
+    expect(cardsTo(user)).toHaveLength(1);
+    const pending = await pendingItems(env, user);
+    expect(pending).toHaveLength(5);
+    const ok = await handler(callbackEvent(remember(await env.idp.signIn(authorizeUrlOf(cardsTo(user)[0]), user.login))));
+    expect(ok.statusCode).toBe(200);
+    await env.worker.idle();
+    const texts = invocationsFor(user).map((e) => e.message.text);
+    expect([...texts].sort()).toEqual(activities.map((a) => a.text).sort());
+    // resumed in the order the receiver stored them (arrival order)
+    const stored = pending.map((p) => JSON.parse(p.event.S).message.text);
+    expect(texts).toEqual(stored);
+  });
+});
+
+describe('timeouts', () => {
+  test('a DynamoDB call that never answers times out (3 s) and is retried: the hot path still answers 200', async () => {
+    const user = await newUser('Slow');
+    await send(teamsMessage(env, user, 'prompt me'));
+    const ok = await handler(callbackEvent(remember(await env.idp.signIn(authorizeUrlOf(cardsTo(user)[0]), user.login))));
+    expect(ok.statusCode).toBe(200);
+    env.ddbProxy.hangNext('GetItem', 1);
+    const started = Date.now();
+    const { result, calls } = await awsCalls(() => send(teamsMessage(env, user, 'after a hang')));
+    const took = Date.now() - started;
+    expect(result.statusCode).toBe(200);
+    expect(calls).toEqual(['dynamodb:GetItem', 'dynamodb:GetItem', 'lambda:Invoke']);
+    expect(took).toBeGreaterThanOrEqual(2900);
+    expect(took).toBeLessThan(8000);
   });
 });
 

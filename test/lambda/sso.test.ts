@@ -14,6 +14,7 @@ import { startReceiverEnv, teamsMessage, type ReceiverEnv, type TestUser } from 
 import { validateActivity, type InboundActivity } from '../../lambda/receiver/activity';
 import { SSO_CONNECTION_NAME } from '../../lambda/receiver/cards';
 import { createReceiverContext, type ReceiverContext } from '../../lambda/receiver/context';
+import { handleInvoke } from '../../lambda/receiver/invoke';
 import { handleMessage } from '../../lambda/receiver/messages';
 import { failureDetailOf, handleSsoInvoke, ssoClaimKey, type InvokeResult } from '../../lambda/receiver/sso';
 import { loadConfig } from '../../lambda/shared/config';
@@ -405,6 +406,15 @@ describe('signin/failure', () => {
     expect(state?.user).toMatchObject({ tenantId: env.tenantId, aadObjectId: user.oid, teamsUserId: user.teamsId });
   });
 
+  test('when the card cannot be posted, the next report tries again', async () => {
+    const user = await newUser();
+    env.connector.failNext(403, 1);
+    expect(await run(invoke(user, 'signin/failure', { code: 'authrequestfailed' }))).toEqual({ status: 200 });
+    expect(messagesTo(user)).toHaveLength(0);
+    expect(await run(invoke(user, 'signin/failure', { code: 'authrequestfailed' }))).toEqual({ status: 200 });
+    expect(messagesTo(user)).toHaveLength(1);
+  });
+
   test('unknown or odd codes still get the message', async () => {
     const user = await newUser();
     expect(await run(invoke(user, 'signin/failure', { code: '<script>' }))).toEqual({ status: 200 });
@@ -415,4 +425,14 @@ describe('signin/failure', () => {
 test('other invoke names are not handled here (the receiver answers 501)', async () => {
   const user = await newUser();
   expect(await handleSsoInvoke(invoke(user, 'composeExtension/query', {}), ctx)).toBeUndefined();
+});
+
+test('invoke.ts: SSO names dispatched, other names 501, a malformed activity 400', async () => {
+  const user = await newUser();
+  const raw = (name: string, value: unknown, over: Record<string, unknown> = {}) =>
+    teamsMessage(env, user, '', { type: 'invoke', name, value, text: undefined, ...over });
+  expect(await handleInvoke(raw('composeExtension/query', {}), ctx)).toEqual({ status: 501 });
+  expect(await handleInvoke(raw('signin/verifyState', {}), ctx)).toEqual({ status: 404 });
+  const noUser = raw('signin/tokenExchange', { id: 'x', connectionName: SSO_CONNECTION_NAME, token: 'x' }, { from: { id: user.teamsId } });
+  expect(await handleInvoke(noUser, ctx)).toEqual({ status: 400, body: { error: 'missing_aadObjectId' } });
 });

@@ -273,6 +273,14 @@ describe('defineWorker', () => {
     expect(messagesFor(event).map((m) => m.activity.text)).toEqual(['Sorry, something went wrong while I was working on your message. Please try again later.']);
   });
 
+  test('a token of another KMS key is refused before decrypting', async () => {
+    const handler = kit(meReply, { apology: false });
+    const { event } = await eventFor('Other key');
+    event.token.keyId = keyArn.replace(/key\/.*$/, 'key/00000000-0000-0000-0000-000000000000');
+    const err = await handler(event).catch((e) => e);
+    expect(err).toMatchObject({ name: 'WorkerError', causeName: 'TokenBindingError' });
+  });
+
   test('KMS refuses a tampered encryption context', async () => {
     const handler = kit(meReply, { apology: false });
     const { event } = await eventFor('Eve');

@@ -253,14 +253,23 @@ export interface GraphStandIn {
   stop(): Promise<void>;
 }
 
+/** Options of {@link startGraphStandIn}. */
+export interface GraphStandInOptions {
+  /**
+   * Resolves a bearer token not registered with `addUser` (e.g. verifies an IdP-issued JWT and looks the user up by
+   * `oid`); undefined or a throw → 401.
+   */
+  resolveToken?: (token: string) => Promise<Record<string, unknown> | undefined>;
+}
+
 /** Starts a Microsoft Graph stand-in on 127.0.0.1: `GET /v1.0/me` (401 `InvalidAuthenticationToken` for unknown tokens). */
-export async function startGraphStandIn(): Promise<GraphStandIn> {
+export async function startGraphStandIn(opts: GraphStandInOptions = {}): Promise<GraphStandIn> {
   const users = new Map<string, Record<string, unknown>>();
   const requests: GraphRequestRecord[] = [];
   const failures: Array<{ status: number; code: string }> = [];
   const server = createServer((req, res) => {
     req.resume();
-    req.on('end', () => {
+    req.on('end', async () => {
       const path = (req.url ?? '/').split('?')[0];
       const auth = req.headers.authorization ?? '';
       const token = /^Bearer (.+)$/.exec(auth)?.[1];
@@ -270,8 +279,10 @@ export async function startGraphStandIn(): Promise<GraphStandIn> {
       };
       const failure = failures.shift();
       if (failure) return answer(failure.status, { error: { code: failure.code, message: 'stand-in failure' } });
-      if (!token || !users.has(token)) return answer(401, { error: { code: 'InvalidAuthenticationToken', message: 'Access token is empty or invalid.' } });
-      if (req.method === 'GET' && path === '/v1.0/me') return answer(200, { '@odata.context': 'x', ...users.get(token) });
+      let profile = token ? users.get(token) : undefined;
+      if (!profile && token && opts.resolveToken) profile = await opts.resolveToken(token).catch(() => undefined);
+      if (!profile) return answer(401, { error: { code: 'InvalidAuthenticationToken', message: 'Access token is empty or invalid.' } });
+      if (req.method === 'GET' && path === '/v1.0/me') return answer(200, { '@odata.context': 'x', ...profile });
       return answer(404, { error: { code: 'Request_ResourceNotFound', message: 'not found' } });
     });
   });
