@@ -1,0 +1,216 @@
+/**
+ * A local stand-in for the Bot Connector REST API v3 (the Teams side of outbound bot calls), on 127.0.0.1.
+ *
+ * Routes (under the service URL's path prefix, `/amer/` by default, like Teams' regional service URLs):
+ * - `POST v3/conversations/{conversationId}/activities` (send to conversation, typing)
+ * - `POST v3/conversations/{conversationId}/activities/{replyToId}` (reply to activity)
+ * - `PUT  v3/conversations/{conversationId}/activities/{activityId}` (update activity)
+ *
+ * Every accepted call is recorded with its Authorization header. `failNext` makes the next calls fail like the real
+ * service (`{"error":{"code","message"}}`), `verifyToken` can reject bearer tokens with 401. A path containing `//`
+ * (naive URL joining) gets 404, like a wrong route would.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, IncomingMessage, ServerResponse } from 'node:http';
+import { AddressInfo } from 'node:net';
+
+/** One call the stub accepted. */
+export interface RecordedActivity {
+  method: string;
+  /** Raw request path (still URL-encoded). */
+  path: string;
+  /** The decoded conversation id of the path. */
+  conversationId: string;
+  /** `replyToId` (POST …/activities/{id}) or the updated activity id (PUT). */
+  activityId?: string;
+  /** The JSON body. */
+  activity: any;
+  authorization?: string;
+  /** The id the stub answered with. */
+  id: string;
+}
+
+/** Options of the stub. */
+export interface BotConnectorStubOptions {
+  /** Path prefix of the service URL (default `/amer/`). */
+  pathPrefix?: string;
+  /** Called with the Authorization header of every call; false (or a throw) → 401. */
+  verifyToken?: (authorization: string | undefined) => boolean | Promise<boolean>;
+}
+
+/** A running stub. */
+export interface BotConnectorStub {
+  /** `http://127.0.0.1:{port}/amer/` (ends with `/`, like Teams'). */
+  serviceUrl: string;
+  /** `http://127.0.0.1:{port}` (an allow-list entry for tests). */
+  origin: string;
+  /** Accepted calls, in order (typing activities included). */
+  activities: RecordedActivity[];
+  /** Every request received, accepted or not. */
+  requests: Array<{ method: string; path: string; status: number }>;
+  /**
+   * The next `times` (default 1) calls fail with `status` and body `{"error":{"code"}}`; `headers` (e.g.
+   * `{"Retry-After": "1"}`) are sent with each failure. Default codes: 403 `BotNotInConversationRoster`, 429
+   * `Throttled`, 401 `Unauthorized`, 404 `ConversationNotFound`, others `ServiceError`.
+   */
+  failNext(status: number, times?: number, headers?: Record<string, string>, code?: string): void;
+  /** Accepted non-typing activities (replies and sends). */
+  messages(): RecordedActivity[];
+  /** Resolves when at least `count` non-typing activities were accepted (rejects after `timeoutMs`). */
+  waitForMessages(count: number, timeoutMs?: number): Promise<RecordedActivity[]>;
+  stop(): Promise<void>;
+}
+
+const DEFAULT_CODES: Record<number, string> = {
+  401: 'Unauthorized',
+  403: 'BotNotInConversationRoster',
+  404: 'ConversationNotFound',
+  429: 'Throttled',
+};
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = body === undefined ? '' : JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
+  res.end(text);
+}
+
+/** Starts the Bot Connector stand-in on a free port of 127.0.0.1. */
+export async function startBotConnector(opts: BotConnectorStubOptions = {}): Promise<BotConnectorStub> {
+  let prefix = opts.pathPrefix ?? '/amer/';
+  if (!prefix.startsWith('/')) prefix = `/${prefix}`;
+  if (!prefix.endsWith('/')) prefix = `${prefix}/`;
+  const activities: RecordedActivity[] = [];
+  const requests: BotConnectorStub['requests'] = [];
+  const failures: Array<{ status: number; headers: Record<string, string>; code: string }> = [];
+  const waiters: Array<() => void> = [];
+
+  const route = new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}v3/conversations/([^/]+)/activities(?:/([^/]+))?$`);
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<number> => {
+    const method = req.method ?? 'GET';
+    const path = (req.url ?? '/').split('?')[0];
+    const body = await readBody(req);
+    if (path.includes('//')) {
+      send(res, 404, { error: { code: 'NotFound', message: 'no route (double slash)' } });
+      return 404;
+    }
+    const m = route.exec(path);
+    if (!m) {
+      send(res, 404, { error: { code: 'NotFound', message: 'no route' } });
+      return 404;
+    }
+    const failure = failures.shift();
+    if (failure) {
+      send(res, failure.status, { error: { code: failure.code, message: `stub failure ${failure.status}` } }, failure.headers);
+      return failure.status;
+    }
+    const authorization = req.headers.authorization;
+    if (opts.verifyToken) {
+      let ok = false;
+      try {
+        ok = await opts.verifyToken(authorization);
+      } catch {
+        ok = false;
+      }
+      if (!ok) {
+        send(res, 401, { error: { code: 'Unauthorized', message: 'token rejected' } });
+        return 401;
+      }
+    }
+    const [, rawConversation, rawActivityId] = m;
+    const isUpdate = method === 'PUT' && rawActivityId !== undefined;
+    const isPost = method === 'POST';
+    if (!isUpdate && !isPost) {
+      send(res, 405, { error: { code: 'MethodNotAllowed', message: method } });
+      return 405;
+    }
+    if (!(req.headers['content-type'] ?? '').startsWith('application/json')) {
+      send(res, 415, { error: { code: 'BadArgument', message: 'content-type must be application/json' } });
+      return 415;
+    }
+    let activity: any;
+    try {
+      activity = JSON.parse(body);
+    } catch {
+      send(res, 400, { error: { code: 'BadSyntax', message: 'invalid JSON' } });
+      return 400;
+    }
+    if (typeof activity !== 'object' || activity === null || typeof activity.type !== 'string') {
+      send(res, 400, { error: { code: 'BadArgument', message: 'activity.type is required' } });
+      return 400;
+    }
+    const id = isUpdate ? decodeURIComponent(rawActivityId) : `${Date.now()}${randomBytes(3).readUIntBE(0, 3)}`;
+    activities.push({
+      method,
+      path,
+      conversationId: decodeURIComponent(rawConversation),
+      activityId: rawActivityId === undefined ? undefined : decodeURIComponent(rawActivityId),
+      activity,
+      authorization,
+      id,
+    });
+    for (const w of waiters.splice(0)) w();
+    send(res, isUpdate ? 200 : 201, { id });
+    return isUpdate ? 200 : 201;
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).then(
+      (status) => requests.push({ method: req.method ?? '', path: (req.url ?? '').split('?')[0], status }),
+      () => {
+        requests.push({ method: req.method ?? '', path: req.url ?? '', status: 500 });
+        if (!res.headersSent) send(res, 500, { error: { code: 'ServiceError', message: 'stub error' } });
+      },
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const origin = `http://127.0.0.1:${port}`;
+
+  const messages = (): RecordedActivity[] => activities.filter((a) => a.activity?.type !== 'typing');
+
+  return {
+    serviceUrl: `${origin}${prefix}`,
+    origin,
+    activities,
+    requests,
+    messages,
+    failNext(status, times = 1, headers = {}, code) {
+      for (let i = 0; i < times; i++) {
+        failures.push({ status, headers, code: code ?? DEFAULT_CODES[status] ?? 'ServiceError' });
+      }
+    },
+    waitForMessages(count, timeoutMs = 10_000) {
+      return new Promise((resolve, reject) => {
+        const check = (): boolean => {
+          if (messages().length >= count) {
+            clearTimeout(timer);
+            resolve(messages());
+            return true;
+          }
+          return false;
+        };
+        const timer = setTimeout(() => reject(new Error(`waited ${timeoutMs} ms for ${count} messages, got ${messages().length}`)), timeoutMs);
+        const loop = (): void => {
+          if (!check()) waiters.push(loop);
+        };
+        loop();
+      });
+    },
+    stop() {
+      return new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      });
+    },
+  };
+}

@@ -1,0 +1,277 @@
+/**
+ * A local stand-in for the Lambda Invoke REST API (`POST /2015-03-31/functions/{name}/invocations`) on 127.0.0.1.
+ * Point the AWS SDK at it with `AWS_ENDPOINT_URL_LAMBDA` (or the client's `endpoint`).
+ *
+ * - `X-Amz-Invocation-Type: Event` → 202 at once, then the handler runs asynchronously; an error (throw/reject) is
+ *   retried up to `retries` times (Lambda's default: 2), and when every attempt failed an on-failure destination record
+ *   shaped like Lambda's is appended to `failures`. A handler that returns normally is a success.
+ * - `RequestResponse` (the default) → 200 with the JSON result, or 200 with `X-Amz-Function-Error: Unhandled` and
+ *   `{errorMessage, errorType}` when the handler throws.
+ * - `DryRun` → 204.
+ * - `failNext(status)` makes the next Invoke API calls themselves fail (429 → TooManyRequestsException, 5xx →
+ *   ServiceException, 4xx → InvalidRequestContentException) before any handler runs.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, IncomingMessage, ServerResponse } from 'node:http';
+import { AddressInfo } from 'node:net';
+
+/** The handler the stub runs: `(event, context)` like Lambda's Node.js runtime. */
+export type StubHandler = (event: unknown, context: StubContext) => Promise<unknown>;
+
+/** The part of Lambda's context object the stub provides. */
+export interface StubContext {
+  awsRequestId: string;
+  functionName: string;
+  invokedFunctionArn: string;
+  getRemainingTimeInMillis(): number;
+}
+
+/** An on-failure destination record (what Lambda sends to SQS/SNS/EventBridge/Lambda destinations). */
+export interface FailureRecord {
+  version: '1.0';
+  timestamp: string;
+  requestContext: { requestId: string; functionArn: string; condition: 'RetriesExhausted' | 'EventAgeExceeded'; approximateInvokeCount: number };
+  requestPayload: unknown;
+  responseContext: { statusCode: number; executedVersion: string; functionError: 'Unhandled' };
+  responsePayload: { errorMessage: string; errorType: string };
+}
+
+/** One accepted Invoke call. */
+export interface InvocationRecord {
+  functionName: string;
+  invocationType: 'Event' | 'RequestResponse' | 'DryRun';
+  payload: unknown;
+  requestId: string;
+}
+
+/** One run of the handler. */
+export interface AttemptRecord {
+  requestId: string;
+  attempt: number;
+  ok: boolean;
+  error?: string;
+}
+
+/** Options of the stub. */
+export interface LambdaInvokeStubOptions {
+  handler?: StubHandler;
+  /** Retries of a failed asynchronous invocation (default 2, like Lambda). */
+  retries?: number;
+  /** Delay before each retry (default 20 ms; Lambda waits about 1 and 2 minutes). */
+  retryDelayMs?: number;
+  /** Remaining time the context reports at the start of each attempt (default 30 s). */
+  timeoutMs?: number;
+}
+
+/** A running stub. */
+export interface LambdaInvokeStub {
+  endpoint: string;
+  /** Payloads of accepted Invoke calls, in order. */
+  invocations: unknown[];
+  /** Details of accepted Invoke calls. */
+  records: InvocationRecord[];
+  /** Every handler run (first attempts and retries). */
+  attempts: AttemptRecord[];
+  /** On-failure destination records. */
+  failures: FailureRecord[];
+  failNext(status: number, times?: number): void;
+  /** Replaces the handler (e.g. after the bundle is loaded). */
+  setHandler(handler: StubHandler): void;
+  /** Resolves when no asynchronous invocation is running or waiting for a retry. */
+  idle(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const ERROR_TYPES: Record<number, string> = {
+  400: 'InvalidRequestContentException',
+  403: 'AccessDeniedException',
+  404: 'ResourceNotFoundException',
+  413: 'RequestTooLargeException',
+  429: 'TooManyRequestsException',
+};
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function errorOf(e: unknown): { errorMessage: string; errorType: string } {
+  if (e instanceof Error) return { errorMessage: e.message, errorType: e.name || 'Error' };
+  return { errorMessage: String(e), errorType: 'Error' };
+}
+
+const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Starts the Lambda Invoke stand-in on a free port of 127.0.0.1. */
+export async function startLambdaInvoke(opts: LambdaInvokeStubOptions = {}): Promise<LambdaInvokeStub> {
+  let handler: StubHandler | undefined = opts.handler;
+  const retries = opts.retries ?? 2;
+  const retryDelayMs = opts.retryDelayMs ?? 20;
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const invocations: unknown[] = [];
+  const records: InvocationRecord[] = [];
+  const attempts: AttemptRecord[] = [];
+  const failures: FailureRecord[] = [];
+  const apiFailures: number[] = [];
+  let running = 0;
+  let idleWaiters: Array<() => void> = [];
+  let port = 0;
+
+  const arnOf = (name: string): string =>
+    name.startsWith('arn:') ? name : `arn:aws:lambda:us-east-1:000000000000:function:${name}`;
+
+  const contextFor = (functionName: string, requestId: string): StubContext => {
+    const deadline = Date.now() + timeoutMs;
+    return {
+      awsRequestId: requestId,
+      functionName,
+      invokedFunctionArn: arnOf(functionName),
+      getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    };
+  };
+
+  const runOnce = async (functionName: string, payload: unknown, requestId: string, attempt: number): Promise<unknown> => {
+    if (!handler) throw new Error('lambda-invoke-stub: no handler');
+    try {
+      const result = await handler(payload, contextFor(functionName, requestId));
+      attempts.push({ requestId, attempt, ok: true });
+      return result;
+    } catch (e) {
+      attempts.push({ requestId, attempt, ok: false, error: errorOf(e).errorMessage });
+      throw e;
+    }
+  };
+
+  const runAsync = async (functionName: string, payload: unknown, requestId: string): Promise<void> => {
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= retries + 1; attempt++) {
+      if (attempt > 1) await delay(retryDelayMs);
+      try {
+        // Lambda hands every attempt a fresh copy of the payload.
+        await runOnce(functionName, JSON.parse(JSON.stringify(payload)), requestId, attempt);
+        return;
+      } catch (e) {
+        lastError = e;
+      }
+    }
+    failures.push({
+      version: '1.0',
+      timestamp: new Date().toISOString(),
+      requestContext: { requestId, functionArn: `${arnOf(functionName)}:$LATEST`, condition: 'RetriesExhausted', approximateInvokeCount: retries + 1 },
+      requestPayload: payload,
+      responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
+      responsePayload: errorOf(lastError),
+    });
+  };
+
+  const done = (): void => {
+    running--;
+    if (running === 0) {
+      const ws = idleWaiters;
+      idleWaiters = [];
+      for (const w of ws) w();
+    }
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
+    const body = await readBody(req);
+    const m = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(url.pathname);
+    if (req.method !== 'POST' || !m) {
+      res.writeHead(404, { 'content-type': 'application/json', 'x-amzn-errortype': 'ResourceNotFoundException' });
+      res.end(JSON.stringify({ Type: 'User', message: `no route ${req.method} ${url.pathname}` }));
+      return;
+    }
+    const failure = apiFailures.shift();
+    if (failure !== undefined) {
+      const type = ERROR_TYPES[failure] ?? (failure >= 500 ? 'ServiceException' : 'InvalidRequestContentException');
+      res.writeHead(failure, { 'content-type': 'application/json', 'x-amzn-errortype': type, 'x-amzn-requestid': randomUUID() });
+      res.end(JSON.stringify({ Type: failure >= 500 ? 'Service' : 'User', message: `stub failure ${failure}` }));
+      return;
+    }
+    const functionName = decodeURIComponent(m[1]);
+    const invocationType = (req.headers['x-amz-invocation-type'] as string | undefined) ?? 'RequestResponse';
+    if (!['Event', 'RequestResponse', 'DryRun'].includes(invocationType)) {
+      res.writeHead(400, { 'content-type': 'application/json', 'x-amzn-errortype': 'InvalidParameterValueException' });
+      res.end(JSON.stringify({ Type: 'User', message: `invalid invocation type ${invocationType}` }));
+      return;
+    }
+    let payload: unknown;
+    try {
+      payload = body.length === 0 ? {} : JSON.parse(body.toString('utf8'));
+    } catch {
+      res.writeHead(400, { 'content-type': 'application/json', 'x-amzn-errortype': 'InvalidRequestContentException' });
+      res.end(JSON.stringify({ Type: 'User', message: 'Could not parse request body into json' }));
+      return;
+    }
+    const requestId = randomUUID();
+    if (invocationType === 'DryRun') {
+      res.writeHead(204, { 'x-amzn-requestid': requestId });
+      res.end();
+      return;
+    }
+    invocations.push(payload);
+    records.push({ functionName, invocationType: invocationType as InvocationRecord['invocationType'], payload, requestId });
+    if (invocationType === 'Event') {
+      running++;
+      res.writeHead(202, { 'x-amzn-requestid': requestId });
+      res.end();
+      setImmediate(() => {
+        void runAsync(functionName, payload, requestId).finally(done);
+      });
+      return;
+    }
+    try {
+      const result = await runOnce(functionName, payload, requestId, 1);
+      res.writeHead(200, { 'content-type': 'application/json', 'x-amzn-requestid': requestId, 'x-amz-executed-version': '$LATEST' });
+      res.end(result === undefined ? 'null' : JSON.stringify(result));
+    } catch (e) {
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        'x-amzn-requestid': requestId,
+        'x-amz-function-error': 'Unhandled',
+        'x-amz-executed-version': '$LATEST',
+      });
+      res.end(JSON.stringify(errorOf(e)));
+    }
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch(() => {
+      if (!res.headersSent) {
+        res.writeHead(500, { 'content-type': 'application/json', 'x-amzn-errortype': 'ServiceException' });
+        res.end(JSON.stringify({ Type: 'Service', message: 'stub error' }));
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  port = (server.address() as AddressInfo).port;
+
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    invocations,
+    records,
+    attempts,
+    failures,
+    failNext(status, times = 1) {
+      for (let i = 0; i < times; i++) apiFailures.push(status);
+    },
+    setHandler(h) {
+      handler = h;
+    },
+    idle() {
+      if (running === 0) return Promise.resolve();
+      return new Promise<void>((resolve) => idleWaiters.push(resolve));
+    },
+    async stop() {
+      await new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      });
+    },
+  };
+}
