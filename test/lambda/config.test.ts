@@ -183,3 +183,37 @@ describe('normalizeServiceUrlHostEntry', () => {
     expect(() => normalizeServiceUrlHostEntry('example.com:443')).toThrow(ConfigError);
   });
 });
+
+describe('docs/configuration.md', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const doc: string = require('node:fs').readFileSync(require('node:path').join(__dirname, '../../docs/configuration.md'), 'utf8');
+
+  test('documents every environment variable of ENV in a table row', () => {
+    for (const name of Object.values(ENV)) {
+      expect(doc).toMatch(new RegExp(`^\\| \`${name}\` \\|`, 'm'));
+    }
+    const documented = [...doc.matchAll(/^\| `(TDAB_[A-Z_]+)` \|/gm)].map((m) => m[1]);
+    expect(documented.sort()).toEqual(Object.values(ENV).sort());
+  });
+
+  test('the cloud profile table matches src/private/cloud-profiles.ts', () => {
+    const row = (label: string): string[] => {
+      const line = doc.split('\n').find((l) => l.startsWith(`| ${label} |`));
+      expect(line).toBeDefined();
+      return line!.split('|').slice(2, -1).map((c) => c.trim());
+    };
+    const names = row('profile').map((c) => c.replace(/`/g, ''));
+    expect(names).toEqual(Object.keys(CLOUD_PROFILES));
+    const cell = (s: string): string[] => [...s.matchAll(/`([^`]+)`/g)].map((m) => m[1]);
+    names.forEach((name, i) => {
+      const p = CLOUD_PROFILES[name as keyof typeof CLOUD_PROFILES];
+      expect(cell(row('Bot OpenID metadata')[i])).toEqual([p.botOpenIdMetadataUrl]);
+      expect(cell(row('Bot token issuer')[i])).toEqual([p.botTokenIssuer]);
+      expect(cell(row('Entra authority')[i])).toEqual([p.entraAuthority]);
+      expect(cell(row('Bot Connector scope')[i])).toEqual([p.botConnectorScope]);
+      expect(cell(row('Graph base URL / resource')[i])).toEqual([p.graphBaseUrl]);
+      expect(p.graphResource).toBe(p.graphBaseUrl);
+      expect(cell(row('serviceUrl hosts')[i])).toEqual([...p.serviceUrlHosts]);
+    });
+  });
+});

@@ -1,0 +1,278 @@
+/**
+ * The token table (docs/design.md, "Data model"): one item per user, partition key `pk` = `{tenantId}#{aadObjectId}`.
+ *
+ * | attribute | content |
+ * |---|---|
+ * | `v`   | item schema version, 1 |
+ * | `kid` | ARN of the KMS key that encrypted `at` / `rt` |
+ * | `at`  | access token: list of base64 KMS ciphertexts, encryption context purpose `access_token` |
+ * | `rt`  | refresh token (optional): same shape, purpose `refresh_token` |
+ * | `rkid`| ARN of the key that encrypted `rt` (it may be older than `at` when a refresh kept the refresh token) |
+ * | `exp` | access token expiry, epoch seconds (`now + expires_in`) |
+ * | `scp` | granted scopes, space separated |
+ * | `upd` | last write, epoch seconds |
+ * | `ttl` | `upd + refreshTtlSeconds` (default 90 days): DynamoDB deletes users who stopped talking to the bot |
+ *
+ * Reading ({@link TokenStore.get}) is one `GetItem` and never calls KMS: the hot path hands the encrypted access token
+ * to the worker as it is. Writing ({@link TokenStore.put}) encrypts both tokens (parts in parallel) and writes the item
+ * with one `UpdateItem`.
+ *
+ * Tenant and object ids are compared case-insensitively by Entra; they are stored in lower case (key and encryption
+ * context), so `AAAA…` and `aaaa…` are the same user.
+ *
+ * No SDK client is created here: the handler passes its `DynamoDBClient` and {@link TokenCipher} in.
+ */
+/* eslint-disable import/no-extraneous-dependencies */ // handler deps are devDependencies (bundled by esbuild)
+import {
+  type AttributeValue,
+  DeleteItemCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
+/* eslint-enable import/no-extraneous-dependencies */
+import { type EncryptedToken, type TokenCipher, type UserKey, tokenEncryptionContext } from './crypto';
+import { log } from './log';
+
+export type { UserKey } from './crypto';
+
+/** Tokens from Entra's token endpoint (code redemption, refresh, on-behalf-of). */
+export interface TokenSet {
+  accessToken: string;
+  /** Absent when the response had none: {@link TokenStore.put} then keeps the stored one. */
+  refreshToken?: string;
+  /** `expires_in`, seconds. */
+  expiresIn: number;
+  /** Granted scopes, space separated. */
+  scope?: string;
+}
+
+/** A user's stored tokens, still encrypted. */
+export interface StoredToken {
+  /** The user (ids in lower case). */
+  user: UserKey;
+  accessToken: EncryptedToken;
+  refreshToken?: EncryptedToken;
+  /** Access token expiry, epoch seconds. */
+  expiresAt: number;
+  /** Granted scopes, space separated (may be empty). */
+  scopes: string;
+  /** Last write, epoch seconds. */
+  updatedAt: number;
+}
+
+/** Options of {@link TokenStore.put}. */
+export interface PutTokenOptions {
+  /**
+   * When `tokens.refreshToken` is absent: `'keep'` (default) leaves the stored refresh token in place (a refresh
+   * response without `refresh_token` means the old one is still valid); `'remove'` deletes it.
+   */
+  missingRefreshToken?: 'keep' | 'remove';
+}
+
+/** Options of {@link TokenStore}. */
+export interface TokenStoreOptions {
+  ddb: DynamoDBClient;
+  cipher: TokenCipher;
+  tableName: string;
+  /** The bot's app id (part of the encryption context). */
+  appId: string;
+  /** Seconds after the last write until DynamoDB's TTL deletes the item (default 90 days, Entra's refresh token lifetime). */
+  refreshTtlSeconds?: number;
+  /** Clock in epoch **milliseconds** (default `Date.now`). */
+  now?: () => number;
+}
+
+/** Item schema version written by this module. */
+export const TOKEN_ITEM_VERSION = 1;
+/** Default refresh-token horizon: 90 days. */
+export const DEFAULT_REFRESH_TTL_SECONDS = 90 * 24 * 3600;
+/** Default skew of {@link isUsable}: 5 minutes. */
+export const DEFAULT_EXPIRY_SKEW_SECONDS = 300;
+
+const MAX_ID_LENGTH = 256;
+
+/**
+ * Validates and normalizes a user key: both ids non-empty, at most 256 characters, without `#` (the key separator),
+ * whitespace or control characters; returned in lower case. Throws a `TypeError` naming the field otherwise.
+ */
+export function normalizeUserKey(user: UserKey): UserKey {
+  const check = (name: string, value: unknown): string => {
+    if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ID_LENGTH || /[#\s\p{Cc}]/u.test(value)) {
+      throw new TypeError(`user.${name} must be a non-empty id without '#', whitespace or control characters`);
+    }
+    return value.toLowerCase();
+  };
+  if (!user || typeof user !== 'object') throw new TypeError('user must be an object');
+  return { tenantId: check('tenantId', user.tenantId), aadObjectId: check('aadObjectId', user.aadObjectId) };
+}
+
+/** Token table partition key of a user: `{tenantId}#{aadObjectId}` (lower case). */
+export function tokenKey(user: UserKey): string {
+  const u = normalizeUserKey(user);
+  return `${u.tenantId}#${u.aadObjectId}`;
+}
+
+/**
+ * True if the access token is still valid `skewSeconds` (default 300) from now. `now` is epoch **seconds** (default:
+ * the current time); a value above 10^11 is taken as milliseconds, so passing `Date.now()` also works.
+ */
+export function isUsable(stored: StoredToken, skewSeconds: number = DEFAULT_EXPIRY_SKEW_SECONDS, now?: number): boolean {
+  let nowSeconds = now ?? Date.now() / 1000;
+  if (nowSeconds > 1e11) nowSeconds = nowSeconds / 1000;
+  return Number.isFinite(stored.expiresAt) && stored.expiresAt - skewSeconds > nowSeconds;
+}
+
+/** Reads, writes and deletes users' encrypted tokens. */
+export class TokenStore {
+  private readonly ddb: DynamoDBClient;
+  private readonly cipher: TokenCipher;
+  private readonly tableName: string;
+  private readonly appId: string;
+  private readonly refreshTtlSeconds: number;
+  private readonly now: () => number;
+
+  constructor(opts: TokenStoreOptions) {
+    if (!opts.tableName) throw new TypeError('TokenStore: tableName is required');
+    if (!opts.appId) throw new TypeError('TokenStore: appId is required');
+    const ttl = opts.refreshTtlSeconds ?? DEFAULT_REFRESH_TTL_SECONDS;
+    if (!Number.isInteger(ttl) || ttl <= 0) throw new TypeError('TokenStore: refreshTtlSeconds must be a positive integer');
+    this.ddb = opts.ddb;
+    this.cipher = opts.cipher;
+    this.tableName = opts.tableName;
+    this.appId = opts.appId;
+    this.refreshTtlSeconds = ttl;
+    this.now = opts.now ?? Date.now;
+  }
+
+  /**
+   * The user's stored tokens, or `undefined` if there are none (or the item is not one this version understands).
+   * Exactly one strongly consistent `GetItem`; no KMS call.
+   */
+  async get(user: UserKey): Promise<StoredToken | undefined> {
+    const u = normalizeUserKey(user);
+    const out = await this.ddb.send(new GetItemCommand({
+      TableName: this.tableName,
+      Key: { pk: { S: `${u.tenantId}#${u.aadObjectId}` } },
+      ConsistentRead: true,
+    }));
+    return out.Item ? this.fromItem(u, out.Item) : undefined;
+  }
+
+  /**
+   * Encrypts and stores the user's tokens: `exp = now + expiresIn`, `scp`, `upd = now`, `ttl = now + refreshTtlSeconds`.
+   * A new refresh token replaces the stored one (refresh tokens rotate: the newest wins); without one, the stored
+   * refresh token is kept (or removed with `missingRefreshToken: 'remove'`). Returns what is stored now.
+   */
+  async put(user: UserKey, tokens: TokenSet, opts: PutTokenOptions = {}): Promise<StoredToken> {
+    const u = normalizeUserKey(user);
+    if (!tokens || typeof tokens.accessToken !== 'string' || tokens.accessToken.length === 0) {
+      throw new TypeError('TokenStore.put: tokens.accessToken must be a non-empty string');
+    }
+    if (typeof tokens.expiresIn !== 'number' || !Number.isFinite(tokens.expiresIn) || tokens.expiresIn <= 0) {
+      throw new TypeError('TokenStore.put: tokens.expiresIn must be a positive number of seconds');
+    }
+    if (tokens.refreshToken !== undefined && (typeof tokens.refreshToken !== 'string' || tokens.refreshToken.length === 0)) {
+      throw new TypeError('TokenStore.put: tokens.refreshToken must be a non-empty string when present');
+    }
+    const nowS = Math.floor(this.now() / 1000);
+    const [at, rt] = await Promise.all([
+      this.cipher.encrypt(tokens.accessToken, tokenEncryptionContext(this.appId, u, 'access_token')),
+      tokens.refreshToken !== undefined
+        ? this.cipher.encrypt(tokens.refreshToken, tokenEncryptionContext(this.appId, u, 'refresh_token'))
+        : Promise.resolve(undefined),
+    ]);
+    const names: Record<string, string> = {
+      '#v': 'v', '#kid': 'kid', '#at': 'at', '#exp': 'exp', '#scp': 'scp', '#upd': 'upd', '#ttl': 'ttl',
+    };
+    const values: Record<string, AttributeValue> = {
+      ':v': { N: String(TOKEN_ITEM_VERSION) },
+      ':kid': { S: at.keyId },
+      ':at': { L: at.ciphertexts.map((c) => ({ S: c })) },
+      ':exp': { N: String(nowS + Math.floor(tokens.expiresIn)) },
+      ':scp': { S: tokens.scope ?? '' },
+      ':upd': { N: String(nowS) },
+      ':ttl': { N: String(nowS + this.refreshTtlSeconds) },
+    };
+    let expr = 'SET #v = :v, #kid = :kid, #at = :at, #exp = :exp, #scp = :scp, #upd = :upd, #ttl = :ttl';
+    if (rt) {
+      names['#rt'] = 'rt';
+      names['#rkid'] = 'rkid';
+      values[':rt'] = { L: rt.ciphertexts.map((c) => ({ S: c })) };
+      values[':rkid'] = { S: rt.keyId };
+      expr += ', #rt = :rt, #rkid = :rkid';
+    } else if (opts.missingRefreshToken === 'remove') {
+      names['#rt'] = 'rt';
+      names['#rkid'] = 'rkid';
+      expr += ' REMOVE #rt, #rkid';
+    }
+    const out = await this.ddb.send(new UpdateItemCommand({
+      TableName: this.tableName,
+      Key: { pk: { S: `${u.tenantId}#${u.aadObjectId}` } },
+      UpdateExpression: expr,
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
+      ReturnValues: 'ALL_NEW',
+    }));
+    const stored = out.Attributes ? this.fromItem(u, out.Attributes) : undefined;
+    if (!stored) throw new Error('TokenStore.put: the written item could not be read back');
+    return stored;
+  }
+
+  /** Decrypts the stored refresh token (KMS, purpose `refresh_token`), or `undefined` if none is stored. */
+  async decryptRefreshToken(stored: StoredToken): Promise<string | undefined> {
+    return stored.refreshToken ? this.cipher.decrypt(stored.refreshToken) : undefined;
+  }
+
+  /** Decrypts the stored access token (KMS, purpose `access_token`). */
+  async decryptAccessToken(stored: StoredToken): Promise<string> {
+    return this.cipher.decrypt(stored.accessToken);
+  }
+
+  /** Deletes the user's tokens (sign out, `invalid_grant`); true if there were any. */
+  async delete(user: UserKey): Promise<boolean> {
+    const out = await this.ddb.send(new DeleteItemCommand({
+      TableName: this.tableName,
+      Key: { pk: { S: tokenKey(user) } },
+      ReturnValues: 'ALL_OLD',
+    }));
+    return out.Attributes !== undefined && Object.keys(out.Attributes).length > 0;
+  }
+
+  private fromItem(u: UserKey, item: Record<string, AttributeValue>): StoredToken | undefined {
+    if (item.v?.N !== String(TOKEN_ITEM_VERSION)) {
+      log.warn('token_item_unreadable', { reason: 'version', version: item.v?.N ?? null });
+      return undefined;
+    }
+    const keyId = item.kid?.S;
+    const at = ciphertextList(item.at);
+    const expiresAt = Number(item.exp?.N);
+    const updatedAt = Number(item.upd?.N);
+    if (!keyId || !at || !Number.isFinite(expiresAt) || !Number.isFinite(updatedAt)) {
+      log.warn('token_item_unreadable', { reason: 'shape' });
+      return undefined;
+    }
+    const stored: StoredToken = {
+      user: u,
+      accessToken: { keyId, ciphertexts: at, encryptionContext: tokenEncryptionContext(this.appId, u, 'access_token') },
+      expiresAt,
+      scopes: item.scp?.S ?? '',
+      updatedAt,
+    };
+    const rt = ciphertextList(item.rt);
+    if (rt) {
+      stored.refreshToken = { keyId: item.rkid?.S || keyId, ciphertexts: rt, encryptionContext: tokenEncryptionContext(this.appId, u, 'refresh_token') };
+    }
+    return stored;
+  }
+}
+
+function ciphertextList(v: AttributeValue | undefined): string[] | undefined {
+  if (!v?.L || v.L.length === 0) return undefined;
+  const out: string[] = [];
+  for (const e of v.L) {
+    if (typeof e.S !== 'string' || e.S.length === 0) return undefined;
+    out.push(e.S);
+  }
+  return out;
+}

@@ -1,0 +1,281 @@
+import { randomBytes } from 'node:crypto';
+import { DynamoDBClient, GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { TokenCipher } from '../../lambda/shared/crypto';
+import { setLogSink } from '../../lambda/shared/log';
+import {
+  DEFAULT_REFRESH_TTL_SECONDS,
+  StoredToken,
+  TokenStore,
+  isUsable,
+  normalizeUserKey,
+  tokenKey,
+} from '../../lambda/shared/token-store';
+import { LocalAws, awsClientConfig, createKey, createTables, startLocalAws } from '../support/local-aws';
+
+jest.setTimeout(120_000);
+
+const APP_ID = '00000000-0000-0000-0000-00000000b07a';
+const TABLE = 'tokens';
+const ADA = { tenantId: '11111111-1111-1111-1111-111111111111', aadObjectId: 'aaaaaaaa-0000-0000-0000-000000000001' };
+const BOB = { tenantId: '11111111-1111-1111-1111-111111111111', aadObjectId: 'bbbbbbbb-0000-0000-0000-000000000002' };
+const T0 = Date.UTC(2026, 10, 23, 10, 0, 0); // ms
+
+let aws: LocalAws;
+let ddb: DynamoDBClient;
+let kms: KMSClient;
+let keyArn: string;
+const calls: string[] = [];
+let clock = T0;
+let userSeq = 0;
+
+function countCalls(client: { middlewareStack: DynamoDBClient['middlewareStack'] }, service: string): void {
+  client.middlewareStack.add((next, context) => async (args) => {
+    calls.push(`${service}:${context.commandName}`);
+    return next(args);
+  }, { step: 'initialize', name: 'countCalls' });
+}
+
+function newStore(opts: Partial<ConstructorParameters<typeof TokenStore>[0]> = {}): TokenStore {
+  return new TokenStore({
+    ddb,
+    cipher: new TokenCipher({ kms, keyId: keyArn }),
+    tableName: TABLE,
+    appId: APP_ID,
+    now: () => clock,
+    ...opts,
+  });
+}
+
+/** A fresh user per test (tests share the table). */
+function freshUser() {
+  userSeq++;
+  return { tenantId: ADA.tenantId, aadObjectId: `cccccccc-0000-0000-0000-${String(userSeq).padStart(12, '0')}` };
+}
+
+function jwt(bytes: number): string {
+  return `eyJ${randomBytes(bytes).toString('base64url')}`.slice(0, bytes);
+}
+
+async function rawItem(user: { tenantId: string; aadObjectId: string }) {
+  return (await ddb.send(new GetItemCommand({ TableName: TABLE, Key: { pk: { S: tokenKey(user) } }, ConsistentRead: true }))).Item;
+}
+
+beforeAll(async () => {
+  aws = await startLocalAws();
+  // eslint-disable-next-line no-console
+  console.log(`local AWS started: ${JSON.stringify(aws.timings)}`);
+  await createTables(aws.dynamodbEndpoint, { tokenTable: TABLE, conversationTable: 'conversations' });
+  keyArn = await createKey(aws.motoEndpoint);
+  ddb = new DynamoDBClient(awsClientConfig(aws.dynamodbEndpoint));
+  kms = new KMSClient(awsClientConfig(aws.motoEndpoint));
+  countCalls(ddb, 'ddb');
+  countCalls(kms as unknown as { middlewareStack: DynamoDBClient['middlewareStack'] }, 'kms');
+});
+
+afterAll(async () => {
+  ddb?.destroy();
+  kms?.destroy();
+  await aws?.stop();
+});
+
+beforeEach(() => {
+  calls.length = 0;
+  clock = T0;
+});
+
+describe('TokenStore', () => {
+  test('put encrypts an 8 KB access token and a refresh token; get is ONE GetItem and no KMS call; both decrypt', async () => {
+    const store = newStore();
+    const accessToken = jwt(8 * 1024);
+    const refreshToken = `0.A${randomBytes(1400).toString('base64url')}`;
+    const put = await store.put(ADA, { accessToken, refreshToken, expiresIn: 4000, scope: 'User.Read Mail.Read' });
+    expect(calls.filter((c) => c === 'kms:EncryptCommand').length).toBe(3); // 2 parts + 1 part
+    expect(calls.filter((c) => c.startsWith('ddb:'))).toEqual(['ddb:UpdateItemCommand']);
+
+    calls.length = 0;
+    const got = await store.get(ADA);
+    expect(calls).toEqual(['ddb:GetItemCommand']);
+    expect(got).toStrictEqual(put);
+    expect(got).toMatchObject({
+      user: ADA,
+      expiresAt: T0 / 1000 + 4000,
+      updatedAt: T0 / 1000,
+      scopes: 'User.Read Mail.Read',
+    });
+    expect(got!.accessToken.keyId).toBe(keyArn);
+    expect(got!.accessToken.ciphertexts).toHaveLength(2);
+    expect(got!.accessToken.encryptionContext).toStrictEqual({ appId: APP_ID, ...ADA, purpose: 'access_token' });
+    expect(got!.refreshToken!.encryptionContext).toStrictEqual({ appId: APP_ID, ...ADA, purpose: 'refresh_token' });
+
+    expect(await store.decryptAccessToken(got!)).toBe(accessToken);
+    expect(await store.decryptRefreshToken(got!)).toBe(refreshToken);
+  });
+
+  test('the item follows docs/design.md: pk, v, at/rt lists of base64, exp, scp, upd, ttl = 90 days; no plaintext', async () => {
+    const user = freshUser();
+    const accessToken = jwt(3000);
+    const refreshToken = `0.A${randomBytes(500).toString('base64url')}`;
+    await newStore().put(user, { accessToken, refreshToken, expiresIn: 3599, scope: 'User.Read' });
+    const item = (await rawItem(user))!;
+    const nowS = T0 / 1000;
+    expect(item.pk).toEqual({ S: `${user.tenantId}#${user.aadObjectId}` });
+    expect(item.v).toEqual({ N: '1' });
+    expect(item.exp).toEqual({ N: String(nowS + 3599) });
+    expect(item.upd).toEqual({ N: String(nowS) });
+    expect(item.ttl).toEqual({ N: String(nowS + DEFAULT_REFRESH_TTL_SECONDS) });
+    expect(DEFAULT_REFRESH_TTL_SECONDS).toBe(90 * 86400);
+    expect(item.scp).toEqual({ S: 'User.Read' });
+    expect(item.kid).toEqual({ S: keyArn });
+    for (const name of ['at', 'rt']) {
+      expect(item[name].L!.length).toBeGreaterThan(0);
+      for (const e of item[name].L!) expect(e.S).toMatch(/^[A-Za-z0-9+/]+={0,2}$/);
+    }
+    const json = JSON.stringify(item);
+    expect(json).not.toContain(accessToken.slice(10, 60));
+    expect(json).not.toContain(refreshToken.slice(10, 60));
+  });
+
+  test('custom refreshTtlSeconds sets ttl', async () => {
+    const user = freshUser();
+    await newStore({ refreshTtlSeconds: 3600 }).put(user, { accessToken: 'at', expiresIn: 60 });
+    expect((await rawItem(user))!.ttl).toEqual({ N: String(T0 / 1000 + 3600) });
+    expect(() => newStore({ refreshTtlSeconds: 0 })).toThrow(/refreshTtlSeconds/);
+  });
+
+  test('get of an unknown user: undefined, one GetItem', async () => {
+    expect(await newStore().get(freshUser())).toBeUndefined();
+    expect(calls).toEqual(['ddb:GetItemCommand']);
+  });
+
+  test('rotated refresh tokens: the newest wins; a response without refresh_token keeps the old one unless told to remove it', async () => {
+    const store = newStore();
+    const user = freshUser();
+    await store.put(user, { accessToken: 'access-1', refreshToken: 'refresh-1', expiresIn: 3600 });
+    clock += 3000_000;
+    await store.put(user, { accessToken: 'access-2', refreshToken: 'refresh-2', expiresIn: 3600 });
+    let got = (await store.get(user))!;
+    expect(await store.decryptAccessToken(got)).toBe('access-2');
+    expect(await store.decryptRefreshToken(got)).toBe('refresh-2');
+    expect(got.updatedAt).toBe(T0 / 1000 + 3000);
+
+    clock += 3000_000;
+    const kept = await store.put(user, { accessToken: 'access-3', expiresIn: 3600, scope: 'User.Read' });
+    expect(await store.decryptRefreshToken(kept)).toBe('refresh-2');
+    got = (await store.get(user))!;
+    expect(got).toStrictEqual(kept);
+    expect(await store.decryptAccessToken(got)).toBe('access-3');
+    expect(got.expiresAt).toBe(T0 / 1000 + 6000 + 3600);
+
+    const removed = await store.put(user, { accessToken: 'access-4', expiresIn: 3600 }, { missingRefreshToken: 'remove' });
+    expect(removed.refreshToken).toBeUndefined();
+    expect(await store.decryptRefreshToken((await store.get(user))!)).toBeUndefined();
+    expect((await rawItem(user))!.rt).toBeUndefined();
+  });
+
+  test('delete returns whether tokens existed', async () => {
+    const store = newStore();
+    const user = freshUser();
+    expect(await store.delete(user)).toBe(false);
+    await store.put(user, { accessToken: 'a', refreshToken: 'r', expiresIn: 3600 });
+    expect(await store.delete(user)).toBe(true);
+    expect(await store.get(user)).toBeUndefined();
+    expect(await store.delete(user)).toBe(false);
+  });
+
+  test('user ids are case-insensitive (Entra GUIDs) and validated', async () => {
+    const store = newStore();
+    const user = freshUser();
+    const upper = { tenantId: user.tenantId.toUpperCase(), aadObjectId: user.aadObjectId.toUpperCase() };
+    await store.put(upper, { accessToken: 'tok', expiresIn: 3600 });
+    const got = (await store.get(user))!;
+    expect(got.user).toEqual(user);
+    expect(await store.decryptAccessToken(got)).toBe('tok');
+    expect(normalizeUserKey(upper)).toEqual(user);
+    for (const bad of [{ ...ADA, aadObjectId: '' }, { ...ADA, tenantId: 'a#b' }, { ...ADA, aadObjectId: 'x y' }]) {
+      await expect(store.get(bad)).rejects.toThrow(TypeError);
+    }
+    await expect(store.put(ADA, { accessToken: '', expiresIn: 1 })).rejects.toThrow(/accessToken/);
+    await expect(store.put(ADA, { accessToken: 'x', expiresIn: Number.NaN })).rejects.toThrow(/expiresIn/);
+  });
+
+  test('ciphertexts copied into another user\'s item do not decrypt (the encryption context binds them to the user)', async () => {
+    const store = newStore();
+    await store.put(ADA, { accessToken: 'ada-access', refreshToken: 'ada-refresh', expiresIn: 3600 });
+    await store.put(BOB, { accessToken: 'bob-access', refreshToken: 'bob-refresh', expiresIn: 3600 });
+    const ada = (await rawItem(ADA))!;
+    // An attacker with write access to the table moves Ada's ciphertexts into Bob's item.
+    await ddb.send(new UpdateItemCommand({
+      TableName: TABLE,
+      Key: { pk: { S: tokenKey(BOB) } },
+      UpdateExpression: 'SET #at = :at, #rt = :rt',
+      ExpressionAttributeNames: { '#at': 'at', '#rt': 'rt' },
+      ExpressionAttributeValues: { ':at': ada.at, ':rt': ada.rt },
+    }));
+    const bob = (await store.get(BOB))!;
+    await expect(store.decryptAccessToken(bob)).rejects.toMatchObject({ name: 'InvalidCiphertextException' });
+    await expect(store.decryptRefreshToken(bob)).rejects.toMatchObject({ name: 'InvalidCiphertextException' });
+    // and the refresh token cannot be passed off as an access token (the worker may only decrypt access tokens)
+    const adaStored = (await store.get(ADA))!;
+    const disguised = { ...adaStored.refreshToken!, encryptionContext: adaStored.accessToken.encryptionContext };
+    await expect(store.decryptAccessToken({ ...adaStored, accessToken: disguised })).rejects.toMatchObject({ name: 'InvalidCiphertextException' });
+  });
+
+  test('an item of another schema version or shape reads as no token (logged, without the item)', async () => {
+    const lines: string[] = [];
+    const previous = setLogSink((line) => lines.push(line));
+    try {
+      const store = newStore();
+      const user = freshUser();
+      await ddb.send(new PutItemCommand({ TableName: TABLE, Item: { pk: { S: tokenKey(user) }, v: { N: '2' }, at: { L: [{ S: 'AAAA' }] } } }));
+      expect(await store.get(user)).toBeUndefined();
+      await ddb.send(new PutItemCommand({ TableName: TABLE, Item: { pk: { S: tokenKey(user) }, v: { N: '1' } } }));
+      expect(await store.get(user)).toBeUndefined();
+    } finally {
+      setLogSink(previous);
+    }
+    expect(lines.map((l) => JSON.parse(l))).toMatchObject([
+      { level: 'warn', event: 'token_item_unreadable', reason: 'version' },
+      { level: 'warn', event: 'token_item_unreadable', reason: 'shape' },
+    ]);
+    expect(lines.join('\n')).not.toContain('AAAA');
+  });
+
+  test('after a key change, a kept refresh token still names (and decrypts with) the key that encrypted it', async () => {
+    const user = freshUser();
+    const newKeyArn = await createKey(aws.motoEndpoint, 'rotated key');
+    await newStore().put(user, { accessToken: 'access-old-key', refreshToken: 'refresh-old-key', expiresIn: 3600 });
+    const store2 = newStore({ cipher: new TokenCipher({ kms, keyId: newKeyArn }) });
+    const stored = await store2.put(user, { accessToken: 'access-new-key', expiresIn: 3600 });
+    expect(stored.accessToken.keyId).toBe(newKeyArn);
+    expect(stored.refreshToken!.keyId).toBe(keyArn);
+    expect(await store2.decryptAccessToken(stored)).toBe('access-new-key');
+    expect(await store2.decryptRefreshToken(stored)).toBe('refresh-old-key');
+  });
+});
+
+describe('isUsable', () => {
+  const stored = (expiresAt: number): StoredToken => ({
+    user: ADA,
+    accessToken: { keyId: 'k', ciphertexts: ['AAAA'], encryptionContext: {} },
+    expiresAt,
+    scopes: '',
+    updatedAt: 0,
+  });
+  test('usable only while more than the skew (default 300 s) remains', () => {
+    const now = 1_800_000_000;
+    expect(isUsable(stored(now + 301), undefined, now)).toBe(true);
+    expect(isUsable(stored(now + 300), undefined, now)).toBe(false);
+    expect(isUsable(stored(now - 10), undefined, now)).toBe(false);
+    expect(isUsable(stored(now + 61), 60, now)).toBe(true);
+    expect(isUsable(stored(now + 60), 60, now)).toBe(false);
+    expect(isUsable(stored(Number.NaN), 0, now)).toBe(false);
+  });
+  test('now in milliseconds is understood; default now is the clock', () => {
+    const nowMs = 1_800_000_000_000;
+    expect(isUsable(stored(1_800_000_400), 300, nowMs)).toBe(true);
+    expect(isUsable(stored(1_800_000_200), 300, nowMs)).toBe(false);
+    expect(isUsable(stored(Math.floor(Date.now() / 1000) + 3600))).toBe(true);
+    expect(isUsable(stored(Math.floor(Date.now() / 1000) + 100))).toBe(false);
+  });
+});
