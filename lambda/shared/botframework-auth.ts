@@ -21,7 +21,7 @@
 import { createPublicKey, KeyObject } from 'node:crypto';
 // eslint-disable-next-line import/no-extraneous-dependencies -- esbuild bundles handler dependencies (devDependencies)
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify, JWTPayload } from 'jose';
-import { isLoopbackHost } from './config';
+import { isLoopbackHost, ResolvedConfig } from './config';
 import { httpRequest } from './http';
 import { log, sanitizeUrl } from './log';
 
@@ -362,6 +362,23 @@ export class BotFrameworkAuthenticator {
     if (keys.size === 0) throw new Error('JWKS holds no usable signing key');
     return { keys, algorithms, fetchedAt: this.opts.now() };
   }
+}
+
+/**
+ * The authenticator for a handler's configuration: App ID, the cloud profile's (or overridden) metadata URL,
+ * issuer and serviceUrl allow-list. `overrides` sets the cache options (tests).
+ */
+export function createBotFrameworkAuthenticator(
+  config: Pick<ResolvedConfig, 'appId' | 'botOpenIdMetadataUrl' | 'botTokenIssuer' | 'serviceUrlHosts'>,
+  overrides: Partial<BotFrameworkAuthOptions> = {},
+): BotFrameworkAuthenticator {
+  return new BotFrameworkAuthenticator({
+    appId: config.appId,
+    openIdMetadataUrl: config.botOpenIdMetadataUrl,
+    issuer: config.botTokenIssuer,
+    serviceUrlHosts: config.serviceUrlHosts,
+    ...overrides,
+  });
 }
 
 function isSafeFetchUrl(url: string): boolean {

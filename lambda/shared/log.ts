@@ -48,6 +48,7 @@ const JWT_RE = /eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*/g;
 const OPAQUE_RE = /[A-Za-z0-9_~+/=-]{40,}/g;
 const GUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_STRING = 2000;
+const MAX_SCAN = 64 * 1024;
 const MAX_DEPTH = 6;
 const MAX_ITEMS = 50;
 
@@ -82,9 +83,11 @@ function looksLikeReadablePath(run: string): boolean {
 
 /** Masks JWT-looking substrings and long opaque credentials inside a string. */
 export function sanitizeString(s: string): string {
-  let out = s.replace(JWT_RE, (m) => (m.length >= 16 ? '[jwt]' : m));
+  // Bound the work on huge strings; the output is cut to MAX_STRING anyway.
+  let out = s.length > MAX_SCAN ? s.slice(0, MAX_SCAN) : s;
+  out = out.replace(JWT_RE, (m) => (m.length >= 16 ? '[jwt]' : m));
   out = out.replace(OPAQUE_RE, (m) => (looksLikeReadablePath(m) ? m : REDACTED));
-  if (out.length > MAX_STRING) out = `${out.slice(0, MAX_STRING)}…[truncated]`;
+  if (out.length > MAX_STRING || s.length > MAX_SCAN) out = `${out.slice(0, MAX_STRING)}…[truncated]`;
   return out;
 }
 

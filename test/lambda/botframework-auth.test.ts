@@ -1,8 +1,11 @@
 import {
-  AuthError, BotFrameworkAuthenticator, BotFrameworkAuthOptions, isAllowedServiceUrl, parseAuthorization,
+  AuthError, BotFrameworkAuthenticator, BotFrameworkAuthOptions, createBotFrameworkAuthenticator, isAllowedServiceUrl,
+  parseAuthorization,
 } from '../../lambda/shared/botframework-auth';
+import { loadConfig } from '../../lambda/shared/config';
 import { setLogSink } from '../../lambda/shared/log';
 import { CLOUD_PROFILES } from '../../src/private/cloud-profiles';
+import { ENV } from '../../src/private/env';
 import { BotFrameworkIdentity, startBotFrameworkIdentity } from '../support/botframework-jwks';
 
 const APP_ID = '00000000-0000-0000-0000-0000000000b1';
@@ -335,6 +338,23 @@ describe('rule 9: key cache', () => {
 
   test('no log line carries a token', async () => {
     for (const l of logLines) expect(l).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}/);
+  });
+});
+
+describe('createBotFrameworkAuthenticator', () => {
+  test('wires the handler configuration (overridden endpoints, loopback serviceUrl origin)', async () => {
+    const stubServiceUrl = 'http://127.0.0.1:39999/';
+    const config = loadConfig({
+      [ENV.APP_ID]: APP_ID,
+      [ENV.TENANT_ID]: '11111111-1111-1111-1111-111111111111',
+      [ENV.BOT_OPENID_METADATA_URL]: idp.metadataUrl,
+      [ENV.SERVICE_URL_HOSTS]: 'http://127.0.0.1:39999',
+    });
+    expect(config.botTokenIssuer).toBe(idp.issuer);
+    const a = createBotFrameworkAuthenticator(config);
+    const ok = await idp.sign(claims({ serviceurl: stubServiceUrl }));
+    expect(await reasonOf(a.authenticate(`Bearer ${ok}`, { serviceUrl: stubServiceUrl, channelId: 'msteams' }))).toBe('accepted');
+    expect(await reasonOf(a.authenticate(`Bearer ${await idp.sign(claims())}`, ACTIVITY))).toBe('serviceurl_not_allowed');
   });
 });
 

@@ -16,6 +16,7 @@ import {
   sanitizeDescription,
   TokenValidationError,
 } from '../../lambda/shared/entra-oauth';
+import { setLogLevel, setLogSink, type LogSink } from '../../lambda/shared/log';
 import { startIdentityProvider, type IdentityProvider } from '../support/oidc-idp';
 
 const TENANT = '8a1c2d3e-0000-4000-8000-00000000a11c';
@@ -32,6 +33,14 @@ const GUEST = { login: 'eve@fabrikam.test', oid: '00000000-0000-4000-8000-000000
 
 let idp: IdentityProvider;
 let client: EntraOAuthClient;
+/** Every log line the module writes during the suite, and every credential the suite saw: checked at the end. */
+const logLines: string[] = [];
+const credentials = new Set<string>([SECRET]);
+let previousSink: LogSink | undefined;
+function remember<T extends { accessToken: string; refreshToken?: string; idToken?: string }>(t: T): T {
+  for (const v of [t.accessToken, t.refreshToken, t.idToken]) if (v) credentials.add(v);
+  return t;
+}
 
 function newClient(overrides: Partial<ConstructorParameters<typeof EntraOAuthClient>[0]> = {}): EntraOAuthClient {
   return new EntraOAuthClient({
@@ -45,6 +54,8 @@ function newClient(overrides: Partial<ConstructorParameters<typeof EntraOAuthCli
 }
 
 beforeAll(async () => {
+  previousSink = setLogSink((line) => logLines.push(line));
+  setLogLevel('debug');
   idp = await startIdentityProvider({
     tenantId: TENANT,
     clients: [{ appId: APP_ID, secret: SECRET, redirectUris: [REDIRECT] }],
@@ -55,10 +66,14 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  setLogSink(previousSink);
+  setLogLevel(undefined);
   await idp?.stop();
 });
 
 const scopes = () => client.scopesFor(['User.Read']);
+const redeem = (code: string, codeVerifier: string) =>
+  client.redeemCode({ tenantId: TENANT, code, codeVerifier, redirectUri: REDIRECT, scopes: scopes() });
 
 /** Authorization request → programmatic sign-in → callback URL; returns what the callback would hold. */
 async function signInFlow(login = ADA.login, opts: { deny?: boolean; loginHint?: string } = {}) {
@@ -69,7 +84,9 @@ async function signInFlow(login = ADA.login, opts: { deny?: boolean; loginHint?:
     tenantId: TENANT, state, nonce, codeChallenge: pkce.challenge, scopes: scopes(), redirectUri: REDIRECT, loginHint: opts.loginHint,
   });
   const callback = await idp.signIn(url, login, { deny: opts.deny });
-  return { callback, pkce, state, nonce, code: callback.searchParams.get('code') ?? '' };
+  const code = callback.searchParams.get('code') ?? '';
+  for (const v of [code, pkce.verifier, state, nonce]) if (v) credentials.add(v);
+  return { callback, pkce, state, nonce, code };
 }
 
 async function expectOAuthError(p: Promise<unknown>, error: string): Promise<OAuthError> {
@@ -158,7 +175,7 @@ describe('authorization code flow with PKCE (real oidc-provider)', () => {
     expect(callback.searchParams.get('state')).toBe(state);
     expect(code).not.toBe('');
 
-    const tokens = await client.redeemCode({ tenantId: TENANT, code, codeVerifier: pkce.verifier, redirectUri: REDIRECT, scopes: scopes() });
+    const tokens = remember(await redeem(code, pkce.verifier));
     expect(tokens.accessToken).toEqual(expect.any(String));
     expect(tokens.refreshToken).toEqual(expect.any(String));
     expect(tokens.expiresIn).toBe(3900);
@@ -198,7 +215,7 @@ describe('authorization code flow with PKCE (real oidc-provider)', () => {
   test('a code redeemed twice → invalid_grant the second time', async () => {
     const { code, pkce } = await signInFlow();
     const p = { tenantId: TENANT, code, codeVerifier: pkce.verifier, redirectUri: REDIRECT, scopes: scopes() };
-    await client.redeemCode(p);
+    remember(await client.redeemCode(p));
     await expectOAuthError(client.redeemCode(p), 'invalid_grant');
   });
 
@@ -233,13 +250,13 @@ describe('authorization code flow with PKCE (real oidc-provider)', () => {
 describe('refresh token rotation', () => {
   test('each refresh returns a new refresh token; a spent one → invalid_grant', async () => {
     const { code, pkce } = await signInFlow();
-    const first = await client.redeemCode({ tenantId: TENANT, code, codeVerifier: pkce.verifier, redirectUri: REDIRECT, scopes: scopes() });
-    const second = await client.refresh({ tenantId: TENANT, refreshToken: first.refreshToken!, scopes: scopes() });
+    const first = remember(await redeem(code, pkce.verifier));
+    const second = remember(await client.refresh({ tenantId: TENANT, refreshToken: first.refreshToken!, scopes: scopes() }));
     expect(second.refreshToken).toEqual(expect.any(String));
     expect(second.refreshToken).not.toBe(first.refreshToken);
     expect(second.accessToken).not.toBe(first.accessToken);
     expect(second.expiresIn).toBe(3900);
-    const third = await client.refresh({ tenantId: TENANT, refreshToken: second.refreshToken!, scopes: scopes() });
+    const third = remember(await client.refresh({ tenantId: TENANT, refreshToken: second.refreshToken!, scopes: scopes() }));
     expect(third.refreshToken).not.toBe(second.refreshToken);
 
     const err = await expectOAuthError(client.refresh({ tenantId: TENANT, refreshToken: first.refreshToken!, scopes: scopes() }), 'invalid_grant');
@@ -257,13 +274,13 @@ describe('refresh token rotation', () => {
     await idp.setAccessTokenTtl(2);
     try {
       const { code, pkce } = await signInFlow();
-      const t = await client.redeemCode({ tenantId: TENANT, code, codeVerifier: pkce.verifier, redirectUri: REDIRECT, scopes: scopes() });
+      const t = remember(await redeem(code, pkce.verifier));
       expect(t.expiresIn).toBe(2);
       await new Promise((r) => setTimeout(r, 2100));
       const jwks = createRemoteJWKSet(new URL(idp.jwksUri));
       await expect(jwtVerify(t.accessToken, jwks, { issuer: idp.issuer, audience: GRAPH })).rejects.toThrow(/exp/);
       await idp.setAccessTokenTtl(3900);
-      const r = await client.refresh({ tenantId: TENANT, refreshToken: t.refreshToken!, scopes: scopes() });
+      const r = remember(await client.refresh({ tenantId: TENANT, refreshToken: t.refreshToken!, scopes: scopes() }));
       expect(r.expiresIn).toBe(3900);
       await expect(jwtVerify(r.accessToken, jwks, { issuer: idp.issuer, audience: GRAPH })).resolves.toBeDefined();
     } finally {
@@ -280,7 +297,7 @@ describe('validateIdToken', () => {
 
   test('a real id_token with the wrong nonce → nonce_mismatch', async () => {
     const { code, pkce } = await signInFlow();
-    const t = await client.redeemCode({ tenantId: TENANT, code, codeVerifier: pkce.verifier, redirectUri: REDIRECT, scopes: scopes() });
+    const t = remember(await redeem(code, pkce.verifier));
     const err = await client.validateIdToken(t.idToken, { tenantId: TENANT, nonce: 'another-nonce' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TokenValidationError);
     expect((err as TokenValidationError).reason).toBe('nonce_mismatch');
@@ -383,18 +400,18 @@ describe('Teams SSO token validation and on-behalf-of', () => {
 
   test('an id_token is not an SSO token (no scp)', async () => {
     const { code, pkce } = await signInFlow();
-    const t = await client.redeemCode({ tenantId: TENANT, code, codeVerifier: pkce.verifier, redirectUri: REDIRECT, scopes: scopes() });
+    const t = remember(await redeem(code, pkce.verifier));
     await expect(sso(t.idToken)).rejects.toMatchObject({ reason: 'missing_scope' });
   });
 
   test('on-behalf-of: Graph tokens with a refresh token that rotates', async () => {
     const assertion = await idp.mintSsoToken(ADA.login);
-    const t = await client.onBehalfOf({ tenantId: TENANT, assertion, scopes: scopes() });
+    const t = remember(await client.onBehalfOf({ tenantId: TENANT, assertion, scopes: scopes() }));
     expect(t.expiresIn).toBe(3900);
     expect(t.refreshToken).toEqual(expect.any(String));
     const at = await jwtVerify(t.accessToken, createLocalJWKSet({ keys: [idp.publicJwk] }), { issuer: idp.issuer, audience: GRAPH });
     expect(at.payload).toMatchObject({ oid: ADA.oid, tid: TENANT, azp: APP_ID, scp: 'User.Read' });
-    const r = await client.refresh({ tenantId: TENANT, refreshToken: t.refreshToken!, scopes: scopes() });
+    const r = remember(await client.refresh({ tenantId: TENANT, refreshToken: t.refreshToken!, scopes: scopes() }));
     expect(r.refreshToken).not.toBe(t.refreshToken);
   });
 
@@ -431,11 +448,34 @@ describe('Teams SSO token validation and on-behalf-of', () => {
   test('consent granted later: the same user then succeeds', async () => {
     await idp.updateUser(BOB.login, { oboFailure: undefined });
     try {
-      const t = await client.onBehalfOf({ tenantId: TENANT, assertion: await idp.mintSsoToken(BOB.login), scopes: scopes() });
+      const t = remember(await client.onBehalfOf({ tenantId: TENANT, assertion: await idp.mintSsoToken(BOB.login), scopes: scopes() }));
       expect(decodeJwt(t.accessToken).oid).toBe(BOB.oid);
     } finally {
       await idp.updateUser(BOB.login, { oboFailure: 'consent_required' });
     }
+  });
+});
+
+describe('harness: clients registered later', () => {
+  test('upsertClient adds an app (and replaces its redirect URIs); unknown apps are refused', async () => {
+    const appId = '3f0e2b1a-1111-4222-8333-777777777777';
+    const other = newClient({ appId, getClientSecret: async () => 'second-secret-value-0123' });
+    const run = async (redirectUri: string) => {
+      const pkce = createPkce();
+      const nonce = randomUrlSafe();
+      const url = other.authorizeUrl({
+        tenantId: TENANT, state: randomUrlSafe(), nonce, codeChallenge: pkce.challenge, scopes: scopes(), redirectUri,
+      });
+      const cb = await idp.signIn(url, ADA.login);
+      const t = remember(await other.redeemCode({ tenantId: TENANT, code: cb.searchParams.get('code')!, codeVerifier: pkce.verifier, redirectUri, scopes: scopes() }));
+      return other.validateIdToken(t.idToken, { tenantId: TENANT, nonce });
+    };
+    await expect(run('http://127.0.0.1:10/cb')).rejects.toThrow(/invalid_client|answered 400/);
+    await idp.upsertClient({ appId, secret: 'second-secret-value-0123', redirectUris: ['http://127.0.0.1:10/cb'] });
+    await expect(run('http://127.0.0.1:10/cb')).resolves.toMatchObject({ oid: ADA.oid });
+    await idp.upsertClient({ appId, secret: 'second-secret-value-0123', redirectUris: ['http://127.0.0.1:11/cb'] });
+    await expect(run('http://127.0.0.1:10/cb')).rejects.toThrow(/redirect_uri/);
+    await expect(run('http://127.0.0.1:11/cb')).resolves.toMatchObject({ oid: ADA.oid });
   });
 });
 
@@ -456,6 +496,16 @@ describe('the bot app token (client credentials) for Bot Connector stand-ins', (
   });
 });
 
+describe('logs', () => {
+  test('the module logged token requests, and no log line holds a credential the suite saw', () => {
+    expect(logLines.some((l) => l.includes('entra.token_request_refused'))).toBe(true);
+    expect(logLines.some((l) => l.includes('entra.token_request"'))).toBe(true);
+    expect(credentials.size).toBeGreaterThan(20);
+    const leaks = [...credentials].filter((c) => logLines.some((l) => l.includes(c)));
+    expect(leaks).toEqual([]);
+  });
+});
+
 describe('network failures are OAuthUnavailableError, never a sign-in error', () => {
   const servers: http.Server[] = [];
   afterAll(async () => {
@@ -470,13 +520,13 @@ describe('network failures are OAuthUnavailableError, never a sign-in error', ()
     await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
     return `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
   }
-  const redeem = (c: EntraOAuthClient) => c.redeemCode({ tenantId: TENANT, code: 'c', codeVerifier: createPkce().verifier, redirectUri: REDIRECT, scopes: scopes() });
+  const redeemAt = (c: EntraOAuthClient) => c.redeemCode({ tenantId: TENANT, code: 'c', codeVerifier: createPkce().verifier, redirectUri: REDIRECT, scopes: scopes() });
 
   test('a token endpoint that never answers → timeout within timeoutMs', async () => {
     const authority = await serve(() => { /* never answers */ });
     const c = newClient({ authority, timeoutMs: 300 });
     const started = Date.now();
-    const err = await redeem(c).catch((e: unknown) => e);
+    const err = await redeemAt(c).catch((e: unknown) => e);
     const elapsed = Date.now() - started;
     expect(err).toBeInstanceOf(OAuthUnavailableError);
     expect(err).not.toBeInstanceOf(OAuthError);
@@ -501,7 +551,7 @@ describe('network failures are OAuthUnavailableError, never a sign-in error', ()
     const s = servers.pop()!;
     await new Promise((r) => s.close(r));
     const c = newClient({ authority });
-    await expect(redeem(c)).rejects.toMatchObject({ name: 'OAuthUnavailableError', reason: 'network' });
+    await expect(redeemAt(c)).rejects.toMatchObject({ name: 'OAuthUnavailableError', reason: 'network' });
     const token = await idp.signJwt({ iss: `${authority}/${TENANT}/v2.0`, aud: APP_ID, exp: Math.floor(Date.now() / 1000) + 600, nonce: 'n', oid: 'o', tid: TENANT });
     await expect(c.validateIdToken(token, { tenantId: TENANT, nonce: 'n' })).rejects.toMatchObject({ name: 'OAuthUnavailableError', reason: 'network' });
   });

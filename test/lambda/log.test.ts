@@ -74,6 +74,14 @@ describe('sanitize', () => {
     expect(sanitizeString(`https://x.test/cb?id_token=${JWT}`)).not.toContain('eyJ');
   });
 
+  test('huge strings are bounded and still masked', () => {
+    const huge = `${JWT} ${'word '.repeat(100000)}`;
+    const out = sanitizeString(huge);
+    expect(out.length).toBeLessThan(2100);
+    expect(out.startsWith('[jwt] word')).toBe(true);
+    expect(out.endsWith('[truncated]')).toBe(true);
+  });
+
   test('keeps readable identifiers: GUIDs, ARNs, URLs, short ids', () => {
     const keep = [
       '11111111-2222-3333-4444-555555555555',

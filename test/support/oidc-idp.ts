@@ -120,6 +120,11 @@ export interface IdentityProvider {
   /** Changes a user at run time (e.g. `{ oboFailure: 'consent_required' }`, `{ oboFailure: undefined }` to clear). */
   updateUser(login: string, changes: Partial<Omit<IdpUser, 'login'>>): Promise<void>;
   addUser(user: IdpUser): Promise<void>;
+  /**
+   * Registers a client, or replaces one with the same `appId` (e.g. once the receiver's port, hence its redirect URI,
+   * is known). Rejects when oidc-provider refuses the metadata.
+   */
+  upsertClient(client: IdpClient): Promise<void>;
   /** Requests seen per endpoint (to assert caching, e.g. JWKS fetches). */
   stats(): Promise<{ authorize: number; token: number; jwks: number; discovery: number; interaction: number }>;
   stop(): Promise<void>;
@@ -261,6 +266,9 @@ export async function startIdentityProvider(opts: IdentityProviderOptions): Prom
     async addUser(user) {
       await call('addUser', { user });
       users.push({ ...user });
+    },
+    async upsertClient(c) {
+      await call('upsertClient', { client: c });
     },
     stats: () => call('stats'),
     async stop() {

@@ -24,6 +24,100 @@ const OIDC_SCOPES = ['openid', 'profile', 'offline_access', 'email'];
 const stats = { authorize: 0, token: 0, jwks: 0, discovery: 0, interaction: 0 };
 const state = { accessTokenTtl: 3600 };
 
+/**
+ * oidc-provider's built-in memory adapter keeps everything in ONE LRU of 1000 entries: a long test run (many sign-ins,
+ * refreshes) would silently evict live refresh tokens and clients. This adapter keeps every entry until it expires.
+ */
+class MapStore {
+  #m = new Map();
+  get(key) {
+    const e = this.#m.get(key);
+    if (!e) return undefined;
+    if (e.expiresAt !== undefined && e.expiresAt <= Date.now()) {
+      this.#m.delete(key);
+      return undefined;
+    }
+    return e.value;
+  }
+  set(key, value, expiresAt) {
+    this.#m.set(key, { value, expiresAt });
+  }
+  delete(key) {
+    this.#m.delete(key);
+  }
+  /** Drops expired entries (called now and then, so a long run does not grow without bound). */
+  sweep() {
+    const now = Date.now();
+    for (const [k, e] of this.#m) if (e.expiresAt !== undefined && e.expiresAt <= now) this.#m.delete(k);
+  }
+}
+const store = new MapStore();
+setInterval(() => store.sweep(), 60_000).unref();
+const GRANTABLE = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
+
+class TestAdapter {
+  constructor(model) {
+    this.model = model;
+  }
+  key(id) {
+    return `${this.model}:${id}`;
+  }
+  async upsert(id, payload, expiresIn) {
+    const expiresAt = typeof expiresIn === 'number' ? Date.now() + expiresIn * 1000 : undefined;
+    const key = this.key(id);
+    if (this.model === 'Session') store.set(`sessionUid:${payload.uid}`, id, expiresAt);
+    if (payload.userCode) store.set(`userCode:${payload.userCode}`, id, expiresAt);
+    if (GRANTABLE.has(this.model) && payload.grantId) {
+      const gk = `grant:${payload.grantId}`;
+      const members = store.get(gk) || new Set();
+      members.add(key);
+      store.set(gk, members, undefined);
+    }
+    store.set(key, payload, expiresAt);
+  }
+  async find(id) {
+    return store.get(this.key(id));
+  }
+  async findByUid(uid) {
+    const id = store.get(`sessionUid:${uid}`);
+    return id === undefined ? undefined : this.find(id);
+  }
+  async findByUserCode(userCode) {
+    const id = store.get(`userCode:${userCode}`);
+    return id === undefined ? undefined : this.find(id);
+  }
+  async consume(id) {
+    const payload = store.get(this.key(id));
+    if (payload) payload.consumed = Math.floor(Date.now() / 1000);
+  }
+  async destroy(id) {
+    store.delete(this.key(id));
+  }
+  async revokeByGrantId(grantId) {
+    const gk = `grant:${grantId}`;
+    for (const key of store.get(gk) || []) store.delete(key);
+    store.delete(gk);
+  }
+}
+
+function clientMetadata(c) {
+  return {
+    client_id: c.appId,
+    client_secret: c.secret,
+    redirect_uris: c.redirectUris,
+    response_types: ['code'],
+    grant_types: ['authorization_code', 'refresh_token', 'client_credentials', JWT_BEARER],
+    token_endpoint_auth_method: 'client_secret_post',
+  };
+}
+
+/** Registers or replaces a client (kept in the adapter, so tests can add one or change its redirect URIs later). */
+async function upsertClient(c) {
+  await new TestAdapter('Client').upsert(c.appId, clientMetadata(c));
+  // Validate now, so a bad registration fails the call that made it.
+  if (!(await provider.Client.find(c.appId))) throw new Error(`client ${c.appId} was not accepted`);
+}
+
 function send(msg) {
   if (process.send) process.send(msg);
 }
@@ -170,14 +264,7 @@ function buildProvider(port) {
   policy.add(new interactionPolicy.Prompt({ name: 'select_account', requestable: true }), 0);
 
   const p = new Provider(config.issuer, {
-    clients: config.clients.map((c) => ({
-      client_id: c.appId,
-      client_secret: c.secret,
-      redirect_uris: c.redirectUris,
-      response_types: ['code'],
-      grant_types: ['authorization_code', 'refresh_token', 'client_credentials', JWT_BEARER],
-      token_endpoint_auth_method: 'client_secret_post',
-    })),
+    adapter: TestAdapter,
     jwks: { keys: [config.privateJwk] },
     cookies: { keys: ['oidc-idp-test-cookie-key-0123456789'] },
     scopes: OIDC_SCOPES,
@@ -357,6 +444,7 @@ const commands = {
   async init(args) {
     config = { ...args, users: args.users.map((u) => ({ ...u })) };
     const port = await startServer();
+    for (const c of config.clients) await upsertClient(c);
     return { port, issuer: config.issuer };
   },
   setAccessTokenTtl({ seconds }) {
@@ -375,6 +463,10 @@ const commands = {
   },
   addUser({ user }) {
     config.users.push({ ...user });
+    return {};
+  },
+  async upsertClient({ client }) {
+    await upsertClient(client);
     return {};
   },
   stats() {
