@@ -14,11 +14,16 @@
  * 5. receiver memory (RSS, heap after a full GC) before and after 10,000 warm hot-path requests.
  * Results: bench/results/<timestamp>.json (+ latest.json); BENCHMARKS.md is written from them by hand.
  */
+// Benchmark code runs from the repository: its dependencies are the project's devDependencies.
+/* eslint-disable import/no-extraneous-dependencies */
 import { execSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { assetBundle, buildFixture, bundleSize, ensureProjectBundles, ROOT, TMP } from './lib/bundles';
+import { coldStart, WarmChild, type ColdResult } from './lib/child';
+import { median, ratio, summarize, type LatencySummary } from './lib/stats';
 import {
   callbackEvent,
   lastSignInUrl,
@@ -28,9 +33,6 @@ import {
   type World,
   type WorldUser,
 } from '../test/reliability/support/world';
-import { assetBundle, buildFixture, bundleSize, ensureProjectBundles, ROOT, TMP } from './lib/bundles';
-import { coldStart, WarmChild, type ColdResult } from './lib/child';
-import { median, ratio, summarize, type LatencySummary } from './lib/stats';
 
 interface Options { quick: boolean; rebundle: boolean; out?: string }
 
@@ -143,7 +145,10 @@ async function main(): Promise<void> {
   const COLD = opts.quick ? 3 : 15; // cold starts per subject
   const MEM = opts.quick ? 500 : 10_000;
   const RT = opts.quick ? 5 : 20; // requests per path for the round-trip count
-  const results: Record<string, unknown> = { machine: machine(), settings: { requestsPerPath: N, coldStartsPerSubject: COLD, memoryRequests: MEM, roundTripSample: RT, quick: opts.quick } };
+  const results: Record<string, unknown> = {
+    machine: machine(),
+    settings: { requestsPerPath: N, coldStartsPerSubject: COLD, memoryRequests: MEM, roundTripSample: RT, quick: opts.quick },
+  };
   mkdirSync(TMP, { recursive: true });
 
   // 1. Bundles.
@@ -169,9 +174,9 @@ async function main(): Promise<void> {
     const floorUsers = Array.from({ length: N }, (_, i) => ({ ...world.users[i], oid: `floor-${i}-${world.users[i].oid}` }));
 
     const warm = await WarmChild.start({ ...env }, {
-      receiver: bundles.receiver,
-      botbuilder: bundles.botbuilder,
-      floor: bundles.floor,
+      'receiver': bundles.receiver,
+      'botbuilder': bundles.botbuilder,
+      'floor': bundles.floor,
       'floor-first-contact': `${bundles.floorPaths}#firstContact`,
       'floor-callback': `${bundles.floorPaths}#callback`,
       'floor-refresh': `${bundles.floorPaths}#refresh`,
@@ -250,8 +255,8 @@ async function main(): Promise<void> {
     // 4. Round trips, counted at the servers, through a child whose AWS endpoints are the proxies.
     log('round trips');
     const counted = await WarmChild.start(world.env({ viaProxies: true }), {
-      receiver: bundles.receiver,
-      floor: bundles.floor,
+      'receiver': bundles.receiver,
+      'floor': bundles.floor,
       'floor-first-contact': `${bundles.floorPaths}#firstContact`,
       'floor-callback': `${bundles.floorPaths}#callback`,
       'floor-refresh': `${bundles.floorPaths}#refresh`,

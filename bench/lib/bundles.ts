@@ -3,6 +3,8 @@
  * assets/lambda/<name>/index/index.js); the comparison subjects (bench/fixtures) are built here with the very same
  * esbuild options (CJS, node22, minified, SDK and every dependency inlined, `module,main` main fields).
  */
+// Benchmark code runs from the repository: its dependencies are the project's devDependencies.
+/* eslint-disable import/no-extraneous-dependencies */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';

@@ -13,6 +13,29 @@ export interface WarmResult { ms: number; status?: number; body?: string }
 
 /** A warm-latency child process with bundles loaded. */
 export class WarmChild {
+  /** Starts a child with `env` (merged over a minimal base) and loads `subjects` ({name: [bundle path, export]}). */
+  static async start(env: Record<string, string>, subjects: Record<string, string>): Promise<WarmChild> {
+    const child = fork(path.join(BENCH_DIR, 'warm-child.cjs'), [], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+      execArgv: ['--expose-gc'],
+      // The handlers' log lines go to /dev/null (they are formatted, as in Lambda, but not kept).
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    });
+    await new Promise<void>((resolve, reject) => {
+      const onMsg = (m: { ready?: boolean }) => {
+        if (m.ready) {
+          child.off('message', onMsg);
+          resolve();
+        }
+      };
+      child.on('message', onMsg);
+      child.once('exit', (code) => reject(new Error(`warm child exited early (${code})`)));
+    });
+    const w = new WarmChild(child);
+    await w.call({ op: 'load', subjects });
+    return w;
+  }
+
   private nextId = 1;
   private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private readonly stderr: string[] = [];
@@ -36,29 +59,6 @@ export class WarmChild {
       for (const w of this.waiting.values()) w.reject(new Error(`warm child exited (${code}): ${this.stderr.join('').slice(-2000)}`));
       this.waiting.clear();
     });
-  }
-
-  /** Starts a child with `env` (merged over a minimal base) and loads `subjects` ({name: [bundle path, export]}). */
-  static async start(env: Record<string, string>, subjects: Record<string, string>): Promise<WarmChild> {
-    const child = fork(path.join(BENCH_DIR, 'warm-child.cjs'), [], {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
-      execArgv: ['--expose-gc'],
-      // The handlers' log lines go to /dev/null (they are formatted, as in Lambda, but not kept).
-      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-    });
-    await new Promise<void>((resolve, reject) => {
-      const onMsg = (m: { ready?: boolean }) => {
-        if (m.ready) {
-          child.off('message', onMsg);
-          resolve();
-        }
-      };
-      child.on('message', onMsg);
-      child.once('exit', (code) => reject(new Error(`warm child exited early (${code})`)));
-    });
-    const w = new WarmChild(child);
-    await w.call({ op: 'load', subjects });
-    return w;
   }
 
   private call<T>(msg: Record<string, unknown>): Promise<T> {

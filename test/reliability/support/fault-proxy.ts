@@ -25,6 +25,8 @@ export interface ProxiedRequest {
   status?: number;
   /** True when the response was produced by an injected fault, not by the upstream. */
   injected?: boolean;
+  /** Request body (UTF-8, first 64 KiB), available to `match` and taps; dropped from `requests` after the response. */
+  body?: string;
 }
 
 /** A fault to inject into the next `times` requests that `match` (default: every request). */
@@ -59,6 +61,11 @@ export interface FaultProxy {
   pendingFaults(): number;
   /** Forgets the recorded requests (e.g. between benchmark phases). */
   reset(): void;
+  /**
+   * Calls `fn` for every request (body included) before faults are matched; returns a function removing the tap.
+   * Lets a test act at an exact point of a flow (e.g. arm a failure elsewhere when a given write arrives).
+   */
+  tap(fn: (req: ProxiedRequest) => void): () => void;
   /** Number of recorded requests matching `pred` (default all). */
   count(pred?: (r: ProxiedRequest) => boolean): number;
   /** Recorded requests grouped by operation (or `METHOD path-without-query` for non-AWS requests). */
@@ -116,6 +123,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   const started = Date.now();
   const requests: ProxiedRequest[] = [];
   let faults: ArmedFault[] = [];
+  let taps: Array<(req: ProxiedRequest) => void> = [];
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
   const takeFault = (r: ProxiedRequest): Fault | undefined => {
@@ -137,7 +145,11 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      const payload = Buffer.concat(chunks);
+      rec.body = payload.subarray(0, 65536).toString('utf8');
+      for (const t of taps) t(rec);
       const fault = takeFault(rec);
+      delete rec.body;
       if (fault) {
         rec.injected = true;
         const answer = () => {
@@ -179,7 +191,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
         if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
         res.end('fault proxy: upstream error');
       });
-      fwd.end(Buffer.concat(chunks));
+      fwd.end(payload);
     });
   });
   server.keepAliveTimeout = 5_000;
@@ -204,6 +216,12 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     },
     reset() {
       requests.length = 0;
+    },
+    tap(fn) {
+      taps.push(fn);
+      return () => {
+        taps = taps.filter((t) => t !== fn);
+      };
     },
     count(pred) {
       return pred ? requests.filter(pred).length : requests.length;

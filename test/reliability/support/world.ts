@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { startFaultProxy, type FaultProxy } from './fault-proxy';
 import { startBotConnector, type BotConnectorStub } from '../../support/bot-connector-stub';
 import { startBotFrameworkIdentity, type BotFrameworkIdentity } from '../../support/botframework-jwks';
 import { startLambdaInvoke, type LambdaInvokeStub, type StubHandler } from '../../support/lambda-invoke-stub';
@@ -20,7 +21,6 @@ import {
   type LocalAws,
 } from '../../support/local-aws';
 import { startIdentityProvider, type IdentityProvider, type IdpUser } from '../../support/oidc-idp';
-import { startFaultProxy, type FaultProxy } from './fault-proxy';
 
 /** A Teams user of the world. */
 export interface WorldUser extends IdpUser {
@@ -114,7 +114,7 @@ export function functionUrlEvent(p: {
   body?: string;
   isBase64Encoded?: boolean;
 }): Record<string, unknown> {
-  const headers: Record<string, string> = { host: 'receiver.lambda-url.us-east-1.on.aws', 'x-forwarded-proto': 'https' };
+  const headers: Record<string, string> = { 'host': 'receiver.lambda-url.us-east-1.on.aws', 'x-forwarded-proto': 'https' };
   for (const [k, v] of Object.entries(p.headers ?? {})) headers[k.toLowerCase()] = v;
   const query = p.query ?? '';
   const queryStringParameters = query ? Object.fromEntries(new URLSearchParams(query)) : undefined;
@@ -156,7 +156,7 @@ export function callbackEvent(redirect: URL | string): Record<string, unknown> {
     method: 'GET',
     path: url.pathname,
     query: url.search.replace(/^\?/, ''),
-    headers: { accept: 'text/html', 'user-agent': 'Mozilla/5.0 (bench)' },
+    headers: { 'accept': 'text/html', 'user-agent': 'Mozilla/5.0 (bench)' },
   });
 }
 
@@ -214,8 +214,25 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
 
     let cachedJwt: { token: string; at: number } | undefined;
     const world: World = {
-      aws, ddbProxy, motoProxy, idpProxy, botFramework, idp, connector, lambda,
-      appId, tenantId, clientSecret, tokenTable, conversationTable, keyArn, secretArn, workerFunction, baseUrl, users, ddb,
+      aws,
+      ddbProxy,
+      motoProxy,
+      idpProxy,
+      botFramework,
+      idp,
+      connector,
+      lambda,
+      appId,
+      tenantId,
+      clientSecret,
+      tokenTable,
+      conversationTable,
+      keyArn,
+      secretArn,
+      workerFunction,
+      baseUrl,
+      users,
+      ddb,
       env(o = {}) {
         const viaProxies = o.viaProxies ?? true;
         const endpoints = viaProxies
