@@ -213,7 +213,12 @@ async function main(): Promise<void> {
       cb.receiver.push(await signIn(world, warm, 'receiver', users[i]));
       cb.floor.push((await warm.invoke('floor-callback', messageEvent(messageActivity(world, floorUsers[i], 'x'), jwt))).ms);
     }
-    const resumed = world.lambda.records.slice(invokesBefore).filter((r) => (r.payload as { resumed?: boolean })?.resumed).length;
+    const ours = new Set(users.map((u) => u.oid));
+    const resumed = world.lambda.records.slice(invokesBefore).filter((r) => {
+      const p = r.payload as { resumed?: boolean; conversation?: { user?: { aadObjectId?: string } } };
+      return p?.resumed === true && ours.has(p.conversation?.user?.aadObjectId ?? '');
+    }).length;
+    if (resumed !== N) throw new Error(`expected the callbacks to resume ${N} messages, saw ${resumed}`);
 
     // 3. Cold start (a quiet moment: nothing else of ours runs). Hot-path activity of a signed-in user.
     log(`cold start × ${COLD} per subject`);
