@@ -1,4 +1,185 @@
-// Receiver handler: replaced by the implementation of issue 3.
-export async function handler(): Promise<{ statusCode: number; body: string }> {
-  return { statusCode: 501, body: 'not implemented' };
+// Handler dependencies are devDependencies: esbuild inlines them into the bundle.
+/* eslint-disable import/no-extraneous-dependencies */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SSMClient } from '@aws-sdk/client-ssm';
+/* eslint-enable import/no-extraneous-dependencies */
+import { header, parseActivityBody, RequestError, validateActivity, type FunctionUrlEvent } from './activity';
+import { handleCallback } from './callback';
+import { ConfigurationError, createReceiverContext, type AwsClients, type ReceiverContext } from './context';
+import { handleInvoke } from './invoke';
+import { handleMessage } from './messages';
+import type { HttpResult } from './pages';
+import { errorName } from './resume';
+import { AuthError } from '../shared/botframework-auth';
+import { loadConfig, type ResolvedConfig } from '../shared/config';
+import { log } from '../shared/log';
+
+/**
+ * The receiver: one Lambda function URL, two routes.
+ * - `POST {messagingPath}`: Bot Framework activities from Teams (messages.ts, invoke.ts)
+ * - `GET {callbackPath}`: the OAuth redirect from Entra ID (callback.ts)
+ * Anything else: 404 (unknown path) or 405 (known path, wrong method). See docs/receiver.md for the status codes.
+ */
+
+// Per container: the SDK clients (each with connection and request timeouts), created once at module scope.
+const SDK_OPTIONS = { maxAttempts: 3, requestHandler: { connectionTimeout: 3000, requestTimeout: 5000 } };
+const clients: AwsClients = {
+  ddb: new DynamoDBClient(SDK_OPTIONS),
+  kms: new KMSClient(SDK_OPTIONS),
+  lambda: new LambdaClient(SDK_OPTIONS),
+  secrets: new SecretsManagerClient(SDK_OPTIONS),
+  ssm: new SSMClient(SDK_OPTIONS),
+};
+
+// Per container: the configuration and the context, built on the first request (a bad configuration is then logged
+// and answered 503 instead of failing the container's init).
+let context: ReceiverContext | undefined;
+function containerContext(): ReceiverContext {
+  if (!context) context = createReceiverContext(loadConfig(process.env), clients);
+  return context;
 }
+
+const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
+
+function jsonResult(statusCode: number, body?: unknown, extraHeaders: Record<string, string> = {}): HttpResult {
+  return { statusCode, headers: { ...JSON_HEADERS, ...extraHeaders }, body: body === undefined ? '' : JSON.stringify(body) };
+}
+
+/** Fields of the one log line per request. */
+interface RequestLog {
+  route: string;
+  method: string;
+  status?: number;
+  reason?: string;
+  activityType?: string;
+  outcome?: string;
+}
+
+/**
+ * Builds the function URL handler over a context provider (the Lambda entry point uses the container's context; tests
+ * may pass their own).
+ */
+export function createHandler(getContext: () => ReceiverContext): (event: FunctionUrlEvent) => Promise<HttpResult> {
+  return async (event) => {
+    const started = Date.now();
+    const method = (event.requestContext?.http?.method ?? 'GET').toUpperCase();
+    const entry: RequestLog = { route: 'unknown', method };
+    let result: HttpResult;
+    try {
+      result = await route(event, method, getContext, entry);
+    } catch (err) {
+      // Never an unhandled 500: a failing dependency (DynamoDB, KMS, Lambda...) is a 503 the caller may retry.
+      const configuration = err instanceof ConfigurationError;
+      entry.reason = configuration ? 'configuration' : `unavailable:${errorName(err)}`;
+      log.error('request_failed', { route: entry.route, reason: entry.reason, error: err });
+      result = jsonResult(503, { error: configuration ? 'configuration' : 'unavailable' });
+    }
+    entry.status = result.statusCode;
+    log.info('request', { ...entry, durationMs: Date.now() - started });
+    return result;
+  };
+}
+
+async function route(event: FunctionUrlEvent, method: string, getContext: () => ReceiverContext, entry: RequestLog): Promise<HttpResult> {
+  const path = event.rawPath ?? '/';
+  let ctx: ReceiverContext;
+  try {
+    ctx = getContext();
+  } catch (err) {
+    log.error('config_invalid', { reason: err instanceof Error ? err.message.slice(0, 300) : 'unknown' });
+    throw new ConfigurationError('configuration');
+  }
+  const config = ctx.config;
+  if (path === config.messagingPath) {
+    entry.route = 'messages';
+    if (method !== 'POST') {
+      entry.reason = 'method_not_allowed';
+      return jsonResult(405, { error: 'method_not_allowed' }, { allow: 'POST' });
+    }
+    return messaging(event, ctx, entry);
+  }
+  if (path === config.callbackPath) {
+    entry.route = 'callback';
+    if (method !== 'GET') {
+      entry.reason = 'method_not_allowed';
+      return jsonResult(405, { error: 'method_not_allowed' }, { allow: 'GET' });
+    }
+    const { page, reason } = await handleCallback(event.rawQueryString, ctx);
+    entry.reason = reason;
+    return page;
+  }
+  entry.reason = 'not_found';
+  return jsonResult(404, { error: 'not_found' });
+}
+
+async function messaging(event: FunctionUrlEvent, ctx: ReceiverContext, entry: RequestLog): Promise<HttpResult> {
+  const authorization = header(event, 'authorization');
+  if (!authorization) {
+    entry.reason = 'missing_authorization';
+    return jsonResult(401, { error: 'unauthorized' });
+  }
+  let body: Record<string, unknown>;
+  try {
+    body = parseActivityBody(event);
+  } catch (err) {
+    return rejected(err, entry);
+  }
+  // Authentication before any other I/O (the JWKS fetch is the only I/O it may do).
+  try {
+    await ctx.authenticator.authenticate(authorization, { serviceUrl: body.serviceUrl, channelId: body.channelId });
+  } catch (err) {
+    if (err instanceof AuthError) {
+      entry.reason = `auth:${err.reason}`;
+      return jsonResult(401, { error: 'unauthorized' });
+    }
+    entry.reason = `auth_unavailable:${errorName(err)}`;
+    log.error('auth_unavailable', { reason: errorName(err) });
+    return jsonResult(503, { error: 'unavailable' });
+  }
+  let activity;
+  try {
+    activity = validateActivity(body);
+  } catch (err) {
+    return rejected(err, entry);
+  }
+  entry.activityType = activity.type;
+  if (!activity.tenantId || !isAllowedTenant(ctx.config, activity.tenantId)) {
+    entry.reason = activity.tenantId ? 'tenant_not_allowed' : 'tenant_missing';
+    return jsonResult(403, { error: 'forbidden' });
+  }
+  switch (activity.type) {
+    case 'message': {
+      entry.outcome = await handleMessage(activity, ctx);
+      return jsonResult(200);
+    }
+    case 'invoke': {
+      const res = await handleInvoke(activity.raw, ctx);
+      entry.reason = typeof activity.raw.name === 'string' ? `invoke:${activity.raw.name.slice(0, 64)}` : 'invoke';
+      return jsonResult(res.status, res.body);
+    }
+    default:
+      // conversationUpdate, installationUpdate, messageReaction, typing...: acknowledged, no side effects.
+      entry.outcome = 'ignored';
+      return jsonResult(200);
+  }
+}
+
+function rejected(err: unknown, entry: RequestLog): HttpResult {
+  if (err instanceof RequestError) {
+    entry.reason = err.reason;
+    return jsonResult(err.status, { error: err.reason });
+  }
+  throw err;
+}
+
+/** True if the tenant is in the allow-list (case-insensitive GUID compare). */
+export function isAllowedTenant(config: Pick<ResolvedConfig, 'allowedTenantIds'>, tenantId: string): boolean {
+  const t = tenantId.toLowerCase();
+  return config.allowedTenantIds.some((allowed) => allowed.toLowerCase() === t);
+}
+
+/** The Lambda entry point (function URL event → response). */
+export const handler = createHandler(containerContext);

@@ -19,21 +19,14 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 // eslint-disable-next-line import/no-extraneous-dependencies -- inlined into the handler bundles by esbuild
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import type { ResolvedConfig } from './config';
 import { formBody, HttpBodyError, httpRequest, HttpTimeoutError, type HttpResponse } from './http';
 import { log } from './log';
+import type { TokenSet } from './token-store';
 
-/**
- * Tokens from the token endpoint. Structurally identical to `TokenSet` of `./token-store` (owner STORE), so a result
- * can be passed to `TokenStore.put` as is.
- */
-export interface TokenSet {
-  accessToken: string;
-  refreshToken?: string;
-  /** Seconds from the response, as the IdP sent them (`expires_in`). */
-  expiresIn: number;
-  scope?: string;
-}
+/** Tokens from the token endpoint: the shape `TokenStore.put` takes (`./token-store`, owner STORE). */
+export type { TokenSet };
 
 /** Options of {@link EntraOAuthClient}. */
 export interface EntraOAuthOptions {
@@ -55,6 +48,32 @@ export interface EntraOAuthOptions {
   jwksCooldownMs?: number;
   /** How long fetched JWKS keys are used before they are refetched. @default 86400000 (24 h) */
   jwksCacheMaxAgeMs?: number;
+}
+
+/**
+ * The client for the handler's configuration (`entraAuthority`, `appId`, `graphResource` of the cloud profile or its
+ * overrides). Create it once per container; `getClientSecret` should serve a cached secret.
+ */
+export function createEntraOAuthClient(
+  config: Pick<ResolvedConfig, 'appId' | 'entraAuthority' | 'graphResource'>,
+  getClientSecret: () => Promise<string>,
+  opts: Omit<EntraOAuthOptions, 'authority' | 'appId' | 'graphResource' | 'getClientSecret'> = {},
+): EntraOAuthClient {
+  return new EntraOAuthClient({
+    ...opts,
+    authority: config.entraAuthority,
+    appId: config.appId,
+    graphResource: config.graphResource,
+    getClientSecret,
+  });
+}
+
+/**
+ * Audiences a Teams SSO token may carry: the app id (v2 tokens, `accessTokenAcceptedVersion: 2`) and the Application
+ * ID URI (`api://botid-{appId}` unless configured otherwise).
+ */
+export function ssoAudiences(appId: string, resource: string = `api://botid-${appId}`): string[] {
+  return [...new Set([appId, resource])];
 }
 
 /** The IdP refused a request (error JSON of the token endpoint), or a caller passed an invalid argument. */
@@ -202,6 +221,69 @@ export function sanitizeDescription(value: unknown, secrets: ReadonlyArray<strin
     .trim();
   if (out.length > 300) out = `${out.slice(0, 297)}...`;
   return out || undefined;
+}
+
+/** What the IdP sent to the redirect URI (query of the callback), checked and sanitized. */
+export type AuthorizationResponse =
+  | { kind: 'code'; code: string; state: string }
+  | {
+    kind: 'error';
+    /** OAuth error code (`access_denied`, `consent_required`, `interaction_required`, `login_required`, …). */
+    error: string;
+    /** Sanitized `error_description` (Entra puts AADSTS codes and trace ids there). */
+    description?: string;
+    /** Entra's `error_subcode` (`cancel` when the user pressed Cancel). */
+    subcode?: string;
+    /** The state, when the IdP echoed one (look it up to show the right page and keep the pending messages). */
+    state?: string;
+  }
+  | { kind: 'invalid'; reason: string };
+
+const MAX_PARAM = 4096;
+
+/**
+ * Classifies the callback's query (response_mode=query): a code with its state, an IdP error, or something a browser
+ * should get a 400 for (`invalid`: missing state or code, duplicates, oversized values). Pass the raw query parameters
+ * as the Lambda event gives them (`queryStringParameters`) or a `URLSearchParams`.
+ */
+export function parseAuthorizationResponse(
+  query: URLSearchParams | Record<string, string | undefined> | null | undefined,
+): AuthorizationResponse {
+  const duplicated = new Set<string>();
+  const get = (name: string): string | undefined => {
+    if (!query) return undefined;
+    if (query instanceof URLSearchParams) {
+      const all = query.getAll(name);
+      if (all.length > 1) duplicated.add(name);
+      return all[0];
+    }
+    // Lambda function URLs join a repeated parameter with commas: the state/code checks below then refuse it.
+    return query[name];
+  };
+  const state = get('state');
+  const code = get('code');
+  const error = get('error');
+  if (duplicated.size) return { kind: 'invalid', reason: `${[...duplicated].join(', ')} appears more than once` };
+  for (const [name, v] of [['state', state], ['code', code], ['error', error]] as const) {
+    if (v !== undefined && v.length > MAX_PARAM) return { kind: 'invalid', reason: `${name} is too long` };
+  }
+  const stateOk = state !== undefined && /^[A-Za-z0-9_-]{16,512}$/.test(state);
+  if (error !== undefined) {
+    if (!/^[a-z_]{1,64}$/.test(error)) return { kind: 'invalid', reason: 'error is not an OAuth error code' };
+    const subcode = get('error_subcode');
+    return {
+      kind: 'error',
+      error,
+      description: sanitizeDescription(get('error_description')),
+      subcode: subcode && /^[A-Za-z0-9_]{1,64}$/.test(subcode) ? subcode : undefined,
+      state: stateOk ? state : undefined,
+    };
+  }
+  if (state === undefined) return { kind: 'invalid', reason: 'state is missing' };
+  if (!stateOk) return { kind: 'invalid', reason: 'state is malformed' };
+  if (code === undefined || code.length === 0) return { kind: 'invalid', reason: 'code is missing' };
+  if (/[\s\u0000-\u001f,]/.test(code)) return { kind: 'invalid', reason: 'code is malformed' };
+  return { kind: 'code', code, state };
 }
 
 /** The resource part of a URI-shaped scope (`https://graph.microsoft.com/User.Read` → `https://graph.microsoft.com`). */
@@ -468,7 +550,12 @@ export class EntraOAuthClient {
       });
       return payload;
     } catch (err) {
-      throw mapJoseError(err);
+      const mapped = mapJoseError(err);
+      if (mapped instanceof TokenValidationError && mapped.reason === 'wrong_issuer' && isV1Issuer(token)) {
+        // Diagnostic only (the token is refused either way): an app registration still issuing v1 tokens.
+        throw new TokenValidationError('wrong_issuer', 'v1 token (sts.windows.net); set accessTokenAcceptedVersion to 2 in the app manifest');
+      }
+      throw mapped;
     }
   }
 
@@ -555,6 +642,16 @@ function userClaims(payload: JWTPayload, tenantId: string): { oid: string; tid: 
   if (typeof tid !== 'string' || tid.length === 0) throw new TokenValidationError('missing_claim', 'tid');
   if (tid.toLowerCase() !== tenantId.toLowerCase()) throw new TokenValidationError('tenant_mismatch');
   return { oid, tid };
+}
+
+/** True when the (unverified) token names a v1 issuer `https://sts.windows.net/{tid}/`. */
+function isV1Issuer(token: string): boolean {
+  try {
+    const iss = decodeJwt(token).iss;
+    return typeof iss === 'string' && /^https:\/\/sts\.(windows\.net|chinacloudapi\.cn)\//.test(iss);
+  } catch {
+    return false;
+  }
 }
 
 function mapJoseError(err: unknown): Error {

@@ -7,7 +7,8 @@
  *   body, cookie, verifier, nonce, jwt, credential, …) has its value replaced by `"[redacted]"`; measurement keys
  *   such as `textLength`, `bodyBytes` or `statusCode` keep numeric/boolean values;
  * - any string that looks like a JWT (`eyJ….….…`) or a long opaque credential (40+ characters of base64/base64url
- *   without spaces) is masked wherever it appears;
+ *   without spaces) is masked wherever it appears, as are `Bearer`/`Basic` credentials and the values of query or
+ *   form parameters such as `code=`, `state=`, `client_secret=`, `refresh_token=`;
  * - errors become `{name, message, code}` (message sanitized, no stack, no cause bodies).
  */
 import { ENV } from '../../src/private/env';
@@ -46,6 +47,9 @@ const MEASUREMENT_STRING_RE = /^[A-Za-z0-9._/+:-]{0,40}$/;
 
 const JWT_RE = /eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*/g;
 const OPAQUE_RE = /[A-Za-z0-9_~+/=-]{40,}/g;
+/** Credentials in URL query strings / form bodies and in authorization values embedded in text. */
+const QUERY_SECRET_RE = /([?&#;\s](?:code|state|token|access_token|id_token|refresh_token|client_secret|client_assertion|assertion|code_verifier|nonce|password|sig|signature)=)[^&#\s"']*/gi;
+const AUTH_SCHEME_RE = /\b(Bearer|Basic)\s+[^\s"',;]+/gi;
 const GUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_STRING = 2000;
 const MAX_SCAN = 64 * 1024;
@@ -85,6 +89,7 @@ function looksLikeReadablePath(run: string): boolean {
 export function sanitizeString(s: string): string {
   // Bound the work on huge strings; the output is cut to MAX_STRING anyway.
   let out = s.length > MAX_SCAN ? s.slice(0, MAX_SCAN) : s;
+  out = out.replace(QUERY_SECRET_RE, `$1${REDACTED}`).replace(AUTH_SCHEME_RE, `$1 ${REDACTED}`);
   out = out.replace(JWT_RE, (m) => (m.length >= 16 ? '[jwt]' : m));
   out = out.replace(OPAQUE_RE, (m) => (looksLikeReadablePath(m) ? m : REDACTED));
   if (out.length > MAX_STRING || s.length > MAX_SCAN) out = `${out.slice(0, MAX_STRING)}…[truncated]`;

@@ -160,7 +160,8 @@ export class TokenStore {
   }
 
   /**
-   * Encrypts and stores the user's tokens: `exp = now + expiresIn`, `scp`, `upd = now`, `ttl = now + refreshTtlSeconds`.
+   * Encrypts and stores the user's tokens: `exp = now + expiresIn`, `scp` (kept when `scope` is absent), `upd = now`,
+   * `ttl = now + refreshTtlSeconds`.
    * A new refresh token replaces the stored one (refresh tokens rotate: the newest wins); without one, the stored
    * refresh token is kept (or removed with `missingRefreshToken: 'remove'`). Returns what is stored now.
    */
@@ -194,7 +195,9 @@ export class TokenStore {
       ':upd': { N: String(nowS) },
       ':ttl': { N: String(nowS + this.refreshTtlSeconds) },
     };
-    let expr = 'SET #v = :v, #kid = :kid, #at = :at, #exp = :exp, #scp = :scp, #upd = :upd, #ttl = :ttl';
+    // Without a `scope` in the response the stored scopes stay (empty for a new item).
+    const scp = tokens.scope !== undefined ? ':scp' : 'if_not_exists(#scp, :scp)';
+    let expr = `SET #v = :v, #kid = :kid, #at = :at, #exp = :exp, #scp = ${scp}, #upd = :upd, #ttl = :ttl`;
     if (rt) {
       names['#rt'] = 'rt';
       names['#rkid'] = 'rkid';

@@ -6,14 +6,18 @@ import { createHash } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, generateKeyPair, jwtVerify, SignJWT } from 'jose';
+import { BotAppTokenProvider } from '../../lambda/shared/bot-connector';
 import {
+  createEntraOAuthClient,
   createPkce,
   EntraOAuthClient,
   OAuthError,
   OAuthUnavailableError,
+  parseAuthorizationResponse,
   pkceChallenge,
   randomUrlSafe,
   sanitizeDescription,
+  ssoAudiences,
   TokenValidationError,
 } from '../../lambda/shared/entra-oauth';
 import { setLogLevel, setLogSink, type LogSink } from '../../lambda/shared/log';
@@ -157,6 +161,20 @@ describe('helpers', () => {
     expect(() => client.authorizeUrl({ ...base, codeChallenge: 'plain-verifier', scopes: scopes() })).toThrow(/S256/);
   });
 
+  test('createEntraOAuthClient takes authority, app id and Graph resource from the configuration', () => {
+    const c = createEntraOAuthClient(
+      { appId: APP_ID, entraAuthority: 'https://login.microsoftonline.us/', graphResource: 'https://graph.microsoft.us' }, async () => SECRET);
+    expect(c.tokenEndpoint(TENANT)).toBe(`https://login.microsoftonline.us/${TENANT}/oauth2/v2.0/token`);
+    expect(c.jwksUri(TENANT)).toBe(`https://login.microsoftonline.us/${TENANT}/discovery/v2.0/keys`);
+    expect(c.issuer(TENANT)).toBe(`https://login.microsoftonline.us/${TENANT}/v2.0`);
+    expect(c.scopesFor(['User.Read'])).toContain('https://graph.microsoft.us/User.Read');
+    expect(new URL(c.authorizeUrl({
+      tenantId: TENANT, state: 's', nonce: 'n', codeChallenge: createPkce().challenge, scopes: c.scopesFor(['User.Read']), redirectUri: REDIRECT,
+    })).searchParams.get('client_id')).toBe(APP_ID);
+    expect(ssoAudiences(APP_ID)).toEqual([APP_ID, `api://botid-${APP_ID}`]);
+    expect(ssoAudiences(APP_ID, 'api://bot.contoso.com/botid-x')).toEqual([APP_ID, 'api://bot.contoso.com/botid-x']);
+  });
+
   test('sanitizeDescription drops JWTs, long opaque strings, secrets and control characters', () => {
     const jwt = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl';
     const code = 'M.C5_BAY.2.U.' + 'a'.repeat(60);
@@ -198,6 +216,32 @@ describe('authorization code flow with PKCE (real oidc-provider)', () => {
     expect(callback.searchParams.get('error')).toBe('access_denied');
     expect(callback.searchParams.get('state')).toBe(state);
     expect(callback.searchParams.has('code')).toBe(false);
+    const parsed = parseAuthorizationResponse(callback.searchParams);
+    expect(parsed).toMatchObject({ kind: 'error', error: 'access_denied', state });
+    expect(parsed.kind === 'error' && parsed.description).toMatch(/^AADSTS65004/);
+  });
+
+  test('parseAuthorizationResponse: a real callback, Lambda-style params, and what a browser gets a 400 for', async () => {
+    const { callback, state, code } = await signInFlow();
+    expect(parseAuthorizationResponse(callback.searchParams)).toEqual({ kind: 'code', code, state });
+    expect(parseAuthorizationResponse(Object.fromEntries(callback.searchParams))).toEqual({ kind: 'code', code, state });
+    const st = randomUrlSafe();
+    expect(parseAuthorizationResponse({ error: 'consent_required', error_description: 'AADSTS65001: nope\r\nTrace ID: x', state: st }))
+      .toEqual({ kind: 'error', error: 'consent_required', description: 'AADSTS65001: nope Trace ID: x', subcode: undefined, state: st });
+    expect(parseAuthorizationResponse({ error: 'access_denied', error_subcode: 'cancel', state: 'short' }))
+      .toEqual({ kind: 'error', error: 'access_denied', description: undefined, subcode: 'cancel', state: undefined });
+    const invalid = (q: Parameters<typeof parseAuthorizationResponse>[0]) => {
+      const r = parseAuthorizationResponse(q);
+      return r.kind === 'invalid' ? r.reason : `not invalid: ${r.kind}`;
+    };
+    expect(invalid(undefined)).toBe('state is missing');
+    expect(invalid({ code: 'abc' })).toBe('state is missing');
+    expect(invalid({ state: st })).toBe('code is missing');
+    expect(invalid({ state: `${st},${st}`, code: 'abc' })).toBe('state is malformed');
+    expect(invalid({ state: st, code: 'a,b' })).toBe('code is malformed');
+    expect(invalid({ state: st, code: 'x'.repeat(5000) })).toBe('code is too long');
+    expect(invalid({ state: st, error: '<script>' })).toBe('error is not an OAuth error code');
+    expect(invalid(new URLSearchParams([['state', st], ['state', st], ['code', 'abc']]))).toBe('state appears more than once');
   });
 
   test('wrong PKCE verifier → invalid_grant, and the description holds no code or verifier', async () => {
@@ -398,6 +442,12 @@ describe('Teams SSO token validation and on-behalf-of', () => {
     expect((err as TokenValidationError).reason).toBe(reason);
   });
 
+  test('a v1 SSO token is refused with a hint at accessTokenAcceptedVersion', async () => {
+    const err = await sso(await idp.mintSsoToken(ADA.login, { issuer: `https://sts.windows.net/${TENANT}/` })).catch((e: unknown) => e);
+    expect(err).toMatchObject({ reason: 'wrong_issuer' });
+    expect((err as Error).message).toMatch(/accessTokenAcceptedVersion/);
+  });
+
   test('an id_token is not an SSO token (no scp)', async () => {
     const { code, pkce } = await signInFlow();
     const t = remember(await redeem(code, pkce.verifier));
@@ -493,6 +543,15 @@ describe('the bot app token (client credentials) for Bot Connector stand-ins', (
       issuer: idp.issuer, audience: 'https://api.botframework.com',
     });
     expect(payload).toMatchObject({ appid: APP_ID, tid: TENANT });
+  });
+
+  test('BotAppTokenProvider (bot-connector.ts) gets its app token here, as the harness documents', async () => {
+    const tokens = new BotAppTokenProvider({
+      appId: APP_ID, tenantId: TENANT, authority: idp.authority, scope: 'https://api.botframework.com/.default', getClientSecret: async () => SECRET,
+    });
+    const token = await tokens.getToken();
+    const { payload } = await jwtVerify(token, createLocalJWKSet({ keys: [idp.publicJwk] }), { issuer: idp.issuer, audience: 'https://api.botframework.com' });
+    expect(payload.appid).toBe(APP_ID);
   });
 });
 

@@ -74,6 +74,15 @@ describe('sanitize', () => {
     expect(sanitizeString(`https://x.test/cb?id_token=${JWT}`)).not.toContain('eyJ');
   });
 
+  test('masks credentials in query strings, form bodies and authorization values embedded in text', () => {
+    expect(sanitizeString('GET /auth/callback?code=abc123&state=s1&session_state=x'))
+      .toBe(`GET /auth/callback?code=${REDACTED}&state=${REDACTED}&session_state=x`);
+    expect(sanitizeString('grant_type=refresh_token&refresh_token=0.short&client_secret=abc~1&scope=User.Read'))
+      .toBe(`grant_type=refresh_token&refresh_token=${REDACTED}&client_secret=${REDACTED}&scope=User.Read`);
+    expect(sanitizeString('header was Bearer abc.def, then Basic dXNlcjpwdw==')).toBe(`header was Bearer ${REDACTED}, then Basic ${REDACTED}`);
+    expect(sanitizeString('status=401 reason=expired')).toBe('status=401 reason=expired');
+  });
+
   test('huge strings are bounded and still masked', () => {
     const huge = `${JWT} ${'word '.repeat(100000)}`;
     const out = sanitizeString(huge);

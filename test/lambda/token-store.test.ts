@@ -153,14 +153,15 @@ describe('TokenStore', () => {
     const user = freshUser();
     await store.put(user, { accessToken: 'access-1', refreshToken: 'refresh-1', expiresIn: 3600 });
     clock += 3000_000;
-    await store.put(user, { accessToken: 'access-2', refreshToken: 'refresh-2', expiresIn: 3600 });
+    await store.put(user, { accessToken: 'access-2', refreshToken: 'refresh-2', expiresIn: 3600, scope: 'User.Read Mail.Read' });
     let got = (await store.get(user))!;
     expect(await store.decryptAccessToken(got)).toBe('access-2');
     expect(await store.decryptRefreshToken(got)).toBe('refresh-2');
     expect(got.updatedAt).toBe(T0 / 1000 + 3000);
 
     clock += 3000_000;
-    const kept = await store.put(user, { accessToken: 'access-3', expiresIn: 3600, scope: 'User.Read' });
+    const kept = await store.put(user, { accessToken: 'access-3', expiresIn: 3600 });
+    expect(kept.scopes).toBe('User.Read Mail.Read'); // a response without scope keeps the stored scopes
     expect(await store.decryptRefreshToken(kept)).toBe('refresh-2');
     got = (await store.get(user))!;
     expect(got).toStrictEqual(kept);

@@ -214,3 +214,70 @@ export async function startBotConnector(opts: BotConnectorStubOptions = {}): Pro
     },
   };
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Microsoft Graph stand-in (for workers): GET /v1.0/me answers with the profile registered for the bearer token.
+// ---------------------------------------------------------------------------------------------------------------
+
+/** One Graph request the stand-in saw. */
+export interface GraphRequestRecord {
+  method: string;
+  path: string;
+  /** The bearer token presented (so tests can check which token reached Graph). */
+  token?: string;
+  status: number;
+}
+
+/** A running Graph stand-in. */
+export interface GraphStandIn {
+  /** `http://127.0.0.1:{port}` (set as `TDAB_GRAPH_BASE_URL`). */
+  baseUrl: string;
+  requests: GraphRequestRecord[];
+  /** Registers the profile `GET /v1.0/me` returns for a bearer token. */
+  addUser(token: string, profile: { id: string; displayName: string; userPrincipalName?: string }): void;
+  /** The next `times` requests fail with `status` and `{"error":{"code"}}`. */
+  failNext(status: number, times?: number, code?: string): void;
+  stop(): Promise<void>;
+}
+
+/** Starts a Microsoft Graph stand-in on 127.0.0.1: `GET /v1.0/me` (401 `InvalidAuthenticationToken` for unknown tokens). */
+export async function startGraphStandIn(): Promise<GraphStandIn> {
+  const users = new Map<string, Record<string, unknown>>();
+  const requests: GraphRequestRecord[] = [];
+  const failures: Array<{ status: number; code: string }> = [];
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const path = (req.url ?? '/').split('?')[0];
+      const auth = req.headers.authorization ?? '';
+      const token = /^Bearer (.+)$/.exec(auth)?.[1];
+      const answer = (status: number, body: unknown): void => {
+        requests.push({ method: req.method ?? '', path, token, status });
+        send(res, status, body);
+      };
+      const failure = failures.shift();
+      if (failure) return answer(failure.status, { error: { code: failure.code, message: 'stand-in failure' } });
+      if (!token || !users.has(token)) return answer(401, { error: { code: 'InvalidAuthenticationToken', message: 'Access token is empty or invalid.' } });
+      if (req.method === 'GET' && path === '/v1.0/me') return answer(200, { '@odata.context': 'x', ...users.get(token) });
+      return answer(404, { error: { code: 'Request_ResourceNotFound', message: 'not found' } });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    baseUrl: `http://127.0.0.1:${port}`,
+    requests,
+    addUser(token, profile) {
+      users.set(token, profile);
+    },
+    failNext(status, times = 1, code) {
+      for (let i = 0; i < times; i++) failures.push({ status, code: code ?? (status === 429 ? 'TooManyRequests' : status >= 500 ? 'generalException' : 'BadRequest') });
+    },
+    stop() {
+      return new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      });
+    },
+  };
+}

@@ -11,6 +11,7 @@
  * - `failNext(status)` makes the next Invoke API calls themselves fail (429 → TooManyRequestsException, 5xx →
  *   ServiceException, 4xx → InvalidRequestContentException) before any handler runs.
  */
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createServer, IncomingMessage, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
@@ -272,6 +273,111 @@ export async function startLambdaInvoke(opts: LambdaInvokeStubOptions = {}): Pro
         server.closeAllConnections();
         server.close(() => resolve());
       });
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// A bundled handler in its own Node process (a "container"): the SDK's dynamic imports do not work inside jest's VM,
+// and a separate process is closer to Lambda anyway (module-scope state lives as long as the process).
+// ---------------------------------------------------------------------------------------------------------------
+
+/** A bundled handler running in a child process. */
+export interface BundledHandler {
+  /** Runs the handler in the child; rejects with an Error carrying the handler error's name and message. */
+  handler: StubHandler;
+  /** Lines the child wrote to stdout / stderr (the structured logs). */
+  output: string[];
+  /** Ends the child process. */
+  stop(): Promise<void>;
+}
+
+const RUNNER = `
+const mod = require(process.env.TDAB_TEST_BUNDLE);
+const fn = mod[process.env.TDAB_TEST_EXPORT || 'handler'];
+process.on('disconnect', () => process.exit(0));
+process.on('message', async (m) => {
+  const deadline = Date.now() + m.remainingMs;
+  const context = { awsRequestId: m.requestId, functionName: m.functionName, invokedFunctionArn: m.arn,
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()) };
+  try {
+    const result = await fn(m.event, context);
+    process.send({ id: m.id, ok: true, result: result === undefined ? null : result });
+  } catch (e) {
+    process.send({ id: m.id, ok: false, error: { name: (e && e.name) || 'Error', message: String((e && e.message) || e) } });
+  }
+});
+process.send({ ready: true });
+`;
+
+/**
+ * Starts `node` with the bundle at `bundlePath` (CommonJS, exporting `handler`) and `env` as its whole environment
+ * (plus PATH), and returns a {@link StubHandler} that runs invocations in it.
+ */
+export async function startBundledHandler(bundlePath: string, env: Record<string, string>, exportName = 'handler'): Promise<BundledHandler> {
+  const child = spawn(process.execPath, ['-e', RUNNER], {
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    env: { PATH: process.env.PATH ?? '', ...env, TDAB_TEST_BUNDLE: bundlePath, TDAB_TEST_EXPORT: exportName },
+  });
+  const output: string[] = [];
+  for (const stream of [child.stdout, child.stderr]) {
+    let buf = '';
+    stream?.setEncoding('utf8');
+    stream?.on('data', (d: string) => {
+      buf += d;
+      const lines = buf.split('\n');
+      buf = lines.pop() ?? '';
+      output.push(...lines.filter((l) => l !== ''));
+    });
+  }
+  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  let nextId = 0;
+  let exited = false;
+  const exitedPromise = new Promise<void>((resolve) => child.on('exit', () => {
+    exited = true;
+    for (const p of pending.values()) p.reject(new Error('bundled handler process exited'));
+    pending.clear();
+    resolve();
+  }));
+  await new Promise<void>((resolve, reject) => {
+    const onMessage = (m: { ready?: boolean }): void => {
+      if (m.ready) {
+        child.off('message', onMessage);
+        resolve();
+      }
+    };
+    child.on('message', onMessage);
+    child.once('exit', (code) => reject(new Error(`bundled handler exited during start (code ${code}): ${output.slice(-5).join(' | ')}`)));
+  });
+  child.on('message', (m: { id?: number; ok?: boolean; result?: unknown; error?: { name: string; message: string } }) => {
+    if (m.id === undefined) return;
+    const p = pending.get(m.id);
+    if (!p) return;
+    pending.delete(m.id);
+    if (m.ok) {p.resolve(m.result);} else {
+      const err = new Error(m.error?.message ?? 'error');
+      err.name = m.error?.name ?? 'Error';
+      p.reject(err);
+    }
+  });
+  return {
+    output,
+    handler: (event, context) => new Promise((resolve, reject) => {
+      if (exited) return reject(new Error('bundled handler process exited'));
+      const id = ++nextId;
+      pending.set(id, { resolve, reject });
+      child.send({
+        id,
+        event,
+        requestId: context.awsRequestId,
+        functionName: context.functionName,
+        arn: context.invokedFunctionArn,
+        remainingMs: context.getRemainingTimeInMillis(),
+      });
+    }),
+    async stop() {
+      if (!exited) child.kill('SIGTERM');
+      await exitedPromise;
     },
   };
 }

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DescribeTimeToLiveCommand, DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { DescribeKeyCommand, KMSClient } from '@aws-sdk/client-kms';
@@ -6,7 +7,12 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import {
   LocalAws,
+  DEFAULT_DYNAMODB_JAVA_OPTIONS,
   applyTestAwsEnv,
+  freePort,
+  groupListensOn,
+  hostProcess,
+  killAllServers,
   createKey,
   createSecret,
   createTables,
@@ -89,6 +95,26 @@ describe('startLocalAws', () => {
       restoreEnv();
       restoreEnv = undefined;
     }
+  });
+
+  test('the exit handler is registered on the real process (jest\'s sandbox `process` never emits exit)', () => {
+    expect(hostProcess()).not.toBe(process);
+    expect(hostProcess().listeners('exit')).toContain(killAllServers);
+  });
+
+  test('DynamoDB Local runs with the quick-start JVM options; the test process env is left as it was', () => {
+    const environ = fs.readFileSync(`/proc/${aws.pids.dynamodb}/environ`, 'utf8').split('\0');
+    expect(environ).toContain(`JAVA_TOOL_OPTIONS=${DEFAULT_DYNAMODB_JAVA_OPTIONS}`);
+    expect(hostProcess().env.JAVA_TOOL_OPTIONS).toBe(process.env.JAVA_TOOL_OPTIONS);
+  });
+
+  test('readiness checks that OUR process listens on the port (free-port race with other servers)', async () => {
+    const ddbPort = Number(new URL(aws.dynamodbEndpoint).port);
+    const motoPort = Number(new URL(aws.motoEndpoint).port);
+    expect(groupListensOn(aws.pids.dynamodb, ddbPort)).toBe(true);
+    expect(groupListensOn(aws.pids.moto, motoPort)).toBe(true);
+    expect(groupListensOn(aws.pids.dynamodb, motoPort)).toBe(false);
+    expect(groupListensOn(aws.pids.moto, await freePort())).toBe(false);
   });
 
   test('stop() ends both process groups and is idempotent', async () => {

@@ -1,0 +1,261 @@
+import { RequestError } from './activity';
+import { ConfigurationError, type ReceiverContext } from './context';
+import { errorPage, idpErrorPage, signedInPage, teamsDeepLink, type HttpResult } from './pages';
+import { errorName, markForResume, resumePending } from './resume';
+import type { SignInState } from '../shared/conversation-store';
+import { OAuthError, OAuthUnavailableError, TokenValidationError } from '../shared/entra-oauth';
+import { HttpTimeoutError } from '../shared/http';
+import { log } from '../shared/log';
+import type { TokenSet, UserKey } from '../shared/token-store';
+
+/**
+ * The OAuth callback (`GET {callbackPath}?state=…&code=…` or `?state=…&error=…`).
+ *
+ * 1. query syntax (400 page, no I/O): each parameter at most once, `state` well-formed
+ * 2. consume the sign-in state atomically, first, on every path that has one (unknown / expired / replayed: 400 page)
+ * 3. identity-provider error: explanation page; pending messages stay, the prompt marker is released (next message →
+ *    new card)
+ * 4. redeem the code with the PKCE verifier; validate the id_token (signature, iss, aud, exp, nonce) and that its
+ *    tid/oid are the Teams user's; mismatch: 403 page naming it, nothing stored
+ * 5. store the tokens (KMS, encryption context bound to the user), release the prompt marker, resume the pending
+ *    messages in order, answer the page that sends the user back to Teams
+ */
+
+/** A `state` value: base64url, 22 (128 bits) to 128 characters. Anything else is rejected without I/O. */
+const STATE_SYNTAX = /^[A-Za-z0-9_-]{22,128}$/;
+/** OAuth error codes are ASCII tokens; anything else is shown as "unknown". */
+const ERROR_CODE = /^[a-z0-9_.-]{1,64}$/i;
+const MAX_CODE_LENGTH = 4096;
+
+/** The callback's query parameters, validated. */
+export interface CallbackQuery {
+  state?: string;
+  code?: string;
+  error?: string;
+  errorDescription?: string;
+}
+
+/** Parses and checks the raw query string. Throws {@link RequestError} (400). */
+export function parseCallbackQuery(rawQueryString: string | undefined): CallbackQuery {
+  if ((rawQueryString ?? '').length > 16 * 1024) throw new RequestError(400, 'query_too_long');
+  const params = new URLSearchParams(rawQueryString ?? '');
+  const one = (name: string): string | undefined => {
+    const values = params.getAll(name);
+    if (values.length > 1) throw new RequestError(400, `duplicate_${name}`);
+    return values.length === 1 ? values[0] : undefined;
+  };
+  const q: CallbackQuery = {
+    state: one('state'),
+    code: one('code'),
+    error: one('error'),
+    errorDescription: one('error_description'),
+  };
+  if (q.state !== undefined && !STATE_SYNTAX.test(q.state)) throw new RequestError(400, 'invalid_state');
+  if (q.code !== undefined && (q.code.length === 0 || q.code.length > MAX_CODE_LENGTH)) throw new RequestError(400, 'invalid_code');
+  if (q.error !== undefined && !ERROR_CODE.test(q.error)) q.error = 'unknown_error';
+  return q;
+}
+
+/** Result of the callback: the page and a short reason for the request log. */
+export interface CallbackResult {
+  readonly page: HttpResult;
+  readonly reason: string;
+}
+
+const GENERIC_LINK_LABEL = 'Back to Teams';
+
+/** Handles the OAuth callback. Never throws: every failure is a page with a 4xx/5xx status. */
+export async function handleCallback(rawQueryString: string | undefined, ctx: ReceiverContext): Promise<CallbackResult> {
+  const genericLink = { href: teamsDeepLink({ cloud: ctx.config.cloud, appId: ctx.config.appId }), label: GENERIC_LINK_LABEL };
+  let query: CallbackQuery;
+  try {
+    query = parseCallbackQuery(rawQueryString);
+  } catch (err) {
+    const reason = err instanceof RequestError ? err.reason : 'bad_query';
+    return { reason, page: errorPage(400, 'Sign-in link not valid', ['This sign-in link is not valid. Go back to Teams and send a message to get a new one.'], genericLink) };
+  }
+  if (!query.state) {
+    if (query.error) {
+      return { reason: `idp_error_without_state:${query.error}`, page: idpErrorPage({ error: query.error, description: query.errorDescription, deepLink: genericLink.href }) };
+    }
+    return { reason: 'missing_state', page: errorPage(400, 'Sign-in link not valid', ['This page is only reached from a Microsoft sign-in. Go back to Teams and send a message to get a sign-in link.'], genericLink) };
+  }
+
+  // Single use, first: a replayed or forged state never reaches the token endpoint.
+  let state: SignInState | undefined;
+  try {
+    state = await ctx.conversations.consumeSignInState(query.state);
+  } catch (err) {
+    log.error('state_consume_failed', { reason: errorName(err) });
+    return { reason: 'state_store_unavailable', page: unavailablePage(genericLink) };
+  }
+  if (!state) {
+    return {
+      reason: 'unknown_state',
+      page: errorPage(400, 'Sign-in link expired', [
+        'This sign-in link has expired or has already been used.',
+        'Go back to Teams and send a message: you will get a new sign-in link. Your earlier messages are kept.',
+      ], genericLink),
+    };
+  }
+  const user: UserKey = { tenantId: state.user.tenantId, aadObjectId: state.user.aadObjectId };
+  const conversationType = state.conversation.conversation.conversationType;
+  const deepLink = teamsDeepLink({ cloud: ctx.config.cloud, appId: ctx.config.appId, conversationType });
+  const link = { href: deepLink, label: GENERIC_LINK_LABEL };
+
+  if (query.error) {
+    await releasePrompt(ctx, user);
+    return { reason: `idp_error:${query.error}`, page: idpErrorPage({ error: query.error, description: query.errorDescription, deepLink }) };
+  }
+  if (!query.code) {
+    await releasePrompt(ctx, user);
+    return { reason: 'missing_code', page: errorPage(400, 'Sign-in did not complete', ['The sign-in response had no authorization code. Send a message in Teams to get a new sign-in link.'], link) };
+  }
+
+  const scopes = ctx.oauth.scopesFor(ctx.config.graphScopes);
+  let tokens: TokenSet & { idToken: string };
+  try {
+    tokens = await ctx.oauth.redeemCode({
+      tenantId: state.user.tenantId,
+      code: query.code,
+      codeVerifier: state.codeVerifier,
+      redirectUri: await ctx.redirectUri(),
+      scopes,
+    });
+  } catch (err) {
+    await releasePrompt(ctx, user);
+    return redeemFailure(err, link);
+  }
+
+  let identity: { oid: string; tid: string; name?: string; preferredUsername?: string };
+  try {
+    identity = await ctx.oauth.validateIdToken(tokens.idToken, { tenantId: state.user.tenantId, nonce: state.nonce });
+  } catch (err) {
+    await releasePrompt(ctx, user);
+    if (err instanceof TokenValidationError && err.reason === 'tenant_mismatch') return mismatchPage('tenant', undefined, link);
+    if (err instanceof OAuthUnavailableError) {
+      log.warn('id_token_keys_unavailable', { reason: err.reason });
+      return { reason: `idp_unavailable:${err.reason}`, page: idpDownPage(503, link) };
+    }
+    log.warn('id_token_invalid', { reason: err instanceof TokenValidationError ? err.reason : errorName(err) });
+    return {
+      reason: 'id_token_invalid',
+      page: errorPage(403, 'Sign-in could not be verified', [
+        'The sign-in response could not be verified, so nothing was stored.',
+        'Go back to Teams and send a message to get a new sign-in link.',
+      ], link),
+    };
+  }
+  const mismatch = identityMismatch(identity, user);
+  if (mismatch) {
+    await releasePrompt(ctx, user);
+    return mismatchPage(mismatch, identity.preferredUsername, link);
+  }
+
+  const tokenSet: TokenSet = { accessToken: tokens.accessToken, expiresIn: tokens.expiresIn };
+  if (tokens.refreshToken) tokenSet.refreshToken = tokens.refreshToken;
+  if (tokens.scope) tokenSet.scope = tokens.scope;
+  let stored;
+  try {
+    stored = await ctx.tokens.put(user, tokenSet);
+  } catch (err) {
+    await releasePrompt(ctx, user);
+    log.error('token_store_failed', { reason: errorName(err) });
+    return { reason: 'token_store_failed', page: unavailablePage(link) };
+  }
+  await releasePrompt(ctx, user);
+  const result = await resumePending(ctx, user, stored);
+  if (result.remaining !== 0) await markForResume(ctx, user, tokenSet);
+  log.info('signed_in', { resumed: result.resumed, remaining: result.remaining });
+  return {
+    reason: result.remaining === 0 ? 'signed_in' : 'signed_in_partial_resume',
+    page: signedInPage({ deepLink, resumed: result.resumed, remaining: result.remaining === 0 ? 0 : Math.max(result.remaining, 1) }),
+  };
+}
+
+/** Which part of the id_token's identity differs from the Teams user who asked, if any. */
+export function identityMismatch(identity: { oid: string; tid: string }, user: UserKey): 'tenant' | 'user' | undefined {
+  if (identity.tid.toLowerCase() !== user.tenantId.toLowerCase()) return 'tenant';
+  if (identity.oid.toLowerCase() !== user.aadObjectId.toLowerCase()) return 'user';
+  return undefined;
+}
+
+function mismatchPage(mismatch: 'tenant' | 'user', preferredUsername: string | undefined, link: { href: string; label: string }): CallbackResult {
+  log.warn('identity_mismatch', { reason: mismatch });
+  const who = preferredUsername ? ` (${preferredUsername})` : '';
+  const paragraph = mismatch === 'tenant'
+    ? `You signed in with an account${who} from a different organization (tenant) than the one you use in Teams.`
+    : `You signed in with a different account${who} than the one you use in Teams.`;
+  return {
+    reason: `identity_mismatch:${mismatch}`,
+    page: errorPage(403, 'Wrong account', [
+      paragraph,
+      'Nothing was stored. Go back to Teams, send a message to get a new sign-in link, and sign in with your Teams account.',
+    ], link),
+  };
+}
+
+function unavailablePage(link: { href: string; label: string }): HttpResult {
+  return errorPage(503, 'Sign-in temporarily unavailable', [
+    'The bot could not finish your sign-in because a service it depends on did not answer.',
+    'Go back to Teams and send a message in a few minutes to get a new sign-in link. Your messages are kept.',
+  ], link);
+}
+
+function redeemFailure(err: unknown, link: { href: string; label: string }): CallbackResult {
+  if (err instanceof ConfigurationError) {
+    return {
+      reason: 'configuration',
+      page: errorPage(503, 'The bot is not set up yet', [
+        'The bot cannot sign you in because its configuration is incomplete (its client secret has not been set).',
+        'Please tell the administrator of this bot. Your messages are kept.',
+      ], link),
+    };
+  }
+  if (err instanceof OAuthError) {
+    log.warn('redeem_failed', { reason: err.error, status: err.status });
+    if (err.error === 'invalid_grant') {
+      return {
+        reason: 'invalid_grant',
+        page: errorPage(400, 'Sign-in expired', [
+          'The sign-in took too long or this page was opened twice, so Microsoft did not accept it.',
+          'Go back to Teams and send a message to get a new sign-in link. Your messages are kept.',
+        ], link),
+      };
+    }
+    if (err.status !== undefined && err.status >= 500) return { reason: `idp_unavailable:${err.status}`, page: idpDownPage(502, link) };
+    // invalid_client, unauthorized_client, invalid_scope...: the bot's registration, not the user.
+    return {
+      reason: `redeem_rejected:${err.error}`,
+      page: errorPage(502, 'Sign-in could not be completed', [
+        'Microsoft did not accept the bot\'s sign-in request. This usually means the bot\'s app registration needs attention.',
+        'Please tell the administrator of this bot. Your messages are kept.',
+      ], link),
+    };
+  }
+  if (err instanceof OAuthUnavailableError) {
+    log.warn('redeem_failed', { reason: err.reason, status: err.status });
+    return { reason: `idp_unavailable:${err.reason}`, page: idpDownPage(err.reason === 'timeout' ? 504 : err.reason === 'network' ? 503 : 502, link) };
+  }
+  if (err instanceof HttpTimeoutError) {
+    log.warn('redeem_failed', { reason: 'timeout' });
+    return { reason: 'idp_timeout', page: idpDownPage(504, link) };
+  }
+  log.warn('redeem_failed', { reason: errorName(err) });
+  return { reason: 'idp_unreachable', page: idpDownPage(503, link) };
+}
+
+function idpDownPage(status: number, link: { href: string; label: string }): HttpResult {
+  return errorPage(status, 'Microsoft sign-in did not answer', [
+    'The bot could not reach Microsoft sign-in to finish signing you in.',
+    'Go back to Teams and send a message in a few minutes to get a new sign-in link. Your messages are kept.',
+  ], link);
+}
+
+async function releasePrompt(ctx: ReceiverContext, user: UserKey): Promise<void> {
+  try {
+    await ctx.conversations.releaseSignInPrompt(user);
+  } catch (err) {
+    log.error('release_prompt_failed', { reason: errorName(err) });
+  }
+}

@@ -1,0 +1,245 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { KMSClient } from '@aws-sdk/client-kms';
+// Handler dependencies are devDependencies: esbuild inlines them into the bundle.
+/* eslint-disable import/no-extraneous-dependencies */
+import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
+import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
+/* eslint-enable import/no-extraneous-dependencies */
+import { ENV } from '../../src/private/env';
+import { BotAppTokenProvider, BotConnectorClient } from '../shared/bot-connector';
+import { BotFrameworkAuthenticator } from '../shared/botframework-auth';
+import type { ResolvedConfig } from '../shared/config';
+import type { WorkerEvent } from '../shared/contract';
+import { ConversationStore } from '../shared/conversation-store';
+import { TokenCipher } from '../shared/crypto';
+import { EntraOAuthClient } from '../shared/entra-oauth';
+import { log } from '../shared/log';
+import { TokenStore } from '../shared/token-store';
+
+/** The AWS SDK clients of the receiver, created once per container by the handler (index.ts). */
+export interface AwsClients {
+  readonly ddb: DynamoDBClient;
+  readonly kms: KMSClient;
+  readonly lambda: LambdaClient;
+  readonly secrets: SecretsManagerClient;
+  readonly ssm: SSMClient;
+}
+
+/** Hands a contract event to the worker asynchronously (Lambda Invoke, InvocationType Event). */
+export interface WorkerInvoker {
+  /** Resolves once Lambda accepted the event (HTTP 202); rejects otherwise. One AWS call. */
+  invoke(event: WorkerEvent): Promise<void>;
+}
+
+/** Inbound authentication (Bot Framework JWT, rules 1–9). */
+export interface InboundAuthenticator {
+  authenticate(
+    authorization: string | undefined,
+    activity: { serviceUrl?: unknown; channelId?: unknown },
+  ): Promise<{ claims: Record<string, unknown> }>;
+}
+
+/**
+ * Everything a receiver flow needs, built once per container. The flows (messages.ts, callback.ts, invoke.ts) take
+ * it as a parameter, so tests can build one against local servers.
+ */
+export interface ReceiverContext {
+  readonly config: ResolvedConfig;
+  readonly authenticator: InboundAuthenticator;
+  readonly tokens: TokenStore;
+  readonly conversations: ConversationStore;
+  readonly oauth: EntraOAuthClient;
+  readonly connector: BotConnectorClient;
+  readonly worker: WorkerInvoker;
+  /** The receiver's public base URL, no trailing slash (PUBLIC_BASE_URL, else the SSM parameter, read once). */
+  baseUrl(): Promise<string>;
+  /** The OAuth redirect URI: baseUrl + callbackPath, exactly (no `//`). */
+  redirectUri(): Promise<string>;
+  /** The bot's client secret (Secrets Manager, cached). Rejects with {@link ConfigurationError} on a placeholder. */
+  clientSecret(): Promise<string>;
+  /** Current time, epoch milliseconds. */
+  now(): number;
+}
+
+/** A deployment problem an administrator must fix (placeholder secret, missing parameter...). Safe message. */
+export class ConfigurationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigurationError';
+  }
+}
+
+/** The worker invoker over a LambdaClient. */
+export class LambdaWorkerInvoker implements WorkerInvoker {
+  constructor(private readonly lambda: LambdaClient, private readonly functionName: string) {}
+
+  /** Invokes the worker with InvocationType Event; throws unless Lambda answered 202. */
+  async invoke(event: WorkerEvent): Promise<void> {
+    const out = await this.lambda.send(new InvokeCommand({
+      FunctionName: this.functionName,
+      InvocationType: 'Event',
+      Payload: new TextEncoder().encode(JSON.stringify(event)),
+    }));
+    if (out.StatusCode !== 202) throw new Error(`worker invoke answered ${out.StatusCode}`);
+  }
+}
+
+/** How long a fetched client secret is reused before it is read again (rotation picks up within this time). */
+export const SECRET_CACHE_MS = 60 * 60 * 1000;
+
+/** Values of `clientSecret` that mark a secret the construct created but nobody filled in. */
+const PLACEHOLDER = /^(|\s+|placeholder|replace[-_ ]?me|change[-_ ]?me|todo|<.*>|.*(replace|placeholder|changeme|change[-_]me).*)$/i;
+
+/** True if a Secrets Manager secret value is not a usable `{"clientSecret": "..."}` (missing, empty or a placeholder). */
+export function isPlaceholderSecret(parsed: unknown): boolean {
+  if (typeof parsed !== 'object' || parsed === null) return true;
+  const rec = parsed as Record<string, unknown>;
+  if (rec.placeholder === true) return true;
+  return typeof rec.clientSecret !== 'string' || PLACEHOLDER.test(rec.clientSecret);
+}
+
+/**
+ * Returns a cached reader of the bot's client secret. Success is cached for {@link SECRET_CACHE_MS}; failures are not
+ * cached (an administrator filling in the secret is picked up at the next request).
+ */
+export function secretReader(secrets: SecretsManagerClient, secretArn: string | undefined, now: () => number = Date.now): () => Promise<string> {
+  let cached: { value: string; at: number } | undefined;
+  let inflight: Promise<string> | undefined;
+  const read = async (): Promise<string> => {
+    if (!secretArn) throw new ConfigurationError('the bot secret ARN is not configured');
+    const out = await secrets.send(new GetSecretValueCommand({ SecretId: secretArn }));
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(out.SecretString ?? '');
+    } catch {
+      parsed = undefined;
+    }
+    if (isPlaceholderSecret(parsed)) {
+      log.error('client_secret_placeholder', {
+        reason: 'the bot secret does not hold {"clientSecret": "<the Entra app client secret>"} yet: put the client secret of the Entra app registration into it',
+        variable: ENV.SECRET_ARN,
+        resourceArn: secretArn,
+      });
+      throw new ConfigurationError('the bot client secret has not been set');
+    }
+    return (parsed as { clientSecret: string }).clientSecret;
+  };
+  return async () => {
+    if (cached && now() - cached.at < SECRET_CACHE_MS) return cached.value;
+    if (!inflight) {
+      inflight = read().then((value) => {
+        cached = { value, at: now() };
+        return value;
+      }).finally(() => {
+        inflight = undefined;
+      });
+    }
+    return inflight;
+  };
+}
+
+/** Normalizes a base URL: https (or http on a loopback host, for tests), no trailing slash, no query. */
+export function normalizeBaseUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value.trim());
+  } catch {
+    throw new ConfigurationError('the receiver base URL is not a URL');
+  }
+  const loopback = url.hostname === '127.0.0.1' || url.hostname === 'localhost' || url.hostname === '[::1]';
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) throw new ConfigurationError('the receiver base URL must be https');
+  if (url.search || url.hash || url.username || url.password) throw new ConfigurationError('the receiver base URL must not have a query, fragment or credentials');
+  return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
+}
+
+/** Joins a base URL and a path with exactly one `/` between them. */
+export function joinUrl(base: string, path: string): string {
+  return `${base.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`;
+}
+
+/**
+ * Returns a reader of the base URL: `publicBaseUrl` if configured, else the SSM parameter (read once; failures are not
+ * cached).
+ */
+export function baseUrlReader(ssm: SSMClient, config: Pick<ResolvedConfig, 'publicBaseUrl' | 'baseUrlParameter'>): () => Promise<string> {
+  let cached: string | undefined;
+  let inflight: Promise<string> | undefined;
+  return async () => {
+    if (cached) return cached;
+    if (config.publicBaseUrl) {
+      cached = normalizeBaseUrl(config.publicBaseUrl);
+      return cached;
+    }
+    if (!config.baseUrlParameter) throw new ConfigurationError('neither the public base URL nor its SSM parameter is configured');
+    if (!inflight) {
+      inflight = ssm.send(new GetParameterCommand({ Name: config.baseUrlParameter })).then((out) => {
+        const value = out.Parameter?.Value;
+        if (!value) throw new ConfigurationError('the base URL parameter is empty');
+        cached = normalizeBaseUrl(value);
+        return cached;
+      }).finally(() => {
+        inflight = undefined;
+      });
+    }
+    return inflight;
+  };
+}
+
+/** Builds the receiver context from the configuration and the container's AWS clients. No I/O. */
+export function createReceiverContext(config: ResolvedConfig, clients: AwsClients, opts: { now?: () => number } = {}): ReceiverContext {
+  const now = opts.now ?? Date.now;
+  const required = (value: string | undefined, what: string): string => {
+    if (!value) throw new ConfigurationError(`${what} is not configured`);
+    return value;
+  };
+  const clientSecret = secretReader(clients.secrets, config.secretArn, now);
+  const baseUrl = baseUrlReader(clients.ssm, config);
+  const cipher = new TokenCipher({ kms: clients.kms, keyId: required(config.kmsKeyArn, 'the KMS key ARN') });
+  const tokens = new TokenStore({
+    ddb: clients.ddb,
+    cipher,
+    tableName: required(config.tokenTable, 'the token table'),
+    appId: config.appId,
+  });
+  const conversations = new ConversationStore({
+    ddb: clients.ddb,
+    tableName: required(config.conversationTable, 'the conversation table'),
+    pendingTtlSeconds: config.pendingTtlSeconds,
+    signinTtlSeconds: config.signinTtlSeconds,
+  });
+  const oauth = new EntraOAuthClient({
+    authority: config.entraAuthority,
+    appId: config.appId,
+    getClientSecret: clientSecret,
+    graphResource: config.graphResource,
+  });
+  const botTokens = new BotAppTokenProvider({
+    appId: config.appId,
+    tenantId: config.tenantId,
+    authority: config.entraAuthority,
+    scope: config.botConnectorScope,
+    getClientSecret: clientSecret,
+  });
+  const connector = new BotConnectorClient({ tokens: botTokens, serviceUrlHosts: config.serviceUrlHosts });
+  const authenticator = new BotFrameworkAuthenticator({
+    appId: config.appId,
+    openIdMetadataUrl: config.botOpenIdMetadataUrl,
+    issuer: config.botTokenIssuer,
+    serviceUrlHosts: config.serviceUrlHosts,
+  });
+  const worker = new LambdaWorkerInvoker(clients.lambda, required(config.workerFunction, 'the worker function'));
+  return {
+    config,
+    authenticator,
+    tokens,
+    conversations,
+    oauth,
+    connector,
+    worker,
+    baseUrl,
+    redirectUri: async () => joinUrl(await baseUrl(), config.callbackPath),
+    clientSecret,
+    now,
+  };
+}

@@ -1,0 +1,240 @@
+import {
+  conversationReferenceOf,
+  isSignOutCommand,
+  pendingEventOf,
+  userKeyOf,
+  type InboundActivity,
+} from './activity';
+import { signedOutActivity, signInActivity, textActivity, type SignInCardOptions } from './cards';
+import type { ReceiverContext } from './context';
+import { errorName, markForResume, resumePending } from './resume';
+import type { ConversationReference, PendingEvent } from '../shared/contract';
+import { toWorkerEvent } from '../shared/contract';
+import { createPkce, OAuthError, randomUrlSafe } from '../shared/entra-oauth';
+import { log } from '../shared/log';
+import { isUsable, type StoredToken, type TokenSet, type UserKey } from '../shared/token-store';
+
+/** Seconds before `exp` at which an access token counts as expired (refreshed first). */
+export const EXPIRY_SKEW_SECONDS = 300;
+
+/** OAuth errors on refresh that mean "the user must sign in again interactively". */
+const SIGN_IN_AGAIN = new Set(['invalid_grant', 'interaction_required', 'consent_required', 'login_required']);
+
+/** What the messaging flow did (for the request log line and tests). */
+export type MessageOutcome =
+  | 'hot_path' | 'refreshed' | 'duplicate' | 'pending_prompted' | 'pending_quiet' | 'pending_card_failed'
+  | 'pending_refresh_unavailable' | 'pending_invoke_failed' | 'signed_out' | 'sign_out_duplicate';
+
+/**
+ * Recently seen activity ids of this container: a Teams retry that reaches the same warm container is not invoked
+ * twice, without a third AWS call on the hot path. Retries that land on another container are absorbed by the worker's
+ * idempotency record (keyed on the activity id).
+ */
+export class RecentActivities {
+  private readonly seen = new Map<string, number>();
+  constructor(private readonly max = 2000, private readonly ttlMs = 10 * 60 * 1000) {}
+
+  /** True if the id was seen within the TTL; otherwise remembers it and returns false. */
+  checkAndAdd(id: string, nowMs: number): boolean {
+    const at = this.seen.get(id);
+    if (at !== undefined && nowMs - at < this.ttlMs) return true;
+    this.seen.delete(id);
+    this.seen.set(id, nowMs);
+    while (this.seen.size > this.max) {
+      const oldest = this.seen.keys().next().value as string;
+      this.seen.delete(oldest);
+    }
+    return false;
+  }
+
+  /** Forgets an id (the invoke failed: a retry must be processed again). */
+  forget(id: string): void {
+    this.seen.delete(id);
+  }
+}
+
+const recent = new RecentActivities();
+
+/**
+ * The messaging flow for an authenticated, tenant-checked `message` activity. Always answers (the caller returns 200):
+ * - "sign out" / "logout": delete the tokens, release the prompt marker, confirm;
+ * - usable token: invoke the worker (hot path: one GetItem + one Invoke);
+ * - token within the skew and a refresh token: refresh, store (rotated refresh token), resume leftovers, invoke;
+ * - otherwise: keep the message pending and, once per pending sign-in, post the sign-in card.
+ */
+export async function handleMessage(activity: InboundActivity, ctx: ReceiverContext): Promise<MessageOutcome> {
+  const user = userKeyOf(activity);
+  if (isSignOutCommand(activity)) return signOut(activity, user, ctx);
+  const nowMs = ctx.now();
+  const recentKey = `${activity.conversation.id}|${activity.id}`;
+  if (recent.checkAndAdd(recentKey, nowMs)) return 'duplicate';
+  try {
+    const outcome = await messageFlow(activity, user, ctx, nowMs);
+    // A message that is only pending because of a failure must be processed again if Teams retries it.
+    if (outcome === 'pending_invoke_failed' || outcome === 'pending_refresh_unavailable') recent.forget(recentKey);
+    return outcome;
+  } catch (err) {
+    recent.forget(recentKey);
+    throw err;
+  }
+}
+
+async function messageFlow(activity: InboundActivity, user: UserKey, ctx: ReceiverContext, nowMs: number): Promise<MessageOutcome> {
+  const activityId = activity.id as string;
+  const pending = pendingEventOf(activity, nowMs); // validated (400) before any I/O
+  const stored = await ctx.tokens.get(user);
+  const invokeOrKeep = async (token: StoredToken, outcome: MessageOutcome): Promise<MessageOutcome> => {
+    try {
+      await ctx.worker.invoke(toWorkerEvent(pending, token, { resumed: false }));
+      return outcome;
+    } catch (err) {
+      log.error('worker_invoke_failed', { reason: errorName(err) });
+      // Keep the message: it is resumed at the next refresh or sign-in (the hot path never reads pending messages).
+      await ctx.conversations.addPendingMessage(user, activityId, pending);
+      return 'pending_invoke_failed';
+    }
+  };
+  if (stored && isUsable(stored, EXPIRY_SKEW_SECONDS, Math.floor(nowMs / 1000))) {
+    return invokeOrKeep(stored, 'hot_path');
+  }
+
+  if (stored?.refreshToken) {
+    const refreshed = await refresh(ctx, user, stored);
+    if (refreshed === 'unavailable') {
+      // The token service did not answer. A token that has not expired yet still works for this message.
+      if (stored.expiresAt - Math.floor(nowMs / 1000) > 30) return invokeOrKeep(stored, 'hot_path');
+      await ctx.conversations.addPendingMessage(user, activityId, pending);
+      await notify(ctx, conversationReferenceOf(activity), activityId,
+        'I could not renew your sign-in just now because Microsoft sign-in did not answer. Your message is kept: '
+        + 'send me another message in a minute and I will answer both.');
+      return 'pending_refresh_unavailable';
+    }
+    if (refreshed) {
+      const { stored: fresh, tokens } = refreshed;
+      // Leftovers of an earlier failed resume go first, so the order is kept.
+      const before = await resumePending(ctx, user, fresh);
+      if (before.remaining !== 0) {
+        await ctx.conversations.addPendingMessage(user, activityId, pending);
+        await markForResume(ctx, user, tokens);
+        return 'pending_invoke_failed';
+      }
+      try {
+        await ctx.worker.invoke(toWorkerEvent(pending, fresh, { resumed: false }));
+      } catch (err) {
+        log.error('worker_invoke_failed', { reason: errorName(err) });
+        await ctx.conversations.addPendingMessage(user, activityId, pending);
+        await markForResume(ctx, user, tokens);
+        return 'pending_invoke_failed';
+      }
+      return 'refreshed';
+    }
+    // refresh token rejected: tokens deleted, continue as a user without a token
+  }
+
+  return keepAndPrompt(activity, user, ctx, pending);
+}
+
+/**
+ * Refreshes the user's tokens. Returns the new stored token, `undefined` when the user must sign in again (tokens
+ * deleted), or 'unavailable' when the token service failed for another reason.
+ */
+async function refresh(ctx: ReceiverContext, user: UserKey, stored: StoredToken):
+Promise<{ stored: StoredToken; tokens: TokenSet } | undefined | 'unavailable'> {
+  const refreshToken = await ctx.tokens.decryptRefreshToken(stored);
+  if (!refreshToken) return undefined;
+  let tokens: TokenSet;
+  try {
+    tokens = await ctx.oauth.refresh({ tenantId: user.tenantId, refreshToken, scopes: ctx.oauth.scopesFor(ctx.config.graphScopes) });
+  } catch (err) {
+    if (err instanceof OAuthError && (SIGN_IN_AGAIN.has(err.error) || err.suberror === 'consent_required')) {
+      log.info('refresh_rejected', { reason: err.error });
+      await ctx.tokens.delete(user);
+      return undefined;
+    }
+    log.warn('refresh_unavailable', { reason: errorName(err) });
+    return 'unavailable';
+  }
+  // Refresh tokens rotate: the new one replaces the stored one; without one, TokenStore.put keeps the stored one.
+  const fresh = await ctx.tokens.put(user, tokens);
+  log.info('refreshed', {});
+  return { stored: fresh, tokens };
+}
+
+/** No usable token: keep the message; post the sign-in card once per pending sign-in. */
+async function keepAndPrompt(activity: InboundActivity, user: UserKey, ctx: ReceiverContext, pending: PendingEvent): Promise<MessageOutcome> {
+  const activityId = activity.id as string;
+  const added = await ctx.conversations.addPendingMessage(user, activityId, pending);
+  if (added === 'duplicate') return 'duplicate';
+  if (!(await ctx.conversations.claimSignInPrompt(user))) return 'pending_quiet';
+  const ok = await promptSignIn(ctx, {
+    user: { ...user, teamsUserId: activity.from.id },
+    conversation: conversationReferenceOf(activity),
+    replyToId: activityId,
+  });
+  return ok ? 'pending_prompted' : 'pending_card_failed';
+}
+
+/**
+ * Creates a sign-in state (PKCE verifier, nonce, user, conversation reference) and posts the sign-in card. The caller
+ * holds the prompt marker; on any failure the marker is released (the next message retries) and false is returned.
+ * Exported for the SSO flows (signin/failure). Never throws.
+ */
+export async function promptSignIn(ctx: ReceiverContext, p: {
+  user: UserKey & { teamsUserId: string };
+  conversation: ConversationReference;
+  replyToId?: string;
+  card?: Pick<SignInCardOptions, 'title' | 'text'>;
+}): Promise<boolean> {
+  try {
+    const redirectUri = await ctx.redirectUri();
+    const pkce = createPkce();
+    const nonce = randomUrlSafe(32);
+    const state = await ctx.conversations.createSignInState({
+      user: p.user,
+      conversation: p.conversation,
+      codeVerifier: pkce.verifier,
+      nonce,
+    });
+    const authorizeUrl = ctx.oauth.authorizeUrl({
+      tenantId: p.user.tenantId,
+      state: state.state,
+      nonce,
+      codeChallenge: pkce.challenge,
+      scopes: ctx.oauth.scopesFor(ctx.config.graphScopes),
+      redirectUri,
+    });
+    const card = signInActivity({ authorizeUrl, sso: ctx.config.sso, ...p.card });
+    if (p.replyToId) await ctx.connector.replyToActivity(p.conversation, p.replyToId, card);
+    else await ctx.connector.sendToConversation(p.conversation, card);
+    log.info('signin_card_sent', { sso: ctx.config.sso.enabled });
+    return true;
+  } catch (err) {
+    log.error('signin_card_failed', { reason: errorName(err) });
+    try {
+      await ctx.conversations.releaseSignInPrompt({ tenantId: p.user.tenantId, aadObjectId: p.user.aadObjectId });
+    } catch (releaseErr) {
+      log.error('release_prompt_failed', { reason: errorName(releaseErr) });
+    }
+    return false;
+  }
+}
+
+/** "sign out": delete the tokens, release the prompt marker, confirm once per activity id. */
+async function signOut(activity: InboundActivity, user: UserKey, ctx: ReceiverContext): Promise<MessageOutcome> {
+  const activityId = activity.id as string;
+  if (!(await ctx.conversations.claim(`signout#${activity.conversation.id}#${activityId}`, 24 * 3600))) return 'sign_out_duplicate';
+  const hadTokens = await ctx.tokens.delete(user);
+  await ctx.conversations.releaseSignInPrompt(user);
+  log.info('signed_out', { hadTokens });
+  await notify(ctx, conversationReferenceOf(activity), activityId, signedOutActivity(hadTokens));
+  return 'signed_out';
+}
+
+/** Posts a short message into the conversation, best effort (logged, never thrown). */
+async function notify(ctx: ReceiverContext, ref: ConversationReference, replyToId: string, message: string | Record<string, unknown>): Promise<void> {
+  try {
+    await ctx.connector.replyToActivity(ref, replyToId, typeof message === 'string' ? textActivity(message) : message);
+  } catch (err) {
+    log.warn('notify_failed', { reason: errorName(err) });
+  }
+}

@@ -1,0 +1,79 @@
+import type { ReceiverContext } from './context';
+import { toWorkerEvent } from '../shared/contract';
+import { log } from '../shared/log';
+import type { StoredToken, TokenSet, UserKey } from '../shared/token-store';
+
+/** Outcome of resuming a user's pending messages. */
+export interface ResumeResult {
+  /** Messages handed to the worker (and deleted from the pending list). */
+  readonly resumed: number;
+  /** Messages still pending (a worker invoke or a delete failed; they wait for the next trigger). */
+  readonly remaining: number;
+}
+
+/**
+ * Resumes every pending message of a user, in arrival order: invokes the worker (Event) with `resumed: true` and the
+ * stored token, and deletes each pending message only after its invoke succeeded. Stops at the first failed invoke, so
+ * the order is kept: that message and the later ones stay pending for the next trigger (see {@link markForResume}).
+ * Never throws.
+ */
+export async function resumePending(ctx: ReceiverContext, user: UserKey, stored: StoredToken): Promise<ResumeResult> {
+  let pending;
+  try {
+    pending = await ctx.conversations.listPendingMessages(user);
+  } catch (err) {
+    log.error('resume_list_failed', { reason: errorName(err) });
+    return { resumed: 0, remaining: -1 };
+  }
+  let resumed = 0;
+  for (let i = 0; i < pending.length; i++) {
+    const msg = pending[i];
+    try {
+      await ctx.worker.invoke(toWorkerEvent(msg.event, stored, { resumed: true }));
+    } catch (err) {
+      log.error('resume_invoke_failed', { reason: errorName(err), resumed, remaining: pending.length - i });
+      return { resumed, remaining: pending.length - i };
+    }
+    resumed++;
+    try {
+      await ctx.conversations.deletePendingMessage(user, msg.key);
+    } catch (err) {
+      // The worker has it; a second resume of this message is absorbed by the worker's idempotency record.
+      log.warn('resume_delete_failed', { reason: errorName(err) });
+    }
+  }
+  if (resumed > 0) log.info('resumed', { count: resumed });
+  return { resumed, remaining: 0 };
+}
+
+/**
+ * After a failed resume, stores the user's access token again with an expiry of one second from now (the stored
+ * refresh token is kept): the next message then takes the refresh path, which resumes the leftover messages (in order)
+ * before itself. The hot path stays at two AWS calls because it never looks for pending messages. Never throws; returns
+ * false if the write failed (the messages then wait for the token's natural expiry or the next sign-in).
+ */
+export async function markForResume(ctx: ReceiverContext, user: UserKey, tokens: TokenSet): Promise<boolean> {
+  try {
+    const stale: TokenSet = { accessToken: tokens.accessToken, expiresIn: 1 };
+    if (tokens.scope !== undefined) stale.scope = tokens.scope;
+    await ctx.tokens.put(user, stale);
+    log.info('marked_for_resume', {});
+    return true;
+  } catch (err) {
+    log.error('mark_for_resume_failed', { reason: errorName(err) });
+    return false;
+  }
+}
+
+/** A safe name of an error for logs (class name and, for typed errors, their code). Never the message text. */
+export function errorName(err: unknown): string {
+  if (err && typeof err === 'object') {
+    const e = err as { name?: unknown; error?: unknown; code?: unknown; status?: unknown };
+    const parts = [typeof e.name === 'string' ? e.name : 'Error'];
+    if (typeof e.error === 'string') parts.push(e.error);
+    if (typeof e.code === 'string') parts.push(e.code);
+    if (typeof e.status === 'number') parts.push(String(e.status));
+    return parts.join(':').slice(0, 120);
+  }
+  return typeof err;
+}

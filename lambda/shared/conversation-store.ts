@@ -1,0 +1,368 @@
+/**
+ * The conversation table (docs/design.md, "Data model"): partition key `pk` (S), sort key `sk` (S), TTL attribute
+ * `ttl` (epoch seconds) on every item this module writes.
+ *
+ * | item | `pk` | `sk` | other attributes |
+ * |---|---|---|---|
+ * | pending message | `pending#{tid}#{oid}` | `msg#{receivedAt ms, 13 digits}#{activityId}` | `event` (JSON of the pending event), `ttl` |
+ * | activity dedupe | `activity#{conversationId}#{activityId}` | `activity` | `ttl` (same transaction as the message) |
+ * | sign-in prompt marker | `pending#{tid}#{oid}` | `prompt` | `expiresAt`, `ttl` |
+ * | sign-in state | `state#{state}` | `state` | `data` (JSON: user, conversation, codeVerifier, nonce), `expiresAt`, `ttl` |
+ * | generic claim | `{key}` (e.g. `sso#{value.id}`) | `claim` | `expiresAt`, `ttl` |
+ *
+ * Key components that come from Teams (activity and conversation ids) are percent-encoded (`encodeURIComponent`), so
+ * a `#` inside an id cannot make two keys collide; tenant and object ids are validated and lower-cased.
+ * The dedupe record is scoped by conversation: Teams activity ids are unique within a conversation only.
+ *
+ * TTL deletion is lazy (DynamoDB may keep an expired item for a while), so every read that matters also checks the
+ * expiry: expired pending messages are not listed, expired states and markers do not count.
+ *
+ * No SDK client is created here: the handler passes its `DynamoDBClient` in.
+ */
+import { randomBytes } from 'node:crypto';
+/* eslint-disable import/no-extraneous-dependencies */ // handler deps are devDependencies (bundled by esbuild)
+import {
+  type AttributeValue,
+  DeleteItemCommand,
+  type DynamoDBClient,
+  PutItemCommand,
+  QueryCommand,
+  TransactWriteItemsCommand,
+} from '@aws-sdk/client-dynamodb';
+/* eslint-enable import/no-extraneous-dependencies */
+import type { ConversationReference, PendingEvent } from './contract';
+import { log } from './log';
+import { type UserKey, normalizeUserKey } from './token-store';
+
+/** A sign-in in progress: what the OAuth callback needs after consuming `state`. */
+export interface SignInState {
+  /** 32 random bytes, base64url (43 characters). */
+  state: string;
+  /** The Teams user who asked (tenant, object id, Teams user id `29:…`). */
+  user: UserKey & { teamsUserId: string };
+  /** Where to answer. */
+  conversation: ConversationReference;
+  /** PKCE code verifier. */
+  codeVerifier: string;
+  /** Nonce expected in the id_token. */
+  nonce: string;
+  /** Epoch seconds after which the state is refused. */
+  expiresAt: number;
+}
+
+/** A waiting message. */
+export interface PendingMessage {
+  /** The item's sort key (`msg#…`): pass it to {@link ConversationStore.deletePendingMessage}. */
+  key: string;
+  event: PendingEvent;
+}
+
+/** Options of {@link ConversationStore}. */
+export interface ConversationStoreOptions {
+  ddb: DynamoDBClient;
+  tableName: string;
+  /** Seconds a pending message (and its dedupe record) is kept (default 86400). */
+  pendingTtlSeconds?: number;
+  /** Seconds a sign-in state and the prompt marker are valid (default 600). */
+  signinTtlSeconds?: number;
+  /** Clock in epoch **milliseconds** (default `Date.now`). */
+  now?: () => number;
+  /** Query page size for {@link ConversationStore.listPendingMessages} (default: DynamoDB's 1 MB pages). */
+  queryPageSize?: number;
+  /** Attempts of the pending-message transaction when DynamoDB reports a TransactionConflict (default 6). */
+  maxTransactionAttempts?: number;
+}
+
+/** Default lifetime of a pending message: 24 hours. */
+export const DEFAULT_PENDING_TTL_SECONDS = 86400;
+/** Default lifetime of a sign-in state: 10 minutes. */
+export const DEFAULT_SIGNIN_TTL_SECONDS = 600;
+
+const STATE_PATTERN = /^[A-Za-z0-9_-]{22,128}$/;
+const MAX_KEY_LENGTH = 1024;
+/** Items above this size are refused before DynamoDB's 400 KB item limit is reached. */
+const MAX_EVENT_BYTES = 350 * 1024;
+
+function isConditionalCheckFailed(err: unknown): boolean {
+  return (err as { name?: string } | undefined)?.name === 'ConditionalCheckFailedException';
+}
+
+function checkId(name: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_KEY_LENGTH || /\p{Cc}/u.test(value)) {
+    throw new TypeError(`${name} must be a non-empty string without control characters (at most ${MAX_KEY_LENGTH})`);
+  }
+  return value;
+}
+
+function positiveInt(name: string, value: number): number {
+  if (!Number.isInteger(value) || value <= 0) throw new TypeError(`ConversationStore: ${name} must be a positive integer`);
+  return value;
+}
+
+/** Partition key of a user's pending messages and prompt marker: `pending#{tid}#{oid}`. */
+export function pendingKey(user: UserKey): string {
+  const u = normalizeUserKey(user);
+  return `pending#${u.tenantId}#${u.aadObjectId}`;
+}
+
+/** Partition key of the dedupe record of an activity: `activity#{conversationId}#{activityId}` (percent-encoded). */
+export function activityKey(conversationId: string, activityId: string): string {
+  return `activity#${encodeURIComponent(checkId('conversationId', conversationId))}#${encodeURIComponent(checkId('activityId', activityId))}`;
+}
+
+/** Sort key of a pending message: `msg#{13-digit ms}#{activityId}` (percent-encoded). */
+export function pendingMessageKey(receivedAtMs: number, activityId: string): string {
+  if (!Number.isInteger(receivedAtMs) || receivedAtMs < 0 || receivedAtMs > 9_999_999_999_999) {
+    throw new RangeError('receivedAtMs must be an integer epoch millisecond value of at most 13 digits');
+  }
+  return `msg#${String(receivedAtMs).padStart(13, '0')}#${encodeURIComponent(checkId('activityId', activityId))}`;
+}
+
+/** Pending messages, the sign-in prompt marker, single-use sign-in states and generic claims. */
+export class ConversationStore {
+  private readonly ddb: DynamoDBClient;
+  private readonly tableName: string;
+  private readonly pendingTtlSeconds: number;
+  private readonly signinTtlSeconds: number;
+  private readonly now: () => number;
+  private readonly queryPageSize?: number;
+  private readonly maxTransactionAttempts: number;
+
+  constructor(opts: ConversationStoreOptions) {
+    if (!opts.tableName) throw new TypeError('ConversationStore: tableName is required');
+    this.ddb = opts.ddb;
+    this.tableName = opts.tableName;
+    this.pendingTtlSeconds = positiveInt('pendingTtlSeconds', opts.pendingTtlSeconds ?? DEFAULT_PENDING_TTL_SECONDS);
+    this.signinTtlSeconds = positiveInt('signinTtlSeconds', opts.signinTtlSeconds ?? DEFAULT_SIGNIN_TTL_SECONDS);
+    this.now = opts.now ?? Date.now;
+    if (opts.queryPageSize !== undefined) this.queryPageSize = positiveInt('queryPageSize', opts.queryPageSize);
+    this.maxTransactionAttempts = positiveInt('maxTransactionAttempts', opts.maxTransactionAttempts ?? 6);
+  }
+
+  private nowSeconds(): number {
+    return Math.floor(this.now() / 1000);
+  }
+
+  /**
+   * Keeps a message for the user until they sign in. One `TransactWriteItems`: the dedupe record
+   * `activity#{conversationId}#{activityId}` (condition `attribute_not_exists(pk)`) and the message under
+   * `msg#{receivedAt ms}#{activityId}` (`receivedAt` of the event; the store's clock if it does not parse), both with
+   * `ttl = now + pendingTtlSeconds`. Returns `'duplicate'` when the activity was already stored (a Teams retry):
+   * nothing is written then. A TransactionConflict (a concurrent write of the same activity) is retried with backoff.
+   */
+  async addPendingMessage(user: UserKey, activityId: string, event: PendingEvent): Promise<'stored' | 'duplicate'> {
+    const pk = pendingKey(user);
+    const conversationId = event?.conversation?.conversation?.id;
+    const dedupeKey = activityKey(conversationId, activityId);
+    const parsed = Date.parse(event.receivedAt);
+    const receivedAtMs = Number.isFinite(parsed) && parsed > 0 ? parsed : Math.floor(this.now());
+    const sk = pendingMessageKey(receivedAtMs, activityId);
+    const json = JSON.stringify(event);
+    if (Buffer.byteLength(json) > MAX_EVENT_BYTES) {
+      throw new RangeError(`pending event of ${Buffer.byteLength(json)} bytes exceeds ${MAX_EVENT_BYTES}`);
+    }
+    const ttl = { N: String(this.nowSeconds() + this.pendingTtlSeconds) };
+    const command = new TransactWriteItemsCommand({
+      TransactItems: [
+        {
+          Put: {
+            TableName: this.tableName,
+            Item: { pk: { S: dedupeKey }, sk: { S: 'activity' }, ttl },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
+        },
+        {
+          Put: {
+            TableName: this.tableName,
+            Item: { pk: { S: pk }, sk: { S: sk }, v: { N: '1' }, event: { S: json }, ttl },
+          },
+        },
+      ],
+    });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.ddb.send(command);
+        return 'stored';
+      } catch (err) {
+        const reasons = (err as { name?: string; CancellationReasons?: Array<{ Code?: string }> });
+        if (reasons.name !== 'TransactionCanceledException') throw err;
+        const codes = (reasons.CancellationReasons ?? []).map((r) => r.Code ?? 'None');
+        if (codes[0] === 'ConditionalCheckFailed') return 'duplicate';
+        if (codes.includes('TransactionConflict') && attempt < this.maxTransactionAttempts) {
+          await new Promise((r) => setTimeout(r, 15 * 2 ** attempt + Math.random() * 25));
+          continue;
+        }
+        log.warn('pending_message_transaction_cancelled', { reasons: codes.join(','), attempt });
+        throw err;
+      }
+    }
+  }
+
+  /**
+   * Every waiting message of the user that has not expired, in arrival order (`sk` ascending), reading all Query
+   * pages with strong consistency. Unreadable items are skipped (logged by key).
+   */
+  async listPendingMessages(user: UserKey): Promise<PendingMessage[]> {
+    const pk = pendingKey(user);
+    const nowS = this.nowSeconds();
+    const out: PendingMessage[] = [];
+    let startKey: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await this.ddb.send(new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :msg)',
+        ExpressionAttributeValues: { ':pk': { S: pk }, ':msg': { S: 'msg#' } },
+        ScanIndexForward: true,
+        ConsistentRead: true,
+        ExclusiveStartKey: startKey,
+        Limit: this.queryPageSize,
+      }));
+      for (const item of page.Items ?? []) {
+        const key = item.sk?.S;
+        if (!key) continue;
+        const ttl = Number(item.ttl?.N);
+        if (Number.isFinite(ttl) && ttl <= nowS) continue; // expired, not yet removed by TTL
+        try {
+          out.push({ key, event: JSON.parse(item.event?.S ?? '') as PendingEvent });
+        } catch {
+          log.warn('pending_message_unreadable', { key });
+        }
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return out;
+  }
+
+  /** Deletes one pending message (after its worker invocation succeeded). Deleting a missing message is not an error. */
+  async deletePendingMessage(user: UserKey, key: string): Promise<void> {
+    if (typeof key !== 'string' || !key.startsWith('msg#') || key.length > MAX_KEY_LENGTH) {
+      throw new TypeError('deletePendingMessage: key must be a pending message key (msg#…)');
+    }
+    await this.ddb.send(new DeleteItemCommand({
+      TableName: this.tableName,
+      Key: { pk: { S: pendingKey(user) }, sk: { S: key } },
+    }));
+  }
+
+  /**
+   * Claims the user's sign-in prompt marker for `signinTtlSeconds`: true if no live marker existed (the caller posts
+   * the sign-in card), false while another card is pending. Conditional put
+   * (`attribute_not_exists(pk) OR expiresAt < now`).
+   */
+  async claimSignInPrompt(user: UserKey): Promise<boolean> {
+    return this.conditionalClaim(pendingKey(user), 'prompt', this.signinTtlSeconds);
+  }
+
+  /** Removes the prompt marker (sign-in finished or failed, sign out): the next message gets a new card. */
+  async releaseSignInPrompt(user: UserKey): Promise<void> {
+    await this.ddb.send(new DeleteItemCommand({
+      TableName: this.tableName,
+      Key: { pk: { S: pendingKey(user) }, sk: { S: 'prompt' } },
+    }));
+  }
+
+  /**
+   * Creates a single-use sign-in state: 32 random bytes (base64url), valid for `signinTtlSeconds`, holding the user,
+   * the conversation reference, the PKCE verifier and the nonce.
+   */
+  async createSignInState(s: Omit<SignInState, 'state' | 'expiresAt'>): Promise<SignInState> {
+    const u = normalizeUserKey(s.user);
+    const teamsUserId = checkId('user.teamsUserId', s.user.teamsUserId);
+    checkId('codeVerifier', s.codeVerifier);
+    checkId('nonce', s.nonce);
+    if (!s.conversation || typeof s.conversation !== 'object') throw new TypeError('conversation is required');
+    const state = randomBytes(32).toString('base64url');
+    const expiresAt = this.nowSeconds() + this.signinTtlSeconds;
+    const result: SignInState = {
+      state,
+      user: { tenantId: u.tenantId, aadObjectId: u.aadObjectId, teamsUserId },
+      conversation: s.conversation,
+      codeVerifier: s.codeVerifier,
+      nonce: s.nonce,
+      expiresAt,
+    };
+    const data = JSON.stringify({ user: result.user, conversation: result.conversation, codeVerifier: s.codeVerifier, nonce: s.nonce });
+    await this.ddb.send(new PutItemCommand({
+      TableName: this.tableName,
+      Item: {
+        pk: { S: `state#${state}` },
+        sk: { S: 'state' },
+        v: { N: '1' },
+        data: { S: data },
+        expiresAt: { N: String(expiresAt) },
+        ttl: { N: String(expiresAt) },
+      },
+      ConditionExpression: 'attribute_not_exists(pk)',
+    }));
+    return result;
+  }
+
+  /**
+   * Consumes a sign-in state atomically: `DeleteItem` with condition `attribute_exists(pk) AND expiresAt > now`,
+   * returning the deleted item. Unknown, expired, already used or malformed states give `undefined` (never an
+   * error); of concurrent consumers of one state exactly one gets it. DynamoDB errors other than the failed
+   * condition propagate.
+   */
+  async consumeSignInState(state: string): Promise<SignInState | undefined> {
+    if (typeof state !== 'string' || !STATE_PATTERN.test(state)) return undefined;
+    let attributes: Record<string, AttributeValue> | undefined;
+    try {
+      const out = await this.ddb.send(new DeleteItemCommand({
+        TableName: this.tableName,
+        Key: { pk: { S: `state#${state}` }, sk: { S: 'state' } },
+        ConditionExpression: 'attribute_exists(pk) AND expiresAt > :now',
+        ExpressionAttributeValues: { ':now': { N: String(this.nowSeconds()) } },
+        ReturnValues: 'ALL_OLD',
+      }));
+      attributes = out.Attributes;
+    } catch (err) {
+      if (isConditionalCheckFailed(err)) return undefined;
+      throw err;
+    }
+    if (!attributes) return undefined;
+    try {
+      const data = JSON.parse(attributes.data?.S ?? '') as Omit<SignInState, 'state' | 'expiresAt'>;
+      const expiresAt = Number(attributes.expiresAt?.N);
+      if (!data?.user || !data.conversation || typeof data.codeVerifier !== 'string' || typeof data.nonce !== 'string') {
+        throw new Error('shape');
+      }
+      return { state, user: data.user, conversation: data.conversation, codeVerifier: data.codeVerifier, nonce: data.nonce, expiresAt };
+    } catch {
+      log.warn('signin_state_unreadable', {});
+      return undefined;
+    }
+  }
+
+  /**
+   * Generic claim: conditional put of `{pk: key, sk: 'claim'}` that succeeds if no live claim exists
+   * (`attribute_not_exists(pk) OR expiresAt < now`), valid for `ttlSeconds`. True for the one caller that claimed it.
+   * SSO uses `sso#{value.id}`; the receiver `signout#{conversationId}#{activityId}`.
+   */
+  async claim(key: string, ttlSeconds: number): Promise<boolean> {
+    checkId('key', key);
+    return this.conditionalClaim(key, 'claim', positiveInt('ttlSeconds', ttlSeconds));
+  }
+
+  /** Deletes a claim made with {@link claim} (e.g. to let a retry through after a failure). */
+  async releaseClaim(key: string): Promise<void> {
+    checkId('key', key);
+    await this.ddb.send(new DeleteItemCommand({ TableName: this.tableName, Key: { pk: { S: key }, sk: { S: 'claim' } } }));
+  }
+
+  private async conditionalClaim(pk: string, sk: string, ttlSeconds: number): Promise<boolean> {
+    const nowS = this.nowSeconds();
+    const expiresAt = nowS + ttlSeconds;
+    try {
+      await this.ddb.send(new PutItemCommand({
+        TableName: this.tableName,
+        Item: { pk: { S: pk }, sk: { S: sk }, expiresAt: { N: String(expiresAt) }, ttl: { N: String(expiresAt) } },
+        ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now',
+        ExpressionAttributeValues: { ':now': { N: String(nowS) } },
+      }));
+      return true;
+    } catch (err) {
+      if (isConditionalCheckFailed(err)) return false;
+      throw err;
+    }
+  }
+}

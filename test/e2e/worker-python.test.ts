@@ -1,0 +1,213 @@
+/**
+ * The Python worker of docs/worker-contract.md, run with python3 + boto3 against moto_server (KMS, Secrets Manager),
+ * DynamoDB Local (idempotency), oidc-provider (the bot's client-credentials token, verified by the Bot Connector
+ * stand-in) and the Graph stand-in. The document's code block must be the file that runs here, byte for byte.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { toWorkerEvent, WorkerEvent } from '../../lambda/shared/contract';
+import { TokenCipher, tokenEncryptionContext } from '../../lambda/shared/crypto';
+import { BotConnectorStub, GraphStandIn, startBotConnector, startGraphStandIn } from '../support/bot-connector-stub';
+import { awsClientConfig, createKey, createSecret, createTables, LocalAws, startLocalAws, testAwsEnv } from '../support/local-aws';
+import { IdentityProvider, startIdentityProvider } from '../support/oidc-idp';
+
+const ROOT = path.join(__dirname, '../..');
+const WORKER_PY = path.join(ROOT, 'examples/python-worker/worker.py');
+const DOC = path.join(ROOT, 'docs/worker-contract.md');
+const APP_ID = '00000000-0000-0000-0000-0000000a1b2c';
+const TENANT = '66666666-6666-6666-6666-666666666666';
+const OID = '77777777-7777-7777-7777-777777777777';
+const TABLE = 'py-conversations';
+const CLIENT_SECRET = 'python-bot-client-secret';
+const APOLOGY = 'Sorry, something went wrong while I was working on your message. Please try again later.';
+
+/** Runs worker.handler for each event in ONE python process (one "container"); returns results or errors. */
+const DRIVER = `
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import worker
+
+class Context:
+    def get_remaining_time_in_millis(self):
+        return 30000
+
+out = []
+for event in json.load(sys.stdin):
+    try:
+        out.append({"ok": True, "result": worker.handler(event, Context())})
+    except Exception as e:
+        out.append({"ok": False, "error": type(e).__name__ + ": " + str(e)[:200]})
+print(json.dumps(out))
+`;
+
+let aws: LocalAws;
+let idp: IdentityProvider;
+let bc: BotConnectorStub;
+let graph: GraphStandIn;
+let kms: KMSClient;
+let cipher: TokenCipher;
+let env: Record<string, string>;
+let n = 0;
+
+beforeAll(async () => {
+  [aws, idp] = await Promise.all([
+    startLocalAws(),
+    startIdentityProvider({ tenantId: TENANT, clients: [{ appId: APP_ID, secret: CLIENT_SECRET, redirectUris: ['http://127.0.0.1/cb'] }], users: [] }),
+  ]);
+  await createTables(aws.dynamodbEndpoint, { tokenTable: 'py-tokens', conversationTable: TABLE });
+  const keyArn = await createKey(aws.motoEndpoint);
+  const secretArn = await createSecret(aws.motoEndpoint, 'py-bot-secret', JSON.stringify({ clientSecret: CLIENT_SECRET }));
+  const jwks = createRemoteJWKSet(new URL(idp.jwksUri));
+  bc = await startBotConnector({
+    verifyToken: async (authorization) => {
+      const token = /^Bearer (.+)$/.exec(authorization ?? '')?.[1];
+      if (!token) return false;
+      const { payload } = await jwtVerify(token, jwks, { issuer: idp.issuer, audience: 'https://api.botframework.com' });
+      return payload.appid === APP_ID || payload.azp === APP_ID;
+    },
+  });
+  graph = await startGraphStandIn();
+  kms = new KMSClient(awsClientConfig(aws.motoEndpoint));
+  cipher = new TokenCipher({ kms, keyId: keyArn });
+  env = {
+    ...testAwsEnv(aws),
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '/tmp',
+    TDAB_APP_ID: APP_ID,
+    TDAB_TENANT_ID: TENANT,
+    TDAB_SECRET_ARN: secretArn,
+    TDAB_CONVERSATION_TABLE: TABLE,
+    TDAB_ENTRA_AUTHORITY: idp.authority,
+    TDAB_GRAPH_BASE_URL: graph.baseUrl,
+    TDAB_SERVICE_URL_HOSTS: bc.origin,
+  };
+}, 180_000);
+
+afterAll(async () => {
+  kms?.destroy();
+  await Promise.all([bc?.stop(), graph?.stop(), idp?.stop(), aws?.stop()]);
+});
+
+async function eventFor(displayName: string, text: string, conversationId?: string): Promise<WorkerEvent> {
+  n++;
+  // A token longer than 4096 bytes: two KMS parts to decrypt and concatenate.
+  const token = `python-user-token-${n}-${'y'.repeat(6000)}`;
+  graph.addUser(token, { id: OID, displayName });
+  const accessToken = await cipher.encrypt(token, tokenEncryptionContext(APP_ID, { tenantId: TENANT, aadObjectId: OID }, 'access_token'));
+  expect(accessToken.ciphertexts.length).toBe(2);
+  const activityId = `17330000${n}000`;
+  return toWorkerEvent({
+    type: 'teams-delegated-auth-bot.message',
+    version: '1',
+    resumed: false,
+    receivedAt: new Date().toISOString(),
+    conversation: {
+      serviceUrl: bc.serviceUrl,
+      channelId: 'msteams',
+      conversation: { id: conversationId ?? `19:py${n}@thread.tacv2;messageid=1733000000000`, conversationType: 'channel', tenantId: TENANT },
+      bot: { id: `28:${APP_ID}`, name: 'Bot' },
+      user: { id: '29:1pyuser', aadObjectId: OID, name: 'Teams Name' },
+      activityId,
+    },
+    message: { id: activityId, text, textFormat: 'plain', attachments: [] },
+  }, { accessToken, expiresAt: Math.floor(Date.now() / 1000) + 3600, scopes: 'User.Read' }, { resumed: false });
+}
+
+/** Asynchronous (the stand-ins run in this process: a synchronous spawn would block them). */
+function runPython(events: WorkerEvent[]): Promise<Array<{ ok: boolean; result?: unknown; error?: string }>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('python3', ['-c', DRIVER, path.dirname(WORKER_PY)], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (code !== 0) return reject(new Error(`python3 failed (${code}): ${stderr.slice(-2000)}`));
+      try {
+        resolve(JSON.parse(stdout.trim().split('\n').pop()!));
+      } catch (e) {
+        reject(e);
+      }
+    });
+    child.stdin.end(JSON.stringify(events));
+  });
+}
+
+const repliesTo = (e: WorkerEvent) => bc.messages().filter((a) => a.conversationId === e.conversation.conversation.id);
+
+test('docs/worker-contract.md shows exactly examples/python-worker/worker.py', () => {
+  const doc = readFileSync(DOC, 'utf8');
+  const m = /<!-- python-worker:begin -->\n```python\n([\s\S]*?)```\n<!-- python-worker:end -->/.exec(doc);
+  expect(m).not.toBeNull();
+  expect(m![1]).toBe(readFileSync(WORKER_PY, 'utf8'));
+});
+
+test('python3 with boto3 is available', () => {
+  const res = spawnSync('python3', ['-c', 'import boto3, sys; print(sys.version_info[0])'], { encoding: 'utf8', env });
+  expect(res.status).toBe(0);
+  expect(res.stdout.trim()).toBe('3');
+});
+
+test('decrypts the token, calls Graph as the user, replies once in the thread; a retry does not reply again', async () => {
+  const e1 = await eventFor('Ada Lovelace', 'what is   my name?');
+  const e2 = await eventFor('Grace Hopper', 'second message');
+  const tokensBefore = (await idp.stats()).token;
+  const results = await runPython([e1, e2, e1]);
+  expect(results).toEqual([
+    { ok: true, result: { status: 'replied' } },
+    { ok: true, result: { status: 'replied' } },
+    { ok: true, result: { status: 'skipped' } },
+  ]);
+  for (const [e, name] of [[e1, 'Ada Lovelace'], [e2, 'Grace Hopper']] as const) {
+    const replies = repliesTo(e);
+    expect(replies).toHaveLength(1);
+    expect(replies[0].activityId).toBe(e.message.id);
+    // the conversation id with ';messageid=' arrived URL-encoded and decodes to the original
+    expect(replies[0].path).toContain('%3Bmessageid%3D');
+    expect(replies[0].activity).toMatchObject({ type: 'message', textFormat: 'plain', replyToId: e.message.id, from: { id: `28:${APP_ID}` } });
+    expect(replies[0].activity.text).toBe(`Hi ${name}! You asked: “${e === e1 ? 'what is my name?' : 'second message'}”`);
+  }
+  // the bot token came from the IdP once and was cached for the second message
+  expect((await idp.stats()).token - tokensBefore).toBe(1);
+});
+
+test('a failing Graph call: one apology, the error is raised; the retry does not apologise again', async () => {
+  const e = await eventFor('Alan Turing', 'fail please');
+  graph.failNext(400, 2, 'BadRequest'); // 400 is not retried: each attempt fails once
+  const results = await runPython([e, e]);
+  expect(results.map((r) => r.ok)).toEqual([false, false]);
+  expect(results[0].error).toMatch(/^HTTPError: HTTP Error 400/);
+  expect(repliesTo(e).map((r) => r.activity.text)).toEqual([APOLOGY]);
+  // Graph works again: the next attempt (a Lambda retry or a replay) answers
+  expect(await runPython([e])).toEqual([{ ok: true, result: { status: 'replied' } }]);
+  expect(repliesTo(e).map((r) => r.activity.text)).toEqual([APOLOGY, 'Hi Alan Turing! You asked: “fail please”']);
+});
+
+test('429 from the Bot Connector is retried honouring Retry-After', async () => {
+  const e = await eventFor('Hedy Lamarr', 'throttle');
+  const before = bc.requests.length;
+  bc.failNext(429, 1, { 'Retry-After': '1' });
+  expect(await runPython([e])).toEqual([{ ok: true, result: { status: 'replied' } }]);
+  expect(bc.requests.slice(before).map((r) => r.status)).toEqual([429, 201]);
+  expect(repliesTo(e)).toHaveLength(1);
+});
+
+test('a serviceUrl outside the allow-list never receives the bot token', async () => {
+  const other = await startBotConnector();
+  try {
+    const e = await eventFor('Mallory', 'redirect me');
+    e.conversation.serviceUrl = other.serviceUrl;
+    const [r] = await runPython([e]);
+    expect(r.ok).toBe(false);
+    expect(r.error).toContain('serviceUrl is not an allowed Bot Connector host');
+    expect(other.requests).toHaveLength(0);
+  } finally {
+    await other.stop();
+  }
+});

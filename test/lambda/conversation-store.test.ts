@@ -1,0 +1,370 @@
+import { DynamoDBClient, GetItemCommand, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import type { ConversationReference, PendingEvent } from '../../lambda/shared/contract';
+import {
+  ConversationStore,
+  DEFAULT_PENDING_TTL_SECONDS,
+  activityKey,
+  pendingKey,
+  pendingMessageKey,
+} from '../../lambda/shared/conversation-store';
+import { LocalAws, awsClientConfig, createTables, startLocalAws } from '../support/local-aws';
+
+jest.setTimeout(180_000);
+
+const TABLE = 'conversations';
+const TENANT = '11111111-1111-1111-1111-111111111111';
+const T0 = Date.UTC(2026, 10, 23, 10, 0, 0); // ms
+
+let aws: LocalAws;
+let ddb: DynamoDBClient;
+const calls: string[] = [];
+let clock = T0;
+let seq = 0;
+
+function freshUser() {
+  seq++;
+  return { tenantId: TENANT, aadObjectId: `aaaaaaaa-0000-0000-0000-${String(seq).padStart(12, '0')}` };
+}
+
+function reference(conversationId = 'a:1personal-chat'): ConversationReference {
+  return {
+    serviceUrl: 'https://smba.trafficmanager.net/amer/',
+    channelId: 'msteams',
+    conversation: { id: conversationId, conversationType: 'personal', tenantId: TENANT },
+    bot: { id: '28:00000000-0000-0000-0000-00000000b07a', name: 'Bot' },
+    user: { id: '29:1user', aadObjectId: 'aaaaaaaa-0000-0000-0000-000000000001', name: 'Ada' },
+    activityId: '1',
+    locale: 'en-US',
+  };
+}
+
+function pendingEvent(activityId: string, receivedAtMs: number, text = `message ${activityId}`, conversationId?: string): PendingEvent {
+  return {
+    type: 'teams-delegated-auth-bot.message',
+    version: '1',
+    resumed: false,
+    receivedAt: new Date(receivedAtMs).toISOString(),
+    conversation: { ...reference(conversationId), activityId },
+    message: { id: activityId, text, textFormat: 'plain', attachments: [] },
+  };
+}
+
+function newStore(opts: Partial<ConstructorParameters<typeof ConversationStore>[0]> = {}): ConversationStore {
+  return new ConversationStore({ ddb, tableName: TABLE, now: () => clock, ...opts });
+}
+
+async function raw(pk: string, sk: string) {
+  return (await ddb.send(new GetItemCommand({ TableName: TABLE, Key: { pk: { S: pk }, sk: { S: sk } }, ConsistentRead: true }))).Item;
+}
+
+beforeAll(async () => {
+  aws = await startLocalAws();
+  // eslint-disable-next-line no-console
+  console.log(`local AWS started: ${JSON.stringify(aws.timings)}`);
+  await createTables(aws.dynamodbEndpoint, { tokenTable: 'tokens', conversationTable: TABLE });
+  ddb = new DynamoDBClient(awsClientConfig(aws.dynamodbEndpoint));
+  ddb.middlewareStack.add((next, context) => async (args) => {
+    calls.push(context.commandName ?? '?');
+    return next(args);
+  }, { step: 'initialize', name: 'countCalls' });
+});
+
+afterAll(async () => {
+  ddb?.destroy();
+  await aws?.stop();
+});
+
+beforeEach(() => {
+  calls.length = 0;
+  clock = T0;
+});
+
+describe('pending messages', () => {
+  test('one TransactWriteItems stores the dedupe record and the message, both with ttl = now + 24 h', async () => {
+    const store = newStore();
+    const user = freshUser();
+    const event = pendingEvent('1700000000001', T0 - 5);
+    expect(await store.addPendingMessage(user, '1700000000001', event)).toBe('stored');
+    expect(calls).toEqual(['TransactWriteItemsCommand']);
+
+    const ttl = { N: String(T0 / 1000 + DEFAULT_PENDING_TTL_SECONDS) };
+    const sk = pendingMessageKey(T0 - 5, '1700000000001');
+    expect(sk).toBe(`msg#${T0 - 5}#1700000000001`);
+    expect(sk).toMatch(/^msg#\d{13}#/);
+    const msg = await raw(pendingKey(user), sk);
+    expect(msg).toMatchObject({ ttl, event: { S: JSON.stringify(event) } });
+    const dedupe = await raw(activityKey('a:1personal-chat', '1700000000001'), 'activity');
+    expect(dedupe).toMatchObject({ ttl });
+
+    expect(await store.listPendingMessages(user)).toEqual([{ key: sk, event }]);
+  });
+
+  test('a Teams retry of the same activity is a duplicate: nothing more is written', async () => {
+    const store = newStore();
+    const user = freshUser();
+    expect(await store.addPendingMessage(user, 'act-1', pendingEvent('act-1', T0))).toBe('stored');
+    clock += 15_000;
+    expect(await store.addPendingMessage(user, 'act-1', pendingEvent('act-1', T0 + 15_000))).toBe('duplicate');
+    const list = await store.listPendingMessages(user);
+    expect(list.map((m) => m.event.message.id)).toEqual(['act-1']);
+  });
+
+  test('concurrent adds of the same activity id: exactly one is stored', async () => {
+    const store = newStore();
+    const user = freshUser();
+    const results = await Promise.all(Array.from({ length: 16 }, (_, i) =>
+      store.addPendingMessage(user, 'act-race', pendingEvent('act-race', T0 + i))));
+    expect(results.filter((r) => r === 'stored')).toHaveLength(1);
+    expect(results.filter((r) => r === 'duplicate')).toHaveLength(15);
+    expect(await store.listPendingMessages(user)).toHaveLength(1);
+  });
+
+  test('a TransactionConflict (concurrent transaction on the item) is retried; other cancellations are thrown', async () => {
+    // DynamoDB Local serializes transactions, so the conflict is injected in front of the real server.
+    const flaky = new DynamoDBClient(awsClientConfig(aws.dynamodbEndpoint));
+    let inject: string[][] = [];
+    let attempts = 0;
+    flaky.middlewareStack.add((next, context) => async (args) => {
+      if (context.commandName === 'TransactWriteItemsCommand') {
+        attempts++;
+        const reasons = inject.shift();
+        if (reasons) {
+          throw new TransactionCanceledException({
+            message: 'Transaction cancelled',
+            $metadata: {},
+            CancellationReasons: reasons.map((Code) => ({ Code })),
+          });
+        }
+      }
+      return next(args);
+    }, { step: 'initialize', name: 'injectConflict' });
+    try {
+      const store = new ConversationStore({ ddb: flaky, tableName: TABLE, now: () => clock });
+      const user = freshUser();
+      inject = [['None', 'TransactionConflict'], ['TransactionConflict', 'None']];
+      expect(await store.addPendingMessage(user, 'conflict-1', pendingEvent('conflict-1', T0))).toBe('stored');
+      expect(attempts).toBe(3);
+      inject = [['TransactionConflict', 'None']];
+      expect(await store.addPendingMessage(user, 'conflict-1', pendingEvent('conflict-1', T0))).toBe('duplicate');
+
+      const limited = new ConversationStore({ ddb: flaky, tableName: TABLE, now: () => clock, maxTransactionAttempts: 2 });
+      inject = [['TransactionConflict', 'None'], ['TransactionConflict', 'None']];
+      await expect(limited.addPendingMessage(user, 'conflict-2', pendingEvent('conflict-2', T0)))
+        .rejects.toMatchObject({ name: 'TransactionCanceledException' });
+      inject = [['None', 'ValidationError']];
+      await expect(store.addPendingMessage(user, 'conflict-3', pendingEvent('conflict-3', T0)))
+        .rejects.toMatchObject({ name: 'TransactionCanceledException' });
+      expect((await store.listPendingMessages(user)).map((m) => m.event.message.id)).toEqual(['conflict-1']);
+    } finally {
+      flaky.destroy();
+    }
+  });
+
+  test('the same activity id in another conversation is not a duplicate (ids are unique per conversation only)', async () => {
+    const store = newStore();
+    const user = freshUser();
+    expect(await store.addPendingMessage(user, 'same-id', pendingEvent('same-id', T0, 'a', 'a:conv-1'))).toBe('stored');
+    expect(await store.addPendingMessage(user, 'same-id', pendingEvent('same-id', T0 + 1, 'b', 'a:conv-2'))).toBe('stored');
+    expect(await store.addPendingMessage(user, 'same-id', pendingEvent('same-id', T0 + 2, 'c', 'a:conv-2'))).toBe('duplicate');
+    // '#' in ids cannot forge another key
+    expect(activityKey('a#b', 'c')).not.toBe(activityKey('a', 'b#c'));
+  });
+
+  test('every message kept, listed in arrival order, whatever order the writes completed in', async () => {
+    const store = newStore();
+    const user = freshUser();
+    const n = 60;
+    const order = Array.from({ length: n }, (_, i) => i).sort(() => Math.random() - 0.5);
+    await Promise.all(order.map((i) => store.addPendingMessage(user, `m${i}`, pendingEvent(`m${i}`, T0 + i * 7))));
+    // two messages in the same millisecond keep a stable order too
+    await store.addPendingMessage(user, 'z-same-ms', pendingEvent('z-same-ms', T0 + n * 7));
+    await store.addPendingMessage(user, 'a-same-ms', pendingEvent('a-same-ms', T0 + n * 7));
+    const list = await store.listPendingMessages(user);
+    expect(list.map((m) => m.event.message.id)).toEqual([
+      ...Array.from({ length: n }, (_, i) => `m${i}`), 'a-same-ms', 'z-same-ms',
+    ]);
+    // another user's messages are not listed
+    expect(await store.listPendingMessages(freshUser())).toEqual([]);
+  });
+
+  test('all Query pages are read: small pages (Limit) and DynamoDB\'s 1 MB pages', async () => {
+    const user = freshUser();
+    const writer = newStore();
+    for (let i = 0; i < 25; i++) await writer.addPendingMessage(user, `p${i}`, pendingEvent(`p${i}`, T0 + i));
+    calls.length = 0;
+    const paged = await newStore({ queryPageSize: 4 }).listPendingMessages(user);
+    expect(paged.map((m) => m.event.message.id)).toEqual(Array.from({ length: 25 }, (_, i) => `p${i}`));
+    expect(calls.filter((c) => c === 'QueryCommand').length).toBeGreaterThanOrEqual(7);
+
+    const big = freshUser();
+    const text = 'x'.repeat(60_000);
+    for (let i = 0; i < 24; i++) await writer.addPendingMessage(big, `b${i}`, pendingEvent(`b${i}`, T0 + i, text)); // ~1.4 MB
+    calls.length = 0;
+    const all = await writer.listPendingMessages(big);
+    expect(all).toHaveLength(24);
+    expect(all.every((m) => m.event.message.text === text)).toBe(true);
+    expect(calls.filter((c) => c === 'QueryCommand').length).toBeGreaterThanOrEqual(2);
+  });
+
+  test('expired messages (TTL not yet applied) are not listed', async () => {
+    const store = newStore({ pendingTtlSeconds: 60 });
+    const user = freshUser();
+    await store.addPendingMessage(user, 'old', pendingEvent('old', T0));
+    clock += 30_000;
+    await store.addPendingMessage(user, 'new', pendingEvent('new', T0 + 30_000));
+    clock += 45_000; // 'old' expired at T0+60 s, 'new' lives until T0+90 s
+    expect((await store.listPendingMessages(user)).map((m) => m.event.message.id)).toEqual(['new']);
+  });
+
+  test('deletePendingMessage removes exactly one message; a bad key is refused', async () => {
+    const store = newStore();
+    const user = freshUser();
+    for (const id of ['d1', 'd2', 'd3']) await store.addPendingMessage(user, id, pendingEvent(id, T0 + Number(id[1])));
+    const list = await store.listPendingMessages(user);
+    await store.deletePendingMessage(user, list[1].key);
+    await store.deletePendingMessage(user, list[1].key); // idempotent
+    expect((await store.listPendingMessages(user)).map((m) => m.event.message.id)).toEqual(['d1', 'd3']);
+    await expect(store.deletePendingMessage(user, 'prompt')).rejects.toThrow(TypeError);
+  });
+
+  test('the receivedAt of the event orders messages; the store clock is used when it does not parse', async () => {
+    const store = newStore();
+    const user = freshUser();
+    clock = T0 + 1000;
+    await store.addPendingMessage(user, 'bad-date', { ...pendingEvent('bad-date', T0), receivedAt: 'not a date' });
+    await store.addPendingMessage(user, 'early', pendingEvent('early', T0 + 10));
+    const list = await store.listPendingMessages(user);
+    expect(list.map((m) => m.key)).toEqual([pendingMessageKey(T0 + 10, 'early'), pendingMessageKey(T0 + 1000, 'bad-date')]);
+  });
+});
+
+describe('sign-in prompt marker', () => {
+  test('one card per pending sign-in: claim once, again after release or expiry (10 min)', async () => {
+    const store = newStore();
+    const user = freshUser();
+    expect(await store.claimSignInPrompt(user)).toBe(true);
+    expect(await store.claimSignInPrompt(user)).toBe(false);
+    const marker = await raw(pendingKey(user), 'prompt');
+    expect(marker).toMatchObject({ expiresAt: { N: String(T0 / 1000 + 600) }, ttl: { N: String(T0 / 1000 + 600) } });
+    await store.releaseSignInPrompt(user);
+    expect(await store.claimSignInPrompt(user)).toBe(true);
+    clock += 600_000;
+    expect(await store.claimSignInPrompt(user)).toBe(false); // expiresAt == now: still live
+    clock += 1000;
+    expect(await store.claimSignInPrompt(user)).toBe(true);
+  });
+
+  test('concurrent claims: exactly one card', async () => {
+    const store = newStore();
+    const user = freshUser();
+    const results = await Promise.all(Array.from({ length: 12 }, () => store.claimSignInPrompt(user)));
+    expect(results.filter(Boolean)).toHaveLength(1);
+  });
+
+  test('the marker does not show up as a pending message', async () => {
+    const store = newStore();
+    const user = freshUser();
+    await store.claimSignInPrompt(user);
+    expect(await store.listPendingMessages(user)).toEqual([]);
+  });
+});
+
+describe('sign-in states', () => {
+  const input = () => ({
+    user: { ...freshUser(), teamsUserId: '29:1user' },
+    conversation: reference(),
+    codeVerifier: 'v'.repeat(43),
+    nonce: 'n'.repeat(43),
+  });
+
+  test('state is 32 random bytes base64url, unique, stored with expiresAt = ttl = now + 600 s', async () => {
+    const store = newStore();
+    const states = await Promise.all(Array.from({ length: 20 }, () => store.createSignInState(input())));
+    for (const s of states) {
+      expect(s.state).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(Buffer.from(s.state, 'base64url')).toHaveLength(32);
+      expect(s.expiresAt).toBe(T0 / 1000 + 600);
+    }
+    expect(new Set(states.map((s) => s.state)).size).toBe(20);
+    const item = await raw(`state#${states[0].state}`, 'state');
+    expect(item).toMatchObject({ expiresAt: { N: String(T0 / 1000 + 600) }, ttl: { N: String(T0 / 1000 + 600) } });
+    // the state is not derived from the user
+    expect(states[0].state).not.toContain(states[0].user.aadObjectId);
+  });
+
+  test('consume returns the state once; a replay gets undefined', async () => {
+    const store = newStore();
+    const s = input();
+    const created = await store.createSignInState(s);
+    clock += 599_000;
+    expect(await store.consumeSignInState(created.state)).toEqual({ ...s, state: created.state, expiresAt: created.expiresAt });
+    expect(await store.consumeSignInState(created.state)).toBeUndefined();
+    expect(await raw(`state#${created.state}`, 'state')).toBeUndefined();
+  });
+
+  test('concurrent consumers of one state: exactly one winner', async () => {
+    const store = newStore();
+    const created = await store.createSignInState(input());
+    const results = await Promise.all(Array.from({ length: 12 }, () => store.consumeSignInState(created.state)));
+    expect(results.filter((r) => r !== undefined)).toHaveLength(1);
+  });
+
+  test('an expired state is refused (even before TTL deletes it)', async () => {
+    const store = newStore();
+    const created = await store.createSignInState(input());
+    clock += 600_000; // expiresAt == now: expired
+    expect(await store.consumeSignInState(created.state)).toBeUndefined();
+    clock = T0;
+    // and a custom TTL applies
+    const short = newStore({ signinTtlSeconds: 5 });
+    const s2 = await short.createSignInState(input());
+    expect(s2.expiresAt).toBe(T0 / 1000 + 5);
+    clock += 6000;
+    expect(await short.consumeSignInState(s2.state)).toBeUndefined();
+  });
+
+  test('unknown or malformed states give undefined; malformed ones without any DynamoDB call', async () => {
+    const store = newStore();
+    expect(await store.consumeSignInState('A'.repeat(43))).toBeUndefined();
+    expect(calls).toEqual(['DeleteItemCommand']);
+    calls.length = 0;
+    for (const bad of ['', 'short', 'x'.repeat(500), 'has space in it 1234567890123', 'a/b+c=d'.repeat(5), undefined as unknown as string]) {
+      expect(await store.consumeSignInState(bad)).toBeUndefined();
+    }
+    expect(calls).toEqual([]);
+  });
+
+  test('DynamoDB failures other than the condition propagate (the callback answers 503, not "expired")', async () => {
+    const broken = new ConversationStore({ ddb, tableName: 'no-such-table', now: () => clock });
+    await expect(broken.consumeSignInState('A'.repeat(43))).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
+    await expect(broken.claim('sso#x', 60)).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
+  });
+
+  test('createSignInState validates its input', async () => {
+    const store = newStore();
+    await expect(store.createSignInState({ ...input(), codeVerifier: '' })).rejects.toThrow(/codeVerifier/);
+    await expect(store.createSignInState({ ...input(), user: { tenantId: 'x#y', aadObjectId: 'z', teamsUserId: '29:1' } })).rejects.toThrow(TypeError);
+  });
+});
+
+describe('claim', () => {
+  test('one winner per key until it expires; release lets the next one in', async () => {
+    const store = newStore();
+    expect(await store.claim('sso#exchange-1', 60)).toBe(true);
+    expect(await store.claim('sso#exchange-1', 60)).toBe(false);
+    expect(await store.claim('sso#exchange-2', 60)).toBe(true);
+    expect(await raw('sso#exchange-1', 'claim')).toMatchObject({ ttl: { N: String(T0 / 1000 + 60) } });
+    clock += 61_000;
+    expect(await store.claim('sso#exchange-1', 60)).toBe(true);
+    await store.releaseClaim('sso#exchange-1');
+    expect(await store.claim('sso#exchange-1', 60)).toBe(true);
+    await expect(store.claim('', 60)).rejects.toThrow(TypeError);
+    await expect(store.claim('k', 0)).rejects.toThrow(TypeError);
+  });
+
+  test('concurrent claims of one key (several Teams clients send the same value.id): exactly one true', async () => {
+    const store = newStore();
+    const results = await Promise.all(Array.from({ length: 12 }, () => store.claim('sso#fan-out', 300)));
+    expect(results.filter(Boolean)).toHaveLength(1);
+  });
+});

@@ -1,0 +1,131 @@
+import { randomUUID } from 'node:crypto';
+import { inProcessContext, localClients, startReceiverEnv, type ReceiverEnv } from './receiver-support';
+import {
+  baseUrlReader,
+  ConfigurationError,
+  isPlaceholderSecret,
+  joinUrl,
+  LambdaWorkerInvoker,
+  normalizeBaseUrl,
+  secretReader,
+} from '../../lambda/receiver/context';
+import { setLogSink } from '../../lambda/shared/log';
+import { createSecret, putParameter } from '../support/local-aws';
+
+jest.setTimeout(60_000);
+
+let env: ReceiverEnv;
+let clients: ReturnType<typeof localClients>;
+beforeAll(async () => {
+  env = await startReceiverEnv();
+  clients = localClients(env);
+}, 180_000);
+afterAll(async () => {
+  clients?.destroy();
+  await env?.stop();
+});
+
+describe('client secret', () => {
+  test.each([
+    [{ clientSecret: 'abc8Q~real-looking-secret' }, false],
+    [{ clientSecret: '' }, true],
+    [{ clientSecret: 'REPLACE_ME' }, true],
+    [{ clientSecret: '<your client secret>' }, true],
+    [{ clientSecret: 'placeholder-value' }, true],
+    [{ placeholder: true, clientSecret: 'x' }, true],
+    [{ other: 'x' }, true],
+    [null, true],
+  ])('isPlaceholderSecret(%j) = %p', (value, expected) => {
+    expect(isPlaceholderSecret(value)).toBe(expected);
+  });
+
+  test('read once and cached (one GetSecretValue for many reads)', async () => {
+    const read = secretReader(clients.secrets, env.secretArn);
+    const mark = env.motoProxy.mark();
+    expect(await Promise.all([read(), read(), read()])).toEqual([env.clientSecret, env.clientSecret, env.clientSecret]);
+    expect(await read()).toBe(env.clientSecret);
+    expect(env.motoProxy.since(mark)).toEqual(['GetSecretValue']);
+  });
+
+  test('a placeholder secret: ConfigurationError, a clear error log naming the secret, not cached', async () => {
+    const arn = await createSecret(env.aws.motoEndpoint, `ph-${randomUUID().slice(0, 8)}`, JSON.stringify({ clientSecret: 'REPLACE_WITH_THE_CLIENT_SECRET' }));
+    const lines: string[] = [];
+    const previous = setLogSink((line) => lines.push(line));
+    try {
+      const read = secretReader(clients.secrets, arn);
+      await expect(read()).rejects.toBeInstanceOf(ConfigurationError);
+      const mark = env.motoProxy.mark();
+      await expect(read()).rejects.toBeInstanceOf(ConfigurationError);
+      expect(env.motoProxy.since(mark)).toEqual(['GetSecretValue']);
+    } finally {
+      setLogSink(previous);
+    }
+    const entry = lines.map((l) => JSON.parse(l)).find((l) => l.event === 'client_secret_placeholder');
+    expect(entry).toMatchObject({ level: 'error', variable: 'TDAB_SECRET_ARN', resourceArn: arn });
+    expect(lines.join('\n')).not.toContain('REPLACE_WITH_THE_CLIENT_SECRET');
+  });
+
+  test('not JSON: ConfigurationError', async () => {
+    const arn = await createSecret(env.aws.motoEndpoint, `raw-${randomUUID()}`, 'just-a-string');
+    await expect(secretReader(clients.secrets, arn)()).rejects.toBeInstanceOf(ConfigurationError);
+  });
+});
+
+describe('base URL and redirect URI', () => {
+  test('normalizeBaseUrl / joinUrl', () => {
+    expect(normalizeBaseUrl('https://abc.lambda-url.us-east-1.on.aws/')).toBe('https://abc.lambda-url.us-east-1.on.aws');
+    expect(normalizeBaseUrl('https://bot.example.com/prefix//')).toBe('https://bot.example.com/prefix');
+    expect(normalizeBaseUrl('http://127.0.0.1:3000/')).toBe('http://127.0.0.1:3000');
+    expect(() => normalizeBaseUrl('http://bot.example.com')).toThrow(ConfigurationError);
+    expect(() => normalizeBaseUrl('https://bot.example.com/?x=1')).toThrow(ConfigurationError);
+    expect(() => normalizeBaseUrl('not a url')).toThrow(ConfigurationError);
+    expect(joinUrl('https://a.on.aws/', '/auth/callback')).toBe('https://a.on.aws/auth/callback');
+    expect(joinUrl('https://a.on.aws', 'auth/callback')).toBe('https://a.on.aws/auth/callback');
+  });
+
+  test('the SSM parameter is read once; a function URL with a trailing slash gives an exact redirect URI', async () => {
+    await putParameter(env.aws.motoEndpoint, '/tdab/ctx/base', 'https://xyz.lambda-url.eu-west-1.on.aws/');
+    const { ctx, destroy } = inProcessContext(env, { TDAB_BASE_URL_PARAMETER: '/tdab/ctx/base' });
+    try {
+      const mark = env.motoProxy.mark();
+      expect(await ctx.redirectUri()).toBe('https://xyz.lambda-url.eu-west-1.on.aws/auth/callback');
+      expect(await ctx.baseUrl()).toBe('https://xyz.lambda-url.eu-west-1.on.aws');
+      await ctx.redirectUri();
+      expect(env.motoProxy.since(mark)).toEqual(['GetParameter']);
+    } finally {
+      destroy();
+    }
+  });
+
+  test('PUBLIC_BASE_URL wins, without an SSM call', async () => {
+    const { ctx, destroy } = inProcessContext(env, { TDAB_PUBLIC_BASE_URL: 'https://bot.contoso.com/' });
+    try {
+      const mark = env.motoProxy.mark();
+      expect(await ctx.redirectUri()).toBe('https://bot.contoso.com/auth/callback');
+      expect(env.motoProxy.since(mark)).toEqual([]);
+    } finally {
+      destroy();
+    }
+  });
+
+  test('a missing parameter is not cached', async () => {
+    const name = `/tdab/missing/${randomUUID()}`;
+    const read = baseUrlReader(clients.ssm, { baseUrlParameter: name });
+    await expect(read()).rejects.toThrow();
+    await putParameter(env.aws.motoEndpoint, name, 'https://later.example.com');
+    expect(await read()).toBe('https://later.example.com');
+  });
+});
+
+describe('worker invoker', () => {
+  test('InvocationType Event with the event as payload; a failed Invoke rejects', async () => {
+    const invoker = new LambdaWorkerInvoker(clients.lambda, 'my-worker');
+    const before = env.worker.records.length;
+    await invoker.invoke({ hello: 'world' } as never);
+    const rec = env.worker.records[before];
+    expect(rec).toMatchObject({ functionName: 'my-worker', invocationType: 'Event', payload: { hello: 'world' } });
+    env.worker.failNext(500, 5);
+    await expect(invoker.invoke({ hello: 'again' } as never)).rejects.toThrow();
+    env.worker.failNext(200, 0);
+  });
+});

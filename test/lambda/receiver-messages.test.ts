@@ -1,0 +1,151 @@
+import { randomUUID } from 'node:crypto';
+import {
+  inProcessContext, pendingItems, startReceiverEnv, teamsMessage, tokenItem, type ReceiverEnv, type TestUser,
+} from './receiver-support';
+import { validateActivity } from '../../lambda/receiver/activity';
+import type { ReceiverContext } from '../../lambda/receiver/context';
+import { handleMessage, RecentActivities } from '../../lambda/receiver/messages';
+import { createSecret, freePort } from '../support/local-aws';
+
+jest.setTimeout(60_000);
+
+let env: ReceiverEnv;
+let ctx: ReceiverContext;
+let destroy: () => void;
+beforeAll(async () => {
+  env = await startReceiverEnv();
+  ({ ctx, destroy } = inProcessContext(env));
+}, 180_000);
+afterAll(async () => {
+  destroy?.();
+  await env?.stop();
+});
+
+function newUser(): TestUser {
+  const oid = randomUUID();
+  return { login: `${oid}@contoso.test`, oid, teamsId: `29:1${oid}`, name: 'U' };
+}
+const key = (u: TestUser) => ({ tenantId: env.tenantId, aadObjectId: u.oid });
+const msg = (u: TestUser, text: string, over: Record<string, unknown> = {}) => validateActivity(teamsMessage(env, u, text, over));
+const toUser = (u: TestUser) => env.connector.messages().filter((m) => m.conversationId === `a:1conv-${u.oid}`).map((m) => m.activity);
+const invocationsFor = (u: TestUser) => env.worker.invocations.filter((e: any) => e?.conversation?.user?.aadObjectId === u.oid) as any[];
+
+describe('RecentActivities', () => {
+  test('remembers ids for the TTL, bounded', () => {
+    const r = new RecentActivities(2, 1000);
+    expect(r.checkAndAdd('a', 0)).toBe(false);
+    expect(r.checkAndAdd('a', 10)).toBe(true);
+    expect(r.checkAndAdd('a', 2000)).toBe(false);
+    r.checkAndAdd('b', 2001);
+    r.checkAndAdd('c', 2002);
+    expect(r.checkAndAdd('a', 2003)).toBe(false); // evicted
+    r.forget('c');
+    expect(r.checkAndAdd('c', 2004)).toBe(false);
+  });
+});
+
+describe('messaging flow', () => {
+  test('SSO enabled: the card also carries an OAuthCard with tokenExchangeResource', async () => {
+    const sso = inProcessContext(env, { TDAB_SSO_ENABLED: 'true' });
+    try {
+      const u = newUser();
+      expect(await handleMessage(msg(u, 'hi'), sso.ctx)).toBe('pending_prompted');
+      const card = toUser(u).at(-1);
+      expect(card.attachments.map((a: any) => a.contentType)).toEqual(['application/vnd.microsoft.card.adaptive', 'application/vnd.microsoft.card.oauth']);
+      expect(card.attachments[1].content.tokenExchangeResource.uri).toBe(`api://botid-${env.appId}`);
+      expect(card.attachments[1].content.buttons[0].value).toBe(card.attachments[0].content.actions[0].url);
+    } finally {
+      sso.destroy();
+    }
+  });
+
+  test('refresh answered invalid_grant: tokens deleted, treated as no token (pending + card)', async () => {
+    const u = newUser();
+    await ctx.tokens.put(key(u), { accessToken: 'old-access', refreshToken: 'revoked-refresh-token', expiresIn: 10 });
+    expect(await handleMessage(msg(u, 'hi'), ctx)).toBe('pending_prompted');
+    expect(await tokenItem(env, u)).toBeUndefined();
+    expect(await pendingItems(env, u)).toHaveLength(1);
+    expect(toUser(u)).toHaveLength(1);
+    expect(invocationsFor(u)).toHaveLength(0);
+  });
+
+  test('Entra unreachable during refresh, token not yet expired: the current token is used', async () => {
+    const port = await freePort();
+    const down = inProcessContext(env, { TDAB_ENTRA_AUTHORITY: `http://127.0.0.1:${port}` });
+    try {
+      const u = newUser();
+      await down.ctx.tokens.put(key(u), { accessToken: 'still-valid', refreshToken: 'rt', expiresIn: 200 });
+      expect(await handleMessage(msg(u, 'hi'), down.ctx)).toBe('hot_path');
+      await env.worker.idle();
+      expect(invocationsFor(u)).toHaveLength(1);
+    } finally {
+      down.destroy();
+    }
+  });
+
+  test('Entra unreachable during refresh, token expired: message kept pending, tokens kept, no card', async () => {
+    const port = await freePort();
+    const down = inProcessContext(env, { TDAB_ENTRA_AUTHORITY: `http://127.0.0.1:${port}` });
+    try {
+      const u = newUser();
+      await down.ctx.tokens.put(key(u), { accessToken: 'expired', refreshToken: 'rt', expiresIn: 1 });
+      expect(await handleMessage(msg(u, 'hi'), down.ctx)).toBe('pending_refresh_unavailable');
+      expect(await pendingItems(env, u)).toHaveLength(1);
+      expect(await tokenItem(env, u)).toBeDefined();
+      expect(invocationsFor(u)).toHaveLength(0);
+    } finally {
+      down.destroy();
+    }
+  });
+
+  test('hot path, the worker invoke fails: the message is kept pending (not lost)', async () => {
+    const u = newUser();
+    await ctx.tokens.put(key(u), { accessToken: 'at', refreshToken: 'rt', expiresIn: 3600 });
+    env.worker.failNext(500, 2);
+    expect(await handleMessage(msg(u, 'keep me'), ctx)).toBe('pending_invoke_failed');
+    expect(await pendingItems(env, u)).toHaveLength(1);
+  });
+
+  test('the conversation table fails on the no-token path: the error propagates (503) and a retry is processed', async () => {
+    const u = newUser();
+    const a = msg(u, 'retry me');
+    env.ddbProxy.failNext('TransactWriteItems', 2);
+    await expect(handleMessage(a, ctx)).rejects.toThrow();
+    env.ddbProxy.failNext('TransactWriteItems', 0);
+    expect(await handleMessage(a, ctx)).toBe('pending_prompted');
+  });
+
+  test('sign out twice with the same activity id: one confirmation; not signed in: says so', async () => {
+    const u = newUser();
+    await ctx.tokens.put(key(u), { accessToken: 'at', expiresIn: 3600 });
+    const a = msg(u, 'logout');
+    expect(await handleMessage(a, ctx)).toBe('signed_out');
+    expect(await handleMessage(a, ctx)).toBe('sign_out_duplicate');
+    expect(toUser(u).map((x) => x.text)).toEqual([expect.stringContaining('signed out')]);
+    expect(await handleMessage(msg(u, 'sign out'), ctx)).toBe('signed_out');
+    expect(toUser(u).at(-1).text).toContain('not signed in');
+  });
+
+  test('sign out releases a pending prompt: the next message gets a new card', async () => {
+    const u = newUser();
+    expect(await handleMessage(msg(u, 'one'), ctx)).toBe('pending_prompted');
+    expect(await handleMessage(msg(u, 'two'), ctx)).toBe('pending_quiet');
+    expect(await handleMessage(msg(u, 'sign out'), ctx)).toBe('signed_out');
+    expect(await handleMessage(msg(u, 'three'), ctx)).toBe('pending_prompted');
+    expect(await pendingItems(env, u)).toHaveLength(3);
+  });
+
+  test('placeholder secret: no card can be posted, the prompt is released, the message stays pending', async () => {
+    const arn = await createSecret(env.aws.motoEndpoint, `ph-${randomUUID().slice(0, 8)}`, JSON.stringify({ clientSecret: '' }));
+    const unset = inProcessContext(env, { TDAB_SECRET_ARN: arn });
+    try {
+      const u = newUser();
+      expect(await handleMessage(msg(u, 'one'), unset.ctx)).toBe('pending_card_failed');
+      expect(await handleMessage(msg(u, 'two'), unset.ctx)).toBe('pending_card_failed');
+      expect(await pendingItems(env, u)).toHaveLength(2);
+      expect(await unset.ctx.conversations.claimSignInPrompt(key(u))).toBe(true);
+    } finally {
+      unset.destroy();
+    }
+  });
+});
