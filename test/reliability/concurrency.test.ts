@@ -73,9 +73,9 @@ test('1000 messages before sign-in, 50 concurrent sign-ins: each message resumed
     }
     sent.set(u.oid, ids);
   }
-  // Shuffle so users' messages interleave, then fire everything (the SDK pools sockets; 200 in flight at a time).
+  // Shuffle so users' messages interleave, then fire everything (100 in flight at a time: more only measures how slow two shared cores get).
   const all = [...requests, ...redeliveries].sort(() => Math.random() - 0.5);
-  const statuses = await pool(all, 200);
+  const statuses = await pool(all, 100);
   expect(statuses.filter((s) => s !== 200)).toEqual([]);
 
   // One card per user, nothing handed to the worker yet, 1000 pending messages.

@@ -31,6 +31,8 @@ export function applyEnv(env: Record<string, string>): () => void {
 
 /** Imports the receiver after `applyEnv`. */
 export async function loadReceiver(): Promise<ReceiverHandler> {
-  const mod = (await import('../../../lambda/receiver/index')) as unknown as { handler: ReceiverHandler };
+  // require, not import(): ts-jest runs CommonJS, and the module must load only now (after the environment is set).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const mod = require('../../../lambda/receiver/index') as { handler: ReceiverHandler };
   return mod.handler;
 }
