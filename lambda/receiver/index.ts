@@ -24,8 +24,12 @@ import { log } from '../shared/log';
  * Anything else: 404 (unknown path) or 405 (known path, wrong method). See docs/receiver.md for the status codes.
  */
 
-// Per container: the SDK clients (each with connection and request timeouts), created once at module scope.
-const SDK_OPTIONS = { maxAttempts: 3, requestHandler: { connectionTimeout: 3000, requestTimeout: 5000 } };
+// Per container: the SDK clients, created once at module scope. Every call has a connection timeout and a request
+// timeout (`throwOnRequestTimeout`: without it the SDK only logs a warning and keeps waiting), and up to 3 attempts.
+const SDK_OPTIONS = {
+  maxAttempts: 3,
+  requestHandler: { connectionTimeout: 1000, requestTimeout: 3000, throwOnRequestTimeout: true },
+};
 const clients: AwsClients = {
   ddb: new DynamoDBClient(SDK_OPTIONS),
   kms: new KMSClient(SDK_OPTIONS),

@@ -115,7 +115,7 @@ async function messageFlow(activity: InboundActivity, user: UserKey, ctx: Receiv
       const before = await resumePending(ctx, user, fresh);
       if (before.remaining !== 0) {
         await ctx.conversations.addPendingMessage(user, activityId, pending);
-        await markForResume(ctx, user, tokens);
+        if (tokens) await markForResume(ctx, user, tokens);
         return 'pending_invoke_failed';
       }
       try {
@@ -123,7 +123,7 @@ async function messageFlow(activity: InboundActivity, user: UserKey, ctx: Receiv
       } catch (err) {
         log.error('worker_invoke_failed', { reason: errorName(err) });
         await ctx.conversations.addPendingMessage(user, activityId, pending);
-        await markForResume(ctx, user, tokens);
+        if (tokens) await markForResume(ctx, user, tokens);
         return 'pending_invoke_failed';
       }
       return 'refreshed';
@@ -135,11 +135,12 @@ async function messageFlow(activity: InboundActivity, user: UserKey, ctx: Receiv
 }
 
 /**
- * Refreshes the user's tokens. Returns the new stored token, `undefined` when the user must sign in again (tokens
- * deleted), or 'unavailable' when the token service failed for another reason.
+ * Refreshes the user's tokens. Returns the new stored token (with the plaintext token set, unless a concurrent request
+ * refreshed first), `undefined` when the user must sign in again (tokens deleted), or 'unavailable' when the token
+ * service failed for another reason.
  */
 async function refresh(ctx: ReceiverContext, user: UserKey, stored: StoredToken):
-Promise<{ stored: StoredToken; tokens: TokenSet } | undefined | 'unavailable'> {
+Promise<{ stored: StoredToken; tokens?: TokenSet } | undefined | 'unavailable'> {
   const refreshToken = await ctx.tokens.decryptRefreshToken(stored);
   if (!refreshToken) return undefined;
   let tokens: TokenSet;
@@ -147,6 +148,14 @@ Promise<{ stored: StoredToken; tokens: TokenSet } | undefined | 'unavailable'> {
     tokens = await ctx.oauth.refresh({ tenantId: user.tenantId, refreshToken, scopes: ctx.oauth.scopesFor(ctx.config.graphScopes) });
   } catch (err) {
     if (err instanceof OAuthError && (SIGN_IN_AGAIN.has(err.error) || err.suberror === 'consent_required')) {
+      // A concurrent request may have refreshed (and rotated) the token a moment ago, which makes the one we read
+      // stale: use the newer tokens rather than deleting them.
+      const current = await ctx.tokens.get(user);
+      if (current && current.refreshToken?.ciphertexts[0] !== stored.refreshToken?.ciphertexts[0]
+        && isUsable(current, EXPIRY_SKEW_SECONDS, Math.floor(ctx.now() / 1000))) {
+        log.info('refresh_raced', { reason: err.error });
+        return { stored: current };
+      }
       log.info('refresh_rejected', { reason: err.error });
       await ctx.tokens.delete(user);
       return undefined;

@@ -62,6 +62,10 @@ export class BotAppTokenProvider {
 
   constructor(opts: BotAppTokenProviderOptions) {
     if (!opts.tenantId) throw new Error('BotAppTokenProvider: tenantId is required (the bot\'s own tenant)');
+    if (opts.tenantId.toLowerCase() === 'botframework.com') {
+      // Works only for legacy multi-tenant registrations; single-tenant bots get AADSTS700016 there.
+      log.warn('bot_token_legacy_tenant', { tenant: 'botframework.com' });
+    }
     this.opts = opts;
     this.now = opts.now ?? Date.now;
   }

@@ -122,10 +122,12 @@ const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
-  return typeof v === 'string' ? 'a string' : `a ${typeof v}`;
+  const t = typeof v;
+  return t === 'object' || t === 'undefined' ? `an ${t}` : `a ${t}`;
 }
 
 function obj(v: unknown, path: string): Record<string, unknown> {
+  if (v === undefined && path !== '') throw new ContractError(path, 'is required');
   if (typeof v !== 'object' || v === null || Array.isArray(v)) {
     throw new ContractError(path, `must be an object, got ${describe(v)}`);
   }

@@ -47,6 +47,9 @@ export { GraphClient, GraphError, GraphUrlError, plainText, quote, ContractError
 export type { GraphClientOptions, GraphRequestOptions, GraphUser } from './graph';
 export type { ConversationReference, WorkerEvent, WorkerMessage, WorkerToken, WorkerAttachment } from '../shared/contract';
 
+/** The construct creates the secret with a placeholder value starting with this; the kit refuses it. */
+const SECRET_PLACEHOLDER_PREFIX = 'REPLACE_ME';
+
 /** Default apology sent once when a message fails before it was answered. */
 export const DEFAULT_APOLOGY = 'Sorry, something went wrong while I was working on your message. Please try again later.';
 
@@ -199,7 +202,12 @@ interface Runtime {
 /** Checks that the token in the event belongs to this bot, this key and the user being answered. */
 function checkTokenBinding(event: WorkerEvent, config: ResolvedConfig): void {
   const ctx = event.token.encryptionContext;
-  if (config.kmsKeyArn && event.token.keyId !== config.kmsKeyArn) throw new TokenBindingError('keyId is not the configured KMS key');
+  // Compared only when both are key ARNs (an alias ARN in the configuration cannot be compared with the key ARN that
+  // KMS Encrypt reports; KMS and IAM still restrict what can be decrypted).
+  const isKeyArn = (v: string): boolean => /^arn:aws[a-z-]*:kms:[^:]+:\d{12}:key\/.+$/.test(v);
+  if (config.kmsKeyArn && isKeyArn(config.kmsKeyArn) && isKeyArn(event.token.keyId) && event.token.keyId !== config.kmsKeyArn) {
+    throw new TokenBindingError('keyId is not the configured KMS key');
+  }
   if (ctx.appId !== undefined && ctx.appId !== config.appId) throw new TokenBindingError('encryption context appId is not this bot');
   const user = event.conversation.user;
   if (user.aadObjectId && ctx.aadObjectId !== undefined && ctx.aadObjectId !== user.aadObjectId) {
@@ -248,6 +256,10 @@ export function defineWorker(fn: WorkerFunction, options: WorkerOptions = {}): W
           value = s;
         }
         if (!value) throw new Error('the bot secret has no clientSecret');
+        if (value.startsWith(SECRET_PLACEHOLDER_PREFIX)) {
+          log.error('bot_secret_placeholder', { variable: 'TDAB_SECRET_ARN' });
+          throw new Error('the bot secret still holds the placeholder: store the client secret of the bot\'s app registration');
+        }
         return value;
       }).catch((err) => {
         secret = undefined; // do not cache a failure

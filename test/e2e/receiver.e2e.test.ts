@@ -39,7 +39,7 @@ beforeAll(async () => {
   bundleDir = bundle.dir;
   env = await startReceiverEnv();
   // The bundle runs in its own Node process, like a Lambda container, with only the receiver's environment.
-  host = await startReceiverHost(bundle.file, env.env);
+  host = await startReceiverHost(bundle.file, { ...env.env, TDAB_LOG_LEVEL: 'debug' });
   handler = (event) => host.invoke(event);
 }, 240_000);
 
@@ -97,13 +97,24 @@ async function awsCalls<T>(fn: () => Promise<T>): Promise<{ result: T; calls: st
   return { result, calls };
 }
 
+/** Secrets seen during the run: none of them may appear in a log line. */
+const secretsSeen = new Set<string>();
+
 /** Message → card → sign in → callback; returns the callback response. */
 async function signIn(user: TestUser, login = user.login) {
   const first = await send(teamsMessage(env, user, 'first question'));
   expect(first.statusCode).toBe(200);
   const card = cardsTo(user).at(-1);
-  const redirect = await env.idp.signIn(authorizeUrlOf(card), login);
+  const redirect = remember(await env.idp.signIn(authorizeUrlOf(card), login));
   return handler(callbackEvent(redirect));
+}
+
+function remember(url: URL): URL {
+  for (const k of ['code', 'state']) {
+    const v = url.searchParams.get(k);
+    if (v) secretsSeen.add(v);
+  }
+  return url;
 }
 
 describe('main flow: message → card → sign in → resume → hot path → refresh → sign out → card again', () => {
@@ -129,6 +140,14 @@ describe('main flow: message → card → sign in → resume → hot path → re
     expect(url.searchParams.get('nonce')).toBeTruthy();
     expect(url.searchParams.get('scope')!.split(' ')).toEqual(expect.arrayContaining(['openid', 'profile', 'offline_access']));
     expect(JSON.stringify(cards[0])).toContain('as soon as you have signed in');
+    // posted as a reply to the user's message, with the bot's app token (client credentials in the bot's own tenant)
+    const posted = env.connector.messages().filter((m) => m.conversationId === `a:1conv-${ada.oid}`).at(-1)!;
+    expect(posted.activityId).toBe(firstActivity.id);
+    expect(posted.authorization).toMatch(/^Bearer /);
+    const appToken = jwtPayload(posted.authorization!.slice(7));
+    expect(appToken.aud).toBe('https://api.botframework.com');
+    expect(appToken.iss).toBe(`${env.idp.authority}/${env.tenantId}/v2.0`);
+    expect([appToken.appid, appToken.azp]).toContain(env.appId);
     expect(await pendingItems(env, ada)).toHaveLength(1);
     expect(invocationsFor(ada)).toHaveLength(0);
   });
@@ -149,7 +168,7 @@ describe('main flow: message → card → sign in → resume → hot path → re
   });
 
   test('4. sign in → callback: success page, tokens stored, both messages resumed in order with a token that decrypts', async () => {
-    callbackUrl = await env.idp.signIn(authorizeUrlOf(cardsTo(ada)[0]), ada.login);
+    callbackUrl = remember(await env.idp.signIn(authorizeUrlOf(cardsTo(ada)[0]), ada.login));
     expect(callbackUrl.origin + callbackUrl.pathname).toBe(`${env.baseUrl}/auth/callback`);
     const res = await handler(callbackEvent(callbackUrl));
     expect(res.statusCode).toBe(200);
@@ -323,12 +342,21 @@ describe('other activity types and invokes', () => {
     expect(env.connector.requests.length).toBe(connectorBefore);
   });
 
-  test('invoke: 501 (InvokeResponse status as the HTTP status), no side effects', async () => {
+  test('an invoke nobody implements: 501 (InvokeResponse status as the HTTP status), no side effects', async () => {
     const { result, calls } = await awsCalls(() => send(teamsMessage(env, user, '', {
-      type: 'invoke', name: 'signin/tokenExchange', value: { id: 'x', connectionName: 'c', token: 'eyJ.x.y' }, text: undefined,
+      type: 'invoke', name: 'composeExtension/query', value: { commandId: 'search' }, text: undefined,
     })));
     expect(result.statusCode).toBe(501);
     expect(calls).toEqual([]);
+  });
+
+  test('the InvokeResponse body is the HTTP body (signin/tokenExchange with a bad token: 412 with failureDetail)', async () => {
+    const { result, calls } = await awsCalls(() => send(teamsMessage(env, user, '', {
+      type: 'invoke', name: 'signin/tokenExchange', value: { id: randomUUID(), connectionName: 'TeamsDelegatedAuthBot', token: 'not-a-jwt' }, text: undefined,
+    })));
+    expect(result.statusCode).toBe(412);
+    expect(JSON.parse(result.body)).toMatchObject({ failureDetail: expect.any(String) });
+    expect(calls).not.toContain('lambda:Invoke');
   });
 });
 
@@ -352,7 +380,7 @@ describe('callback failures', () => {
   test('IdP error (access_denied): explanation page, messages stay pending, the next message gets a new card', async () => {
     const user = await newUser('Denise');
     await send(teamsMessage(env, user, 'please help'));
-    const redirect = await env.idp.signIn(authorizeUrlOf(cardsTo(user)[0]), user.login, { deny: true });
+    const redirect = remember(await env.idp.signIn(authorizeUrlOf(cardsTo(user)[0]), user.login, { deny: true }));
     expect(redirect.searchParams.get('error')).toBe('access_denied');
     const res = await handler(callbackEvent(redirect));
     expect(res.statusCode).toBe(400);
@@ -364,7 +392,7 @@ describe('callback failures', () => {
     expect(cardsTo(user)).toHaveLength(2);
     expect(await pendingItems(env, user)).toHaveLength(2);
     // and signing in with the new card resumes both
-    const ok = await handler(callbackEvent(await env.idp.signIn(authorizeUrlOf(cardsTo(user)[1]), user.login)));
+    const ok = await handler(callbackEvent(remember(await env.idp.signIn(authorizeUrlOf(cardsTo(user)[1]), user.login))));
     expect(ok.statusCode).toBe(200);
     await env.worker.idle();
     expect(invocationsFor(user).map((e) => e.message.text)).toEqual(['please help', 'trying again']);
@@ -413,7 +441,7 @@ describe('failures on the way', () => {
     await send(teamsMessage(env, user, 'm1'));
     await send(teamsMessage(env, user, 'm2'));
     env.worker.failNext(500, 3); // the SDK tries 3 times: one invoke fails
-    const res = await handler(callbackEvent(await env.idp.signIn(authorizeUrlOf(cardsTo(user)[0]), user.login)));
+    const res = await handler(callbackEvent(remember(await env.idp.signIn(authorizeUrlOf(cardsTo(user)[0]), user.login))));
     expect(res.statusCode).toBe(200);
     expect(res.body).toContain('could not be handed over yet');
     expect(invocationsFor(user)).toHaveLength(0);
@@ -422,6 +450,80 @@ describe('failures on the way', () => {
     await env.worker.idle();
     expect(invocationsFor(user).map((e) => [e.message.text, e.resumed])).toEqual([['m1', true], ['m2', true], ['m3', false]]);
     expect(await pendingItems(env, user)).toHaveLength(0);
+  });
+});
+
+describe('refresh with a short-lived access token from the IdP', () => {
+  test('a token issued with expires_in inside the skew is refreshed on the next message (KMS decrypt + refresh + store)', async () => {
+    const user = await newUser('Short');
+    await env.idp.setAccessTokenTtl(120);
+    try {
+      expect((await signIn(user)).statusCode).toBe(200);
+    } finally {
+      await env.idp.setAccessTokenTtl(3600);
+    }
+    const before = await tokenItem(env, user);
+    expect(Number(before?.exp?.N) - Date.now() / 1000).toBeLessThan(300);
+    const { result, calls } = await awsCalls(() => send(teamsMessage(env, user, 'refresh me')));
+    expect(result.statusCode).toBe(200);
+    expect(calls).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'moto:Decrypt', 'moto:Encrypt', 'dynamodb:UpdateItem', 'lambda:Invoke']));
+    const after = await tokenItem(env, user);
+    expect(Number(after?.exp?.N) - Date.now() / 1000).toBeGreaterThan(3000);
+    expect(after?.rt).not.toEqual(before?.rt);
+    expect(invocationsFor(user).at(-1).message.text).toBe('refresh me');
+  });
+});
+
+describe('concurrency', () => {
+  test('five messages at once before sign-in: five pending messages, one card; sign-in resumes all five in order', async () => {
+    const user = await newUser('Quick');
+    const activities = Array.from({ length: 5 }, (_, i) => teamsMessage(env, user, `burst ${i}`, {
+      timestamp: new Date(Date.now() + i).toISOString(),
+    }));
+    const results = await Promise.all(activities.map((a) => send(a)));
+    expect(results.map((r) => r.statusCode)).toEqual([200, 200, 200, 200, 200]);
+    expect(cardsTo(user)).toHaveLength(1);
+    const pending = await pendingItems(env, user);
+    expect(pending).toHaveLength(5);
+    const ok = await handler(callbackEvent(remember(await env.idp.signIn(authorizeUrlOf(cardsTo(user)[0]), user.login))));
+    expect(ok.statusCode).toBe(200);
+    await env.worker.idle();
+    const texts = invocationsFor(user).map((e) => e.message.text);
+    expect([...texts].sort()).toEqual(activities.map((a) => a.text).sort());
+    // resumed in the order the receiver stored them (arrival order)
+    const stored = pending.map((p) => JSON.parse(p.event.S).message.text);
+    expect(texts).toEqual(stored);
+  });
+});
+
+describe('timeouts', () => {
+  test('a DynamoDB call that never answers times out (3 s) and is retried: the hot path still answers 200', async () => {
+    const user = await newUser('Slow');
+    await send(teamsMessage(env, user, 'prompt me'));
+    const ok = await handler(callbackEvent(remember(await env.idp.signIn(authorizeUrlOf(cardsTo(user)[0]), user.login))));
+    expect(ok.statusCode).toBe(200);
+    env.ddbProxy.hangNext('GetItem', 1);
+    const started = Date.now();
+    const { result, calls } = await awsCalls(() => send(teamsMessage(env, user, 'after a hang')));
+    const took = Date.now() - started;
+    expect(result.statusCode).toBe(200);
+    expect(calls).toEqual(['dynamodb:GetItem', 'dynamodb:GetItem', 'lambda:Invoke']);
+    expect(took).toBeGreaterThanOrEqual(2900);
+    expect(took).toBeLessThan(8000);
+  });
+});
+
+describe('per container caching', () => {
+  test('the bot app token, client secret and base URL are reused: a card costs no token request and no secret/SSM read', async () => {
+    const a = await newUser('A');
+    const b = await newUser('B');
+    await send(teamsMessage(env, a, 'warm up'));
+    const stats = await env.idp.stats();
+    const m = env.motoProxy.mark();
+    await send(teamsMessage(env, b, 'second card'));
+    expect(cardsTo(b)).toHaveLength(1);
+    expect((await env.idp.stats()).token).toBe(stats.token);
+    expect(env.motoProxy.since(m)).toEqual([]);
   });
 });
 
@@ -443,5 +545,23 @@ describe('tokens of any size', () => {
       ddb.destroy();
       kms.destroy();
     }
+  });
+});
+
+describe('logs', () => {
+  test('no log line contains a token, JWT, code, state, secret or message text', async () => {
+    expect(host.logs.length).toBeGreaterThan(50);
+    const texts = ['what is on my calendar?', 'and my mail?', 'hot path please', 'after an hour', 'please help', 'big token'];
+    const forbidden = [...secretsSeen, env.clientSecret, ...texts];
+    const lines = host.logs.filter((l) => l.startsWith('{'));
+    for (const line of lines) {
+      for (const f of forbidden) expect(line).not.toContain(f);
+      expect(line).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}/);
+    }
+    // the request log line carries the safe fields
+    const requests = lines.map((l) => JSON.parse(l)).filter((l) => l.event === 'request');
+    expect(requests.length).toBeGreaterThan(50);
+    expect(requests.find((r) => r.outcome === 'hot_path')).toMatchObject({ route: 'messages', status: 200, activityType: 'message' });
+    expect(requests.find((r) => r.reason === 'signed_in')).toMatchObject({ route: 'callback', status: 200 });
   });
 });

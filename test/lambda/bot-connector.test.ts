@@ -121,6 +121,13 @@ describe('BotAppTokenProvider', () => {
     expect(await p.getToken()).toBe('ok-now');
   });
 
+  test('the legacy botframework.com tenant is used only if configured, with a warning', async () => {
+    logs.length = 0;
+    const p = new BotAppTokenProvider({ appId: 'a', tenantId: 'botframework.com', authority: ts.authority, scope: 's', getClientSecret: async () => 'x' });
+    expect(p.tokenEndpoint).toBe(`${ts.authority}botframework.com/oauth2/v2.0/token`);
+    expect(logs.some((l) => l.includes('bot_token_legacy_tenant'))).toBe(true);
+  });
+
   test('200 without access_token is an error', async () => {
     ts.respond({ status: 200, body: { token_type: 'Bearer' } });
     await expect(provider(Date.now).getToken()).rejects.toMatchObject({ name: 'BotTokenError', error: 'no_access_token' });

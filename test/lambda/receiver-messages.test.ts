@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
-  inProcessContext, pendingItems, startReceiverEnv, teamsMessage, tokenItem, type ReceiverEnv, type TestUser,
+  decryptToken, inProcessContext, pendingItems, startReceiverEnv, teamsMessage, tokenItem, type ReceiverEnv, type TestUser,
 } from './receiver-support';
 import { validateActivity } from '../../lambda/receiver/activity';
 import type { ReceiverContext } from '../../lambda/receiver/context';
@@ -67,6 +67,25 @@ describe('messaging flow', () => {
     expect(await pendingItems(env, u)).toHaveLength(1);
     expect(toUser(u)).toHaveLength(1);
     expect(invocationsFor(u)).toHaveLength(0);
+  });
+
+  test('invalid_grant because a concurrent request already rotated the refresh token: the newer tokens are used, not deleted', async () => {
+    const u = newUser();
+    await ctx.tokens.put(key(u), { accessToken: 'old-access', refreshToken: 'rotated-away', expiresIn: 10 });
+    const oauth = Object.create(ctx.oauth);
+    oauth.refresh = async (p: Parameters<typeof ctx.oauth.refresh>[0]) => {
+      // the other request wins the race and stores the rotated tokens first
+      await ctx.tokens.put(key(u), { accessToken: 'fresh-access', refreshToken: 'new-refresh', expiresIn: 3600 });
+      return ctx.oauth.refresh(p); // the IdP rejects the old refresh token: invalid_grant
+    };
+    const racing: ReceiverContext = { ...ctx, oauth };
+    expect(await handleMessage(msg(u, 'racing'), racing)).toBe('refreshed');
+    expect(await tokenItem(env, u)).toBeDefined();
+    await env.worker.idle();
+    const e = invocationsFor(u).at(-1);
+    expect(e.message.text).toBe('racing');
+    expect(await decryptToken(env.kms, e.token)).toBe('fresh-access');
+    expect(toUser(u)).toHaveLength(0);
   });
 
   test('Entra unreachable during refresh, token not yet expired: the current token is used', async () => {

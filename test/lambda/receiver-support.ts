@@ -45,6 +45,8 @@ export interface CountingProxy {
   since(mark: number): string[];
   /** Current position (pass to `since`). */
   mark(): number;
+  /** Makes the next `times` requests of `operation` hang without an answer (until the proxy stops). */
+  hangNext(operation: string, times?: number): void;
   /** Makes the next `times` requests of `operation` fail with a 500 (replaces an earlier injection; 0 clears it). */
   failNext(operation: string, times?: number, status?: number): void;
   stop(): Promise<void>;
@@ -55,12 +57,21 @@ export async function startCountingProxy(upstream: string): Promise<CountingProx
   const up = new URL(upstream);
   const calls: ProxiedCall[] = [];
   const failures: Array<{ operation: string; times: number; status: number }> = [];
+  const hangs: Array<{ operation: string; times: number }> = [];
+  const hanging: http.ServerResponse[] = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const target = String(req.headers['x-amz-target'] ?? '');
       const operation = target ? target.split('.').pop() ?? target : `${req.method} ${req.url}`;
+      const hang = hangs.find((h) => h.operation === operation && h.times > 0);
+      if (hang) {
+        hang.times--;
+        calls.push({ operation, target, status: 0 });
+        hanging.push(res);
+        return;
+      }
       const failure = failures.find((f) => f.operation === operation && f.times > 0);
       if (failure) {
         failure.times--;
@@ -96,12 +107,16 @@ export async function startCountingProxy(upstream: string): Promise<CountingProx
     calls,
     mark: () => calls.length,
     since: (m) => calls.slice(m).map((c) => c.operation),
+    hangNext: (operation, times = 1) => {
+      hangs.push({ operation, times });
+    },
     failNext: (operation, times = 1, status = 500) => {
       // Replaces any earlier injection for the operation (times 0 clears it).
       for (let i = failures.length - 1; i >= 0; i--) if (failures[i].operation === operation) failures.splice(i, 1);
       if (times > 0) failures.push({ operation, times, status });
     },
     stop: () => new Promise<void>((resolve) => {
+      for (const res of hanging) res.destroy();
       server.closeAllConnections();
       server.close(() => resolve());
     }),
@@ -415,9 +430,16 @@ export async function startReceiverHost(bundleFile: string, env: Record<string, 
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   const logs: string[] = [];
-  const collect = (d: Buffer) => logs.push(...d.toString('utf8').split('\n').filter((l) => l.trim() !== ''));
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
+  const collector = () => {
+    let partial = '';
+    return (d: Buffer) => {
+      const parts = (partial + d.toString('utf8')).split('\n');
+      partial = parts.pop() ?? '';
+      logs.push(...parts.filter((l) => l.trim() !== ''));
+    };
+  };
+  child.stdout?.on('data', collector());
+  child.stderr?.on('data', collector());
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`receiver host did not start: ${logs.join('\n')}`)), 30_000);
     child.once('message', (m: any) => {

@@ -2,11 +2,16 @@
  * Worker kit against real local servers: DynamoDB Local (idempotency), moto_server (KMS, Secrets Manager),
  * oidc-provider (the bot's client-credentials token), plus the Bot Connector and Graph stand-ins.
  */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { build } from 'esbuild';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { ConversationReference, toWorkerEvent, WorkerEvent } from '../../lambda/shared/contract';
 import { TokenCipher, tokenEncryptionContext } from '../../lambda/shared/crypto';
@@ -218,6 +223,16 @@ describe('defineWorker', () => {
     expect(logs.some((l) => l.includes('worker_failed_after_reply'))).toBe(true);
   });
 
+  test('a reply whose outcome is unknown (timeout after posting) counts as replied: never a second message', async () => {
+    const handler = kit(async ({ reply }) => { await reply('maybe delivered'); }, { timeoutMs: 500 });
+    const { event } = await eventFor('Timeout');
+    bc.hangNext(1);
+    expect(await handler(event)).toEqual({ status: 'replied', errorAfterReply: true });
+    expect(await handler(event)).toEqual({ status: 'skipped', reason: 'already-replied' });
+    expect(messagesFor(event).map((m) => m.activity.text)).toEqual(['maybe delivered']);
+    expect(logs.some((l) => l.includes('worker_reply_outcome_unknown'))).toBe(true);
+  });
+
   test('a worker that does not reply is done; a repeat is skipped', async () => {
     const handler = kit(async () => undefined);
     const { event } = await eventFor('Quiet');
@@ -256,6 +271,14 @@ describe('defineWorker', () => {
     expect(err.causeName).toBe('TokenBindingError');
     expect(graph.requests.length).toBe(graphBefore);
     expect(messagesFor(event).map((m) => m.activity.text)).toEqual(['Sorry, something went wrong while I was working on your message. Please try again later.']);
+  });
+
+  test('a token of another KMS key is refused before decrypting', async () => {
+    const handler = kit(meReply, { apology: false });
+    const { event } = await eventFor('Other key');
+    event.token.keyId = keyArn.replace(/key\/.*$/, 'key/00000000-0000-0000-0000-000000000000');
+    const err = await handler(event).catch((e) => e);
+    expect(err).toMatchObject({ name: 'WorkerError', causeName: 'TokenBindingError' });
   });
 
   test('KMS refuses a tampered encryption context', async () => {
@@ -317,6 +340,21 @@ describe('defineWorker', () => {
       evil.closeAllConnections();
       await new Promise<void>((r) => evil.close(() => r()));
     }
+  });
+
+  test('the construct\'s placeholder secret is refused (no token request, nothing sent)', async () => {
+    const placeholderArn = await createSecret(aws.motoEndpoint, `placeholder-${Date.now()}`,
+      JSON.stringify({ clientSecret: 'REPLACE_ME: aws secretsmanager put-secret-value --secret-id <TDAB_SECRET_ARN> --secret-string ...' }));
+    const handler = defineWorker(meReply, {
+      env: { ...env, TDAB_SECRET_ARN: placeholderArn },
+      clients: { dynamodb: ddb, kms, secretsManager: new SecretsManagerClient(awsClientConfig(aws.motoEndpoint)) },
+    });
+    const { event } = await eventFor('Placeholder');
+    const tokensBefore = (await idp.stats()).token;
+    await expect(handler(event)).rejects.toBeInstanceOf(WorkerError);
+    expect((await idp.stats()).token).toBe(tokensBefore);
+    expect(bc.activities.filter((a) => a.conversationId === event.conversation.conversation.id)).toHaveLength(0);
+    expect(logs.some((l) => l.includes('bot_secret_placeholder'))).toBe(true);
   });
 
   test('configuration errors name the variable', async () => {
@@ -387,4 +425,53 @@ describe('text helpers', () => {
     const q = quote('😀'.repeat(300), 10);
     expect(q).toBe(`“${'😀'.repeat(10)}…”`);
   });
+});
+
+describe('the kit as a package entry point and its documentation', () => {
+  const root = path.join(__dirname, '../..');
+
+  test('bundles standalone with esbuild (CommonJS) and exports defineWorker', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'tdab-kit-'));
+    try {
+      const outfile = path.join(dir, 'worker.js');
+      await build({
+        entryPoints: [path.join(root, 'lambda/worker-kit/index.ts')],
+        outfile,
+        bundle: true,
+        platform: 'node',
+        target: 'node20',
+        format: 'cjs',
+        mainFields: ['module', 'main'],
+        tsconfig: path.join(root, 'lambda/tsconfig.json'),
+        logLevel: 'silent',
+      });
+      // Loads in a bare Node process without any configuration (nothing happens at module scope).
+      const res = spawnSync(process.execPath, ['-e', `const k = require(${JSON.stringify(outfile)});
+        console.log(typeof k.defineWorker, typeof k.GraphClient, typeof k.quote, typeof k.defineWorker(async () => {}))`],
+      { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
+      expect(res.stderr).toBe('');
+      expect(res.stdout.trim()).toBe('function function function function');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('the complete example of docs/worker-kit.md type-checks against the kit', () => {
+    const doc = readFileSync(path.join(root, 'docs/worker-kit.md'), 'utf8');
+    const example = /```ts\n(import \{ defineWorker[\s\S]*?)```/.exec(doc)?.[1];
+    expect(example).toBeDefined();
+    const dir = path.join(root, '.tmp', `kit-doc-${process.pid}`);
+    mkdirSync(dir, { recursive: true });
+    try {
+      const file = path.join(dir, 'my-worker.ts');
+      writeFileSync(file, example!.replace("'cdk-teams-delegated-auth-bot/worker'", `'${path.join(root, 'lambda/worker-kit')}'`));
+      const res = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '--ignoreConfig', '--noEmit', '--strict', '--skipLibCheck',
+        '--target', 'es2022', '--module', 'preserve', '--moduleResolution', 'bundler', '--lib', 'es2022,dom', '--types', 'node', file],
+      { encoding: 'utf8', cwd: dir, timeout: 120_000 });
+      expect(res.stdout + res.stderr).toBe('');
+      expect(res.status).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

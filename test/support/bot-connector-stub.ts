@@ -54,6 +54,11 @@ export interface BotConnectorStub {
    * `Throttled`, 401 `Unauthorized`, 404 `ConversationNotFound`, others `ServiceError`.
    */
   failNext(status: number, times?: number, headers?: Record<string, string>, code?: string): void;
+  /**
+   * The next `times` (default 1) calls are recorded as accepted but never answered (the connection stays open until
+   * `stop()`): a reply that was posted although the caller timed out.
+   */
+  hangNext(times?: number): void;
   /** Accepted non-typing activities (replies and sends). */
   messages(): RecordedActivity[];
   /** Resolves when at least `count` non-typing activities were accepted (rejects after `timeoutMs`). */
@@ -91,6 +96,7 @@ export async function startBotConnector(opts: BotConnectorStubOptions = {}): Pro
   const activities: RecordedActivity[] = [];
   const requests: BotConnectorStub['requests'] = [];
   const failures: Array<{ status: number; headers: Record<string, string>; code: string }> = [];
+  let hangs = 0;
   const waiters: Array<() => void> = [];
 
   const route = new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}v3/conversations/([^/]+)/activities(?:/([^/]+))?$`);
@@ -159,6 +165,10 @@ export async function startBotConnector(opts: BotConnectorStubOptions = {}): Pro
       id,
     });
     for (const w of waiters.splice(0)) w();
+    if (hangs > 0) {
+      hangs--;
+      return 0; // never answered
+    }
     send(res, isUpdate ? 200 : 201, { id });
     return isUpdate ? 200 : 201;
   };
@@ -188,6 +198,9 @@ export async function startBotConnector(opts: BotConnectorStubOptions = {}): Pro
       for (let i = 0; i < times; i++) {
         failures.push({ status, headers, code: code ?? DEFAULT_CODES[status] ?? 'ServiceError' });
       }
+    },
+    hangNext(times = 1) {
+      hangs += times;
     },
     waitForMessages(count, timeoutMs = 10_000) {
       return new Promise((resolve, reject) => {
@@ -240,14 +253,23 @@ export interface GraphStandIn {
   stop(): Promise<void>;
 }
 
+/** Options of {@link startGraphStandIn}. */
+export interface GraphStandInOptions {
+  /**
+   * Resolves a bearer token not registered with `addUser` (e.g. verifies an IdP-issued JWT and looks the user up by
+   * `oid`); undefined or a throw → 401.
+   */
+  resolveToken?: (token: string) => Promise<Record<string, unknown> | undefined>;
+}
+
 /** Starts a Microsoft Graph stand-in on 127.0.0.1: `GET /v1.0/me` (401 `InvalidAuthenticationToken` for unknown tokens). */
-export async function startGraphStandIn(): Promise<GraphStandIn> {
+export async function startGraphStandIn(opts: GraphStandInOptions = {}): Promise<GraphStandIn> {
   const users = new Map<string, Record<string, unknown>>();
   const requests: GraphRequestRecord[] = [];
   const failures: Array<{ status: number; code: string }> = [];
   const server = createServer((req, res) => {
     req.resume();
-    req.on('end', () => {
+    req.on('end', async () => {
       const path = (req.url ?? '/').split('?')[0];
       const auth = req.headers.authorization ?? '';
       const token = /^Bearer (.+)$/.exec(auth)?.[1];
@@ -257,8 +279,10 @@ export async function startGraphStandIn(): Promise<GraphStandIn> {
       };
       const failure = failures.shift();
       if (failure) return answer(failure.status, { error: { code: failure.code, message: 'stand-in failure' } });
-      if (!token || !users.has(token)) return answer(401, { error: { code: 'InvalidAuthenticationToken', message: 'Access token is empty or invalid.' } });
-      if (req.method === 'GET' && path === '/v1.0/me') return answer(200, { '@odata.context': 'x', ...users.get(token) });
+      let profile = token ? users.get(token) : undefined;
+      if (!profile && token && opts.resolveToken) profile = await opts.resolveToken(token).catch(() => undefined);
+      if (!profile) return answer(401, { error: { code: 'InvalidAuthenticationToken', message: 'Access token is empty or invalid.' } });
+      if (req.method === 'GET' && path === '/v1.0/me') return answer(200, { '@odata.context': 'x', ...profile });
       return answer(404, { error: { code: 'Request_ResourceNotFound', message: 'not found' } });
     });
   });
