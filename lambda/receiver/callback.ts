@@ -99,7 +99,7 @@ export async function handleCallback(rawQueryString: string | undefined, ctx: Re
     };
   }
   const user: UserKey = { tenantId: state.user.tenantId, aadObjectId: state.user.aadObjectId };
-  const conversationType = state.conversation.conversation.conversationType;
+  const conversationType = state.conversation?.conversation?.conversationType;
   const deepLink = teamsDeepLink({ cloud: ctx.config.cloud, appId: ctx.config.appId, conversationType });
   const link = { href: deepLink, label: GENERIC_LINK_LABEL };
 
