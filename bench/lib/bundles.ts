@@ -1,0 +1,65 @@
+/**
+ * Bundles of the benchmark subjects. Our handlers are built by the project (`npx projen bundle` →
+ * assets/lambda/<name>/index/index.js); the comparison subjects (bench/fixtures) are built here with the very same
+ * esbuild options (CJS, node22, minified, SDK and every dependency inlined, `module,main` main fields).
+ */
+// Benchmark code runs from the repository: its dependencies are the project's devDependencies.
+/* eslint-disable import/no-extraneous-dependencies */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import * as path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { buildSync } from 'esbuild';
+
+/** Repository root. */
+export const ROOT = path.resolve(__dirname, '..', '..');
+/** Where the fixture bundles go (gitignored). */
+export const TMP = path.join(ROOT, 'bench', 'results', 'tmp');
+
+/** Path of a project handler bundle. */
+export function assetBundle(handler: string): string {
+  return path.join(ROOT, 'assets', 'lambda', handler, 'index', 'index.js');
+}
+
+/** Runs `npx projen bundle` when a handler bundle is missing (or when `force`). */
+export function ensureProjectBundles(handlers: string[], force = false): void {
+  if (!force && handlers.every((h) => existsSync(assetBundle(h)))) return;
+  const r = spawnSync('npx', ['projen', 'bundle'], { cwd: ROOT, stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('npx projen bundle failed');
+  for (const h of handlers) if (!existsSync(assetBundle(h))) throw new Error(`bundle missing after projen bundle: ${assetBundle(h)}`);
+}
+
+/** Builds bench/fixtures/<name>.ts into bench/results/tmp/<name>/index.js with the project's handler options. */
+export function buildFixture(name: string): string {
+  const outfile = path.join(TMP, name, 'index.js');
+  buildSync({
+    entryPoints: [path.join(ROOT, 'bench', 'fixtures', `${name}.ts`)],
+    bundle: true,
+    platform: 'node',
+    target: 'node22',
+    format: 'cjs',
+    minify: true,
+    mainFields: ['module', 'main'],
+    legalComments: 'none',
+    outfile,
+    logLevel: 'error',
+    logOverride: { 'require-resolve-not-external': 'error', 'unsupported-require-call': 'error' },
+  });
+  return outfile;
+}
+
+/** Size of a bundle: raw bytes and gzip (level 9) bytes. */
+export interface BundleSize { file: string; rawBytes: number; gzipBytes: number; rawKB: number; gzipKB: number }
+
+/** Measures a bundle file. KB = 1000 bytes. */
+export function bundleSize(file: string): BundleSize {
+  const raw = readFileSync(file);
+  const gz = gzipSync(raw, { level: 9 });
+  return {
+    file: path.relative(ROOT, file),
+    rawBytes: statSync(file).size,
+    gzipBytes: gz.length,
+    rawKB: Math.round(raw.length / 100) / 10,
+    gzipKB: Math.round(gz.length / 100) / 10,
+  };
+}

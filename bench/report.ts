@@ -1,0 +1,79 @@
+/**
+ * Renders the tables of BENCHMARKS.md from a results file:
+ * `node -r ./bench/ts-register.cjs bench/report.ts [bench/results/latest.json]` → Markdown on stdout.
+ * The analysis around the tables (why a goal is missed) is written by hand in BENCHMARKS.md.
+ */
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+const file = process.argv[2] ?? path.join(__dirname, 'results', 'latest.json');
+const r = JSON.parse(readFileSync(file, 'utf8'));
+const out: string[] = [];
+const p = (s = '') => out.push(s);
+const yes = (b: boolean) => (b ? '**met**' : '**missed**');
+
+p(`Results file: \`${path.relative(path.join(__dirname, '..'), file)}\``);
+p();
+const m = r.machine;
+p(`Run ${m.date} · Node ${m.node} · ${m.platform} · ${m.cpus} × ${m.cpuModel} · ${m.memoryGiB} GiB · load average ${m.loadAverageAtStart.join(' / ')} at start, ${(m.loadAverageAtEnd ?? []).join(' / ')} at end · commit ${m.gitCommit}`);
+p();
+p('### Goals');
+p();
+p('| goal | target | measured | |');
+p('|---|---|---|---|');
+const g = r.goals;
+p(`| hot-path latency | ${g.hotPathLatency.goal} | ${g.hotPathLatency.value} × (p50) | ${yes(g.hotPathLatency.met)} |`);
+p(`| cold start | ${g.coldStart.goal} | ${g.coldStart.value} × | ${yes(g.coldStart.met)} |`);
+p(`| receiver bundle | ${g.receiverBundle.goal} | ${g.receiverBundle.value.toLocaleString('en-US')} bytes | ${yes(g.receiverBundle.met)} |`);
+p(`| hot-path round trips | ${g.hotPathRoundTrips.goal} | ${Object.entries(g.hotPathRoundTrips.value).map(([k, v]) => `${k} ${v}`).join(', ')} | ${yes(g.hotPathRoundTrips.met)} |`);
+p();
+p('### Bundle sizes');
+p();
+p('| bundle | file | raw | gzip -9 |');
+p('|---|---|---|---|');
+for (const [k, v] of Object.entries<any>(r.bundleSizes)) {
+  p(`| ${k} | \`${v.file}\` | ${v.rawBytes.toLocaleString('en-US')} B (${v.rawKB} KB) | ${v.gzipBytes.toLocaleString('en-US')} B (${v.gzipKB} KB) |`);
+}
+p();
+p(`### Cold start (median of ${r.settings.coldStartsPerSubject} fresh processes per subject)`);
+p();
+p('| subject | load (require) | first request | load + first request | wall (spawn → answer) | RSS |');
+p('|---|---|---|---|---|---|');
+for (const [k, v] of Object.entries<any>(r.coldStart)) {
+  p(`| ${k} | ${v.medianLoadMs} ms | ${v.medianFirstRequestMs} ms | **${v.medianTotalMs} ms** | ${v.medianWallMs} ms | ${v.medianRssMB} MB |`);
+}
+p();
+p(`Ratios: receiver / botbuilder = **${r.coldStartRatios.receiverOverBotbuilder}** (wall: ${r.coldStartRatios.wallReceiverOverBotbuilder}); receiver / floor = ${r.coldStartRatios.receiverOverFloor}.`);
+p();
+p(`### Warm latency (ms, ${r.settings.requestsPerPath} requests per path and subject)`);
+p();
+p('| path | subject | p50 | p90 | p99 | max | receiver / floor p50 | p99 |');
+p('|---|---|---|---|---|---|---|---|');
+for (const [path0, subjects] of Object.entries<any>(r.latency)) {
+  for (const [s, v] of Object.entries<any>(subjects)) {
+    const ratio = s === 'receiver' ? `${r.latencyRatios[path0].p50} | ${r.latencyRatios[path0].p99}` : ' | ';
+    p(`| ${path0} | ${s} | ${v.p50} | ${v.p90} | ${v.p99} | ${v.max} | ${ratio} |`);
+  }
+}
+p();
+p(`### Round trips per request (counted at the local servers, mean over ${r.settings.roundTripSample} requests)`);
+p();
+p('| path | receiver: AWS calls | receiver: other calls | floor: AWS calls |');
+p('|---|---|---|---|');
+const fmt = (o: Record<string, number>) => Object.entries(o).filter(([, v]) => v).map(([k, v]) => `${k} ${Math.round(v * 100) / 100}`).join(', ') || '—';
+for (const [path0, v] of Object.entries<any>(r.roundTrips)) {
+  p(`| ${path0} | ${fmt(v.receiver.aws)} (total ${Math.round(v.receiver.awsTotal * 100) / 100}) | ${fmt(v.receiver.other)} | ${fmt(v.floor.aws)} (total ${Math.round(v.floor.awsTotal * 100) / 100}) |`);
+}
+p();
+p(`### Receiver memory (${r.memory.requests.toLocaleString('en-US')} warm hot-path requests, after a full GC)`);
+p();
+const mb = (b: number) => `${Math.round(b / 1e5) / 10} MB`;
+p('| | RSS | heap used |');
+p('|---|---|---|');
+p(`| before | ${mb(r.memory.before.rss)} | ${mb(r.memory.before.heapUsed)} |`);
+p(`| after | ${mb(r.memory.after.rss)} | ${mb(r.memory.after.heapUsed)} |`);
+p(`| delta | ${r.memory.rssDeltaMB} MB | ${r.memory.heapUsedDeltaMB} MB |`);
+p();
+p(`Checks: ${r.checks.signInCards} sign-in cards for ${r.settings.requestsPerPath} first contacts; ${r.checks.callbacksResumedMessages} messages resumed by the callbacks; ${r.checks.refreshesAtIdp} refreshes at the IdP.`);
+process.stdout.write(`${out.join('\n')}\n`);

@@ -1,0 +1,402 @@
+/**
+ * The benchmark: `node -r ./bench/ts-register.cjs bench/run.ts [--quick] [--rebundle] [--out FILE]`.
+ *
+ * One run measures, side by side on the same machine and the same local servers (all on 127.0.0.1):
+ * 1. bundle sizes (raw, gzip -9) of our handlers (assets/, built by `npx projen bundle`) and of the comparison
+ *    subjects (bench/fixtures, built here with the same esbuild options);
+ * 2. warm latency per path (first contact, callback, hot path, refresh), p50/p99 over ≥1000 requests each, against
+ *    the floor of that path (the same AWS calls made directly with the SDK, bench/fixtures/floor*.ts), in one child
+ *    process that keeps the bundles loaded, blocks of both subjects interleaved;
+ * 3. cold start: ≥15 fresh Node processes per subject (our receiver, the botbuilder CloudAdapter receiver, the floor),
+ *    rounds interleaved, each loading the bundle and serving its first request (a signed hot-path activity);
+ * 4. round trips per path, counted at the local servers (proxies in front of DynamoDB Local and moto_server, the
+ *    Lambda Invoke and Bot Connector stand-ins, the IdP and the Bot Framework JWKS);
+ * 5. receiver memory (RSS, heap after a full GC) before and after 10,000 warm hot-path requests.
+ * Results: bench/results/<timestamp>.json (+ latest.json); BENCHMARKS.md is written from them by hand.
+ */
+// Benchmark code runs from the repository: its dependencies are the project's devDependencies.
+/* eslint-disable import/no-extraneous-dependencies */
+import { execSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { assetBundle, buildFixture, bundleSize, ensureProjectBundles, ROOT, TMP } from './lib/bundles';
+import { coldStart, WarmChild, type ColdResult } from './lib/child';
+import { median, ratio, summarize, type LatencySummary } from './lib/stats';
+import {
+  callbackEvent,
+  lastSignInUrl,
+  messageActivity,
+  messageEvent,
+  startWorld,
+  type World,
+  type WorldUser,
+} from '../test/reliability/support/world';
+
+interface Options { quick: boolean; rebundle: boolean; out?: string }
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { quick: false, rebundle: false };
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--quick') o.quick = true;
+    else if (argv[i] === '--rebundle') o.rebundle = true;
+    else if (argv[i] === '--out') o.out = argv[++i];
+    else throw new Error(`unknown argument ${argv[i]}`);
+  }
+  return o;
+}
+
+const PLACEHOLDER = '__BENCH_N__';
+const log = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+
+function machine() {
+  let gitCommit = 'unknown';
+  try {
+    gitCommit = execSync('git rev-parse --short HEAD', { cwd: ROOT }).toString().trim();
+  } catch {
+    // not a git checkout
+  }
+  return {
+    date: new Date().toISOString(),
+    node: process.version,
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    loadAverageAtStart: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    gitCommit,
+  };
+}
+
+/** Interleaves blocks of `subjects` so drift (other load on the machine) hits each equally. */
+async function interleaved(child: WarmChild, subjects: string[], eventFor: (subject: string) => Record<string, unknown>,
+  total: number, block: number): Promise<Record<string, { ms: number[]; statuses: Record<string, number> }>> {
+  const out: Record<string, { ms: number[]; statuses: Record<string, number> }> = {};
+  for (const s of subjects) out[s] = { ms: [], statuses: {} };
+  for (let done = 0; done < total; done += block) {
+    const n = Math.min(block, total - done);
+    for (const s of subjects) {
+      const r = await child.repeat(s, eventFor(s), n, PLACEHOLDER);
+      out[s].ms.push(...r.ms);
+      for (const [k, v] of Object.entries(r.statuses)) out[s].statuses[k] = (out[s].statuses[k] ?? 0) + v;
+    }
+  }
+  return out;
+}
+
+function expectAll200(name: string, statuses: Record<string, number>): void {
+  const bad = Object.entries(statuses).filter(([k]) => k !== '200');
+  if (bad.length) throw new Error(`${name}: unexpected statuses ${JSON.stringify(statuses)}`);
+}
+
+/** A hot-path message event for `user` whose activity id is replaced per request. */
+async function hotEvent(world: World, user: WorldUser, text = 'what is on my calendar today?'): Promise<Record<string, unknown>> {
+  return messageEvent(messageActivity(world, user, text, { id: `1${PLACEHOLDER}` }), await world.jwt());
+}
+
+async function expireToken(world: World, user: WorldUser): Promise<void> {
+  await world.ddb.send(new UpdateItemCommand({
+    TableName: world.tokenTable,
+    Key: { pk: { S: `${user.tid}#${user.oid}` } },
+    UpdateExpression: 'SET #exp = :e',
+    ExpressionAttributeNames: { '#exp': 'exp' },
+    ExpressionAttributeValues: { ':e': { N: String(Math.floor(Date.now() / 1000) - 10) } },
+  }));
+}
+
+/** Sign-in: message → card → IdP login → callback through `child`; returns the callback's latency. */
+async function signIn(world: World, child: WarmChild, subject: string, user: WorldUser): Promise<number> {
+  const url = lastSignInUrl(world.connector, user.conversationId);
+  if (!url) throw new Error(`no sign-in card for ${user.login}`);
+  const redirect = await world.idp.signIn(url, user.login);
+  const r = await child.invoke(subject, callbackEvent(redirect));
+  if (r.status !== 200) throw new Error(`callback for ${user.login} answered ${r.status}`);
+  return r.ms;
+}
+
+interface RoundTrips { aws: Record<string, number>; awsTotal: number; other: Record<string, number> }
+
+async function countRoundTrips(world: World, k: number, run: () => Promise<void>): Promise<RoundTrips> {
+  world.ddbProxy.reset();
+  world.motoProxy.reset();
+  const lambdaBefore = world.lambda.records.length;
+  const connectorBefore = world.connector.requests.length;
+  const idpBefore = await world.idp.stats();
+  const bfBefore = { ...world.botFramework.requests };
+  await run();
+  const idpAfter = await world.idp.stats();
+  const aws: Record<string, number> = {};
+  for (const [op, n] of Object.entries({ ...world.ddbProxy.summary(), ...world.motoProxy.summary() })) aws[op] = n / k;
+  const invokes = (world.lambda.records.length - lambdaBefore) / k;
+  if (invokes) aws.Invoke = invokes;
+  const other: Record<string, number> = {
+    'IdP token endpoint': (idpAfter.token - idpBefore.token) / k,
+    'IdP JWKS/discovery': (idpAfter.jwks + idpAfter.discovery - idpBefore.jwks - idpBefore.discovery) / k,
+    'Bot Connector': (world.connector.requests.length - connectorBefore) / k,
+    'Bot Framework metadata/JWKS': (world.botFramework.requests.metadata + world.botFramework.requests.jwks - bfBefore.metadata - bfBefore.jwks) / k,
+  };
+  return { aws, awsTotal: Object.values(aws).reduce((a, b) => a + b, 0), other };
+}
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  const N = opts.quick ? 60 : 1000; // requests per path
+  const COLD = opts.quick ? 3 : 15; // cold starts per subject
+  const MEM = opts.quick ? 500 : 10_000;
+  const RT = opts.quick ? 5 : 20; // requests per path for the round-trip count
+  const results: Record<string, unknown> = {
+    machine: machine(),
+    settings: { requestsPerPath: N, coldStartsPerSubject: COLD, memoryRequests: MEM, roundTripSample: RT, quick: opts.quick },
+  };
+  mkdirSync(TMP, { recursive: true });
+
+  // 1. Bundles.
+  log('bundles');
+  ensureProjectBundles(['receiver', 'worker'], opts.rebundle);
+  const bundles = {
+    receiver: assetBundle('receiver'),
+    worker: assetBundle('worker'),
+    botbuilder: buildFixture('botbuilder-receiver'),
+    floor: buildFixture('floor'),
+    floorPaths: buildFixture('floor-paths'),
+  };
+  results.bundleSizes = Object.fromEntries(Object.entries(bundles).map(([k, f]) => [k, bundleSize(f)]));
+
+  // The world: users for first contact + callback (N), the round-trip sample, and a few spares.
+  log('starting local servers');
+  const world = await startWorld({ users: N + 2 * RT + 10, accessTokenTtlSeconds: 3600 });
+  const stopAll: Array<() => Promise<void>> = [() => world.stop()];
+  try {
+    const env = world.env({ viaProxies: false });
+    const users = world.users.slice(0, N);
+    const rtUsers = world.users.slice(N, N + RT);
+    const floorUsers = Array.from({ length: N }, (_, i) => ({ ...world.users[i], oid: `floor-${i}-${world.users[i].oid}` }));
+
+    const warm = await WarmChild.start({ ...env }, {
+      'receiver': bundles.receiver,
+      'botbuilder': bundles.botbuilder,
+      'floor': bundles.floor,
+      'floor-first-contact': `${bundles.floorPaths}#firstContact`,
+      'floor-callback': `${bundles.floorPaths}#callback`,
+      'floor-refresh': `${bundles.floorPaths}#refresh`,
+    });
+    stopAll.unshift(() => warm.stop());
+    const jwt = await world.jwt();
+
+    // Warm-up of every subject (first requests fetch the JWKS, the secret, the bot token, open connections).
+    log('warm-up');
+    const spare = world.users[world.users.length - 1];
+    for (let i = 0; i < 3; i++) {
+      await warm.invoke('receiver', messageEvent(messageActivity(world, spare, 'warm-up'), jwt));
+      await warm.invoke('floor-first-contact', messageEvent(messageActivity(world, { ...spare, oid: `floor-warm-${i}` }, 'warm-up'), jwt));
+    }
+
+    // 2a. First contact: N users without a token, one message each → pending + state + card.
+    log(`first contact × ${N}`);
+    const first = { receiver: [] as number[], floor: [] as number[] };
+    for (let i = 0; i < N; i++) {
+      const r = await warm.invoke('receiver', messageEvent(messageActivity(world, users[i], `hello ${i}`), jwt));
+      if (r.status !== 200) throw new Error(`first contact answered ${r.status}`);
+      first.receiver.push(r.ms);
+      const f = await warm.invoke('floor-first-contact', messageEvent(messageActivity(world, floorUsers[i], `hello ${i}`), jwt));
+      first.floor.push(f.ms);
+    }
+    const cards = users.filter((u) => lastSignInUrl(world.connector, u.conversationId)).length;
+    if (cards !== N) throw new Error(`expected ${N} sign-in cards, saw ${cards}`);
+
+    // 2b. Callback: each user signs in at the IdP (untimed), then the browser hits the callback (timed).
+    log(`callback × ${N}`);
+    const cb = { receiver: [] as number[], floor: [] as number[] };
+    const invokesBefore = world.lambda.records.length;
+    for (let i = 0; i < N; i++) {
+      cb.receiver.push(await signIn(world, warm, 'receiver', users[i]));
+      cb.floor.push((await warm.invoke('floor-callback', messageEvent(messageActivity(world, floorUsers[i], 'x'), jwt))).ms);
+    }
+    const ours = new Set(users.map((u) => u.oid));
+    const resumed = world.lambda.records.slice(invokesBefore).filter((r) => {
+      const p = r.payload as { resumed?: boolean; conversation?: { user?: { aadObjectId?: string } } };
+      return p?.resumed === true && ours.has(p.conversation?.user?.aadObjectId ?? '');
+    }).length;
+    if (resumed !== N) throw new Error(`expected the callbacks to resume ${N} messages, saw ${resumed}`);
+
+    // 3. Cold start (a quiet moment: nothing else of ours runs). Hot-path activity of a signed-in user.
+    log(`cold start × ${COLD} per subject`);
+    const coldSubjects: Record<string, string> = { receiver: bundles.receiver, botbuilder: bundles.botbuilder, floor: bundles.floor };
+    const cold: Record<string, ColdResult[]> = { receiver: [], botbuilder: [], floor: [] };
+    const coldEventFile = path.join(TMP, 'cold-event.json');
+    for (let round = 0; round < COLD; round++) {
+      const order = Object.keys(coldSubjects);
+      if (round % 2) order.reverse();
+      for (const s of order) {
+        const ev = messageEvent(messageActivity(world, users[0], 'cold start', { id: `cold-${s}-${round}` }), jwt);
+        const r = await coldStart(coldSubjects[s], ev, env, coldEventFile);
+        if (r.status !== 200) throw new Error(`cold start of ${s} answered ${r.status}`);
+        cold[s].push(r);
+      }
+    }
+
+    // 2c. Hot path: a signed-in user; receiver vs floor (and botbuilder for reference), interleaved blocks of 100.
+    log(`hot path × ${N}`);
+    const hotEv = await hotEvent(world, users[0]);
+    const hot = await interleaved(warm, ['receiver', 'floor', 'botbuilder'], () => hotEv, N, 100);
+    for (const s of Object.keys(hot)) expectAll200(`hot path ${s}`, hot[s].statuses);
+
+    // 2d. Refresh: tokens issued from now on live 60 s (inside the 300 s skew), so every message refreshes.
+    log(`refresh × ${N}`);
+    await world.idp.setAccessTokenTtl(60);
+    const refreshUser = users[1];
+    await expireToken(world, refreshUser);
+    const idpTokenBefore = (await world.idp.stats()).token;
+    const refreshEv = await hotEvent(world, refreshUser, 'refresh me');
+    // The floor works on its own user (its own token item), never on the receiver's.
+    const floorRefreshEv = await hotEvent(world, floorUsers[1], 'refresh me');
+    const refreshRuns = await interleaved(warm, ['receiver', 'floor-refresh'], (s) => (s === 'receiver' ? refreshEv : floorRefreshEv), N, 100);
+    const refreshes = (await world.idp.stats()).token - idpTokenBefore;
+    for (const s of Object.keys(refreshRuns)) expectAll200(`refresh ${s}`, refreshRuns[s].statuses);
+    await world.idp.setAccessTokenTtl(3600);
+    await warm.stop();
+
+    // 4. Round trips, counted at the servers, through a child whose AWS endpoints are the proxies.
+    log('round trips');
+    const counted = await WarmChild.start(world.env({ viaProxies: true }), {
+      'receiver': bundles.receiver,
+      'floor': bundles.floor,
+      'floor-first-contact': `${bundles.floorPaths}#firstContact`,
+      'floor-callback': `${bundles.floorPaths}#callback`,
+      'floor-refresh': `${bundles.floorPaths}#refresh`,
+    });
+    stopAll.unshift(() => counted.stop());
+    // Warm it up so per-container caches (JWKS, secret, bot token, base URL) are filled, as in a warm container.
+    await counted.invoke('receiver', messageEvent(messageActivity(world, users[2], 'warm-up'), jwt));
+    await counted.invoke('receiver', messageEvent(messageActivity(world, world.users[world.users.length - 2], 'warm-up'), jwt));
+    const rtFloorUsers = rtUsers.map((u) => ({ ...u, oid: `floor-rt-${u.oid}` }));
+    const roundTrips: Record<string, { receiver: RoundTrips; floor: RoundTrips }> = {};
+    roundTrips.firstContact = {
+      receiver: await countRoundTrips(world, RT, async () => {
+        for (const u of rtUsers) await counted.invoke('receiver', messageEvent(messageActivity(world, u, 'hi'), jwt));
+      }),
+      floor: await countRoundTrips(world, RT, async () => {
+        for (const u of rtFloorUsers) await counted.invoke('floor-first-contact', messageEvent(messageActivity(world, u, 'hi'), jwt));
+      }),
+    };
+    roundTrips.callback = {
+      receiver: await countRoundTrips(world, RT, async () => {
+        for (const u of rtUsers) await signIn(world, counted, 'receiver', u);
+      }),
+      floor: await countRoundTrips(world, RT, async () => {
+        for (const u of rtFloorUsers) await counted.invoke('floor-callback', messageEvent(messageActivity(world, u, 'x'), jwt));
+      }),
+    };
+    const rtHotEv = await hotEvent(world, rtUsers[0]);
+    roundTrips.hotPath = {
+      receiver: await countRoundTrips(world, RT, async () => { await counted.repeat('receiver', rtHotEv, RT, PLACEHOLDER); }),
+      floor: await countRoundTrips(world, RT, async () => { await counted.repeat('floor', rtHotEv, RT, PLACEHOLDER); }),
+    };
+    await world.idp.setAccessTokenTtl(60);
+    await expireToken(world, rtUsers[1]);
+    const rtRefreshEv = await hotEvent(world, rtUsers[1], 'refresh me');
+    roundTrips.refresh = {
+      receiver: await countRoundTrips(world, RT, async () => { await counted.repeat('receiver', rtRefreshEv, RT, PLACEHOLDER); }),
+      floor: await countRoundTrips(world, RT, async () => {
+        await counted.repeat('floor-refresh', await hotEvent(world, rtFloorUsers[1], 'refresh me'), RT, PLACEHOLDER);
+      }),
+    };
+    await world.idp.setAccessTokenTtl(3600);
+    await counted.stop();
+    const hotAws = roundTrips.hotPath.receiver;
+    const hotOther = Object.values(hotAws.other).reduce((a, b) => a + b, 0);
+
+    // 5. Memory: a fresh child with only the receiver; RSS after warm-up, then after MEM more hot-path requests.
+    log(`memory × ${MEM}`);
+    const memChild = await WarmChild.start(env, { receiver: bundles.receiver });
+    stopAll.unshift(() => memChild.stop());
+    const memEv = await hotEvent(world, users[0], 'memory');
+    const warmup = await memChild.repeat('receiver', memEv, 200, PLACEHOLDER);
+    expectAll200('memory warm-up', warmup.statuses);
+    const memBefore = await memChild.memory();
+    const memRun = await memChild.repeat('receiver', memEv, MEM, PLACEHOLDER);
+    expectAll200('memory run', memRun.statuses);
+    const memAfter = await memChild.memory();
+    await memChild.stop();
+
+    // Summaries and ratios.
+    const lat = (ms: number[]) => summarize(ms);
+    const latency: Record<string, Record<string, LatencySummary>> = {
+      firstContact: { receiver: lat(first.receiver), floor: lat(first.floor) },
+      callback: { receiver: lat(cb.receiver), floor: lat(cb.floor) },
+      hotPath: { receiver: lat(hot.receiver.ms), floor: lat(hot.floor.ms), botbuilder: lat(hot.botbuilder.ms) },
+      refresh: { receiver: lat(refreshRuns.receiver.ms), floor: lat(refreshRuns['floor-refresh'].ms) },
+    };
+    const latencyRatios = Object.fromEntries(Object.entries(latency).map(([p, v]) => [p, {
+      p50: ratio(v.receiver.p50, v.floor.p50),
+      p99: ratio(v.receiver.p99, v.floor.p99),
+    }]));
+    const coldSummary = Object.fromEntries(Object.entries(cold).map(([s, rs]) => [s, {
+      n: rs.length,
+      medianTotalMs: Math.round(median(rs.map((r) => r.totalMs)) * 10) / 10,
+      medianLoadMs: Math.round(median(rs.map((r) => r.loadMs)) * 10) / 10,
+      medianFirstRequestMs: Math.round(median(rs.map((r) => r.firstRequestMs)) * 10) / 10,
+      medianWallMs: Math.round(median(rs.map((r) => r.wallMs)) * 10) / 10,
+      medianRssMB: Math.round(median(rs.map((r) => r.rssBytes)) / 1e5) / 10,
+      totalsMs: rs.map((r) => Math.round(r.totalMs * 10) / 10),
+    }]));
+    const c = coldSummary as Record<string, { medianTotalMs: number; medianWallMs: number }>;
+    const sizes = results.bundleSizes as Record<string, { rawBytes: number }>;
+
+    Object.assign(results, {
+      latency,
+      latencyRatios,
+      coldStart: coldSummary,
+      coldStartRatios: {
+        receiverOverBotbuilder: ratio(c.receiver.medianTotalMs, c.botbuilder.medianTotalMs),
+        receiverOverFloor: ratio(c.receiver.medianTotalMs, c.floor.medianTotalMs),
+        wallReceiverOverBotbuilder: ratio(c.receiver.medianWallMs, c.botbuilder.medianWallMs),
+      },
+      roundTrips,
+      memory: {
+        requests: MEM,
+        before: memBefore,
+        after: memAfter,
+        rssDeltaMB: Math.round((memAfter.rss - memBefore.rss) / 1e5) / 10,
+        heapUsedDeltaMB: Math.round((memAfter.heapUsed - memBefore.heapUsed) / 1e5) / 10,
+        latency: summarize(memRun.ms),
+      },
+      checks: {
+        signInCards: cards,
+        callbacksResumedMessages: resumed,
+        refreshesAtIdp: refreshes,
+        hotPathAwsCalls: hotAws.aws,
+        hotPathOtherCalls: hotOther,
+      },
+      goals: {
+        hotPathLatency: { goal: '<= 1.15 x floor (p50)', value: latencyRatios.hotPath.p50, met: latencyRatios.hotPath.p50 <= 1.15 },
+        coldStart: { goal: '<= 0.4 x botbuilder (median)', value: ratio(c.receiver.medianTotalMs, c.botbuilder.medianTotalMs), met: c.receiver.medianTotalMs <= 0.4 * c.botbuilder.medianTotalMs },
+        receiverBundle: { goal: '<= 600 KB (600,000 bytes) minified', value: sizes.receiver.rawBytes, met: sizes.receiver.rawBytes <= 600_000 },
+        hotPathRoundTrips: { goal: 'exactly 2 AWS calls (GetItem + Invoke), nothing else', value: hotAws.aws, met: hotAws.awsTotal === 2 && hotAws.aws.GetItem === 1 && hotAws.aws.Invoke === 1 && hotOther === 0 },
+      },
+    });
+    (results.machine as Record<string, unknown>).loadAverageAtEnd = os.loadavg().map((x) => Math.round(x * 100) / 100);
+  } finally {
+    for (const s of stopAll) {
+      try {
+        await s();
+      } catch {
+        // keep stopping
+      }
+    }
+  }
+
+  const stamp = new Date().toISOString().replace(/[:]/g, '-').replace(/\..*$/, '');
+  const dir = path.join(ROOT, 'bench', 'results');
+  const out = opts.out ?? path.join(dir, `${opts.quick ? 'quick-' : ''}${stamp}.json`);
+  writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+  if (!opts.quick) writeFileSync(path.join(dir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+  log(`results: ${path.relative(ROOT, out)}`);
+  process.stdout.write(`${JSON.stringify({ goals: results.goals, latencyRatios: results.latencyRatios, coldStartRatios: results.coldStartRatios }, null, 2)}\n`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.exit(1);
+});
