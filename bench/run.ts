@@ -22,7 +22,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
-import { awsClientConfig } from '../test/support/local-aws';
 import { assetBundle, buildFixture, bundleSize, ensureProjectBundles, ROOT, TMP } from './lib/bundles';
 import { coldStart, WarmChild, type ColdResult } from './lib/child';
 import { median, ratio, summarize, type LatencySummary } from './lib/stats';
@@ -35,6 +34,7 @@ import {
   type World,
   type WorldUser,
 } from '../test/reliability/support/world';
+import { awsClientConfig } from '../test/support/local-aws';
 
 interface Options { quick: boolean; rebundle: boolean; out?: string }
 
