@@ -60,6 +60,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
   ],
   gitignore: ['/cdk.out/', 'examples/**/cdk.out/', '/bench/results/tmp/', '/.tmp/'],
   jestOptions: {
+    // Snapshots are checked, never rewritten by the build: update them on purpose with `npx jest -u`.
+    updateSnapshot: javascript.UpdateSnapshot.NEVER,
     jestConfig: {
       testTimeout: 60_000,
       // Integration tests start DynamoDB Local, moto_server and oidc-provider; two cores do not like parallel starts.
@@ -91,7 +93,10 @@ const typecheckLambda = project.addTask('typecheck:lambda', {
 });
 project.preCompileTask.prependSpawn(typecheckLambda);
 
-for (const handler of ['receiver', 'worker']) {
+// One entry per handler: lambda/<name>/index.ts is bundled to assets/lambda/<name>/index/index.js (the construct and
+// the npm-pack test pick it up from there). Adding a bundle is adding its name here.
+const HANDLERS = ['receiver', 'worker'];
+for (const handler of HANDLERS) {
   project.bundler.addBundle(`lambda/${handler}/index.ts`, {
     platform: 'node',
     target: 'node22',
@@ -131,5 +136,22 @@ packageTask.spawn(packageAll);
 
 // eslint: lint the handlers too.
 project.eslint?.addLintPattern('lambda');
+
+// ---------------------------------------------------------------------------------------------------------------
+// examples/: CDK apps run with ts-node --transpile-only by the CDK CLI; type-check and lint them here.
+// ---------------------------------------------------------------------------------------------------------------
+new javascript.TypescriptConfig(project, {
+  fileName: 'examples/tsconfig.json',
+  extends: javascript.TypescriptConfigExtends.fromPaths(['../tsconfig.json']),
+  include: ['**/*.ts', '../src/**/*.ts'],
+  exclude: ['**/cdk.out/**'],
+  compilerOptions: { noEmit: true, rootDir: '..' },
+});
+const typecheckExamples = project.addTask('typecheck:examples', {
+  description: 'Type-check the example CDK apps',
+  exec: 'tsc --noEmit -p examples/tsconfig.json',
+});
+project.testTask.prependSpawn(typecheckExamples);
+project.eslint?.addLintPattern('examples');
 
 project.synth();

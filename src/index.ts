@@ -1,1 +1,2 @@
-export {};
+export * from './bot-cloud';
+export * from './teams-delegated-auth-bot';

@@ -76,6 +76,7 @@ beforeAll(async () => {
     ...testAwsEnv(aws),
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '/tmp',
+    PYTHONDONTWRITEBYTECODE: '1', // no __pycache__ next to the example
     TDAB_APP_ID: APP_ID,
     TDAB_TENANT_ID: TENANT,
     TDAB_SECRET_ARN: secretArn,

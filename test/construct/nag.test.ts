@@ -1,0 +1,84 @@
+import { App, Stack, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { IConstruct } from 'constructs';
+import { APP_ID, TENANT_ID } from './helpers';
+import { TeamsDelegatedAuthBot, TeamsDelegatedAuthBotProps } from '../../src';
+
+/**
+ * aws-cdk-lib 2.257 does not hand the construct tree to validation plugins (`appConstruct`), so
+ * `Validations.of(app).addPlugins(new AwsSolutionsChecks(app))` only reports a plugin failure. `validateScope` runs the
+ * same rules and honours the same acknowledgements.
+ */
+function nag(app: App) {
+  app.synth();
+  return new AwsSolutionsChecks().validateScope(app);
+}
+
+function acknowledgements(root: IConstruct): Array<{ path: string; id: string; reason: string }> {
+  const out: Array<{ path: string; id: string; reason: string }> = [];
+  for (const c of root.node.findAll()) {
+    for (const entry of c.node.metadata) {
+      if (entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY) {
+        for (const [id, reason] of Object.entries<any>(entry.data)) out.push({ path: c.node.path, id, reason: String(reason?.reason ?? reason) });
+      }
+    }
+  }
+  return out;
+}
+
+function botApp(configure: (stack: Stack) => Partial<TeamsDelegatedAuthBotProps> = () => ({})) {
+  const app = new App();
+  const stack = new Stack(app, 'NagStack');
+  new TeamsDelegatedAuthBot(stack, 'Bot', { appId: APP_ID, tenantId: TENANT_ID, ...configure(stack) });
+  return app;
+}
+
+test('the checker reports an unacknowledged finding (control)', () => {
+  const app = new App();
+  const stack = new Stack(app, 'Control');
+  new sqs.Queue(stack, 'Plain', { encryption: sqs.QueueEncryption.UNENCRYPTED });
+  const report = nag(app);
+  expect(report.success).toBe(false);
+  expect(report.violations.map((v) => v.ruleName)).toEqual(expect.arrayContaining(['AwsSolutions-SQS3', 'AwsSolutions-SQS4']));
+});
+
+test.each([
+  ['default', () => ({})],
+  ['custom domain, SSO, several tenants', () => ({
+    publicBaseUrl: 'https://bot.example.com', sso: {}, allowedTenantIds: [TENANT_ID, '99999999-8888-7777-6666-555555555555'],
+  })],
+  ["user's lambda.Function worker", (s: Stack) => {
+    // The user's own function (with its own role, so its default AWSLambdaBasicExecutionRole is not under test).
+    const worker = new lambda.Function(s, 'MyWorker', {
+      runtime: lambda.Runtime.NODEJS_24_X,
+      handler: 'index.handler',
+      code: lambda.Code.fromInline('exports.handler=async()=>{}'),
+      role: new iam.Role(s, 'MyWorkerRole', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') }),
+    });
+    return { worker };
+  }],
+])('AwsSolutions: no unacknowledged finding (%s)', (_name, configure) => {
+  const app = botApp(configure as any);
+  const report = nag(app);
+  expect(report.violations).toEqual([]);
+  expect(report.success).toBe(true);
+});
+
+test('each acknowledgement names one rule on one resource and gives a specific reason', () => {
+  const app = botApp();
+  app.synth();
+  const acks = acknowledgements(app);
+  expect(acks.map((a) => [a.path, a.id.replace(/^annotation::/i, '')]).sort()).toEqual([
+    ['NagStack/AWS679f53fac002430cb0da5b7982bd2287', 'AwsSolutions-L1'],
+    ['NagStack/Bot/BotSecret', 'AwsSolutions-SMG4'],
+    ['NagStack/Bot/WorkerFailureQueue', 'AwsSolutions-SQS3'],
+  ]);
+  for (const a of acks) {
+    expect(a.reason.length).toBeGreaterThan(80);
+  }
+  expect(acks.find((a) => a.id.endsWith('SMG4'))!.reason).toMatch(/Entra ID/);
+  expect(acks.find((a) => a.id.endsWith('SQS3'))!.reason).toMatch(/on-failure destination/);
+});
