@@ -61,11 +61,11 @@ export interface TeamsSsoOptions {
   readonly applicationIdUri?: string;
 
   /**
-   * Scope the SSO token must carry in `scp` (the scope exposed by the app registration).
+   * Name of the scope the app registration exposes for Teams (*Expose an API*); the SSO token must carry it in `scp`.
    *
    * @default 'access_as_user'
    */
-  readonly scope?: string;
+  readonly exposedScope?: string;
 }
 
 /** Properties of a `TeamsDelegatedAuthBot`. */
@@ -101,6 +101,8 @@ export interface TeamsDelegatedAuthBotProps {
 
   /**
    * Customer-managed KMS key for the token ciphertexts, both tables, the created secret and the failure queue.
+   * Its key policy must let IAM policies of this account grant its use (the default key policy does): the handlers'
+   * grants are identity policies with encryption-context and `kms:ViaService` conditions.
    *
    * @default - a new key with yearly rotation
    */
@@ -370,8 +372,8 @@ export class TeamsDelegatedAuthBot extends Construct {
     const sso = props.sso;
     const ssoEnabled = sso !== undefined && (sso.enabled ?? true);
     const ssoResource = sso?.applicationIdUri ?? `api://botid-${props.appId}`;
-    const ssoScope = sso?.scope ?? 'access_as_user';
-    if (!Token.isUnresolved(ssoScope)) validateScope(this, 'sso.scope', ssoScope);
+    const ssoScope = sso?.exposedScope ?? 'access_as_user';
+    if (!Token.isUnresolved(ssoScope)) validateScope(this, 'sso.exposedScope', ssoScope);
     if (sso?.applicationIdUri !== undefined && !Token.isUnresolved(sso.applicationIdUri) && !/^(api|https):\/\/\S+$/.test(sso.applicationIdUri)) {
       throw new TeamsBotValidationError(this, 'sso.applicationIdUri', sso.applicationIdUri,
         'expected the Application ID URI of the app registration, e.g. "api://botid-<appId>"');
