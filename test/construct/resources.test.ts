@@ -433,3 +433,19 @@ describe('two bots in one stack', () => {
     for (const [, p] of crPolicies) expect(p.Properties.Roles).toEqual([{ Ref: roleId }]);
   });
 });
+
+test('a worker from another stack: warned, not configured, no cross-stack cycle', () => {
+  const app = new App();
+  const workerStack = new Stack(app, 'WorkerStack');
+  const worker = new lambda.Function(workerStack, 'W', {
+    runtime: lambda.Runtime.NODEJS_24_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler=async()=>{}'),
+  });
+  const stack = new Stack(app, 'BotStack');
+  new TeamsDelegatedAuthBot(stack, 'Bot', { appId: APP_ID, tenantId: TENANT_ID, worker });
+  expect(() => app.synth()).not.toThrow();
+  const warnings = Annotations.fromStack(stack).findWarning('/BotStack/Bot', Match.stringLikeRegexp('belongs to another stack'));
+  expect(warnings).toHaveLength(1);
+  const fns = resourcesOfType(Template.fromStack(workerStack), 'AWS::Lambda::Function');
+  expect(fns).toHaveLength(1);
+  expect(fns[0][1].Properties.Environment).toBeUndefined();
+});
