@@ -20,7 +20,8 @@ import { execSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { assetBundle, buildFixture, bundleSize, ensureProjectBundles, ROOT, TMP } from './lib/bundles';
 import { coldStart, WarmChild, type ColdResult } from './lib/child';
 import { median, ratio, summarize, type LatencySummary } from './lib/stats';
@@ -33,6 +34,7 @@ import {
   type World,
   type WorldUser,
 } from '../test/reliability/support/world';
+import { awsClientConfig } from '../test/support/local-aws';
 
 interface Options { quick: boolean; rebundle: boolean; out?: string }
 
@@ -113,6 +115,28 @@ async function signIn(world: World, child: WarmChild, subject: string, user: Wor
   const r = await child.invoke(subject, callbackEvent(redirect));
   if (r.status !== 200) throw new Error(`callback for ${user.login} answered ${r.status}`);
   return r.ms;
+}
+
+/** Plaintext sizes (bytes) of the access and refresh token stored for `user` (decrypted with their context). */
+async function tokenSizes(world: World, user: WorldUser): Promise<{ access: number; refresh: number }> {
+  const got = await world.ddb.send(new GetItemCommand({ TableName: world.tokenTable, Key: { pk: { S: `${user.tid}#${user.oid}` } } }));
+  const kms = new KMSClient(awsClientConfig(world.aws.motoEndpoint));
+  try {
+    const size = async (attr: string, purpose: string) => {
+      let n = 0;
+      for (const c of got.Item?.[attr]?.L ?? []) {
+        const out = await kms.send(new DecryptCommand({
+          CiphertextBlob: Buffer.from(c.S ?? '', 'base64'),
+          EncryptionContext: { appId: world.appId, tenantId: user.tid, aadObjectId: user.oid, purpose },
+        }));
+        n += out.Plaintext?.length ?? 0;
+      }
+      return n;
+    };
+    return { access: await size('at', 'access_token'), refresh: await size('rt', 'refresh_token') };
+  } finally {
+    kms.destroy();
+  }
 }
 
 interface RoundTrips { aws: Record<string, number>; awsTotal: number; other: Record<string, number> }
@@ -209,8 +233,14 @@ async function main(): Promise<void> {
     log(`callback × ${N}`);
     const cb = { receiver: [] as number[], floor: [] as number[] };
     const invokesBefore = world.lambda.records.length;
+    let tokenBytes: { access: number; refresh: number } | undefined;
     for (let i = 0; i < N; i++) {
       cb.receiver.push(await signIn(world, warm, 'receiver', users[i]));
+      if (!tokenBytes) {
+        // The floor encrypts tokens of the sizes the IdP really issues.
+        tokenBytes = await tokenSizes(world, users[i]);
+        await warm.setEnv({ BENCH_ACCESS_TOKEN_BYTES: String(tokenBytes.access), BENCH_REFRESH_TOKEN_BYTES: String(tokenBytes.refresh) });
+      }
       cb.floor.push((await warm.invoke('floor-callback', messageEvent(messageActivity(world, floorUsers[i], 'x'), jwt))).ms);
     }
     const ours = new Set(users.map((u) => u.oid));
@@ -259,7 +289,11 @@ async function main(): Promise<void> {
 
     // 4. Round trips, counted at the servers, through a child whose AWS endpoints are the proxies.
     log('round trips');
-    const counted = await WarmChild.start(world.env({ viaProxies: true }), {
+    const counted = await WarmChild.start({
+      ...world.env({ viaProxies: true }),
+      BENCH_ACCESS_TOKEN_BYTES: String(tokenBytes?.access ?? 1200),
+      BENCH_REFRESH_TOKEN_BYTES: String(tokenBytes?.refresh ?? 43),
+    }, {
       'receiver': bundles.receiver,
       'floor': bundles.floor,
       'floor-first-contact': `${bundles.floorPaths}#firstContact`,
@@ -363,6 +397,7 @@ async function main(): Promise<void> {
         latency: summarize(memRun.ms),
       },
       checks: {
+        tokenPlaintextBytes: tokenBytes,
         signInCards: cards,
         callbacksResumedMessages: resumed,
         refreshesAtIdp: refreshes,

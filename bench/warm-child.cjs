@@ -2,6 +2,7 @@
 // the handler's own latency (ms, from just before the call to its result). Requests run one after another.
 // Messages: {id, op: 'load', subjects: {name: 'path[#export]'}} | {id, op: 'invoke', subject, event}
 //           | {id, op: 'repeat', subject, event, n, placeholder}  (replaces `placeholder` in event.body by a counter)
+//           | {id, op: 'env', vars}  (sets environment variables)
 //           | {id, op: 'memory'}  (after a full GC when --expose-gc)
 'use strict';
 const handlers = {};
@@ -49,6 +50,9 @@ process.on('message', async (msg) => {
         statuses[r.status] = (statuses[r.status] || 0) + 1;
       }
       result = { ms, statuses };
+    } else if (msg.op === 'env') {
+      Object.assign(process.env, msg.vars);
+      result = { ok: true };
     } else if (msg.op === 'memory') {
       result = memory();
     } else {

@@ -16,7 +16,7 @@ export class WarmChild {
   /** Starts a child with `env` (merged over a minimal base) and loads `subjects` ({name: [bundle path, export]}). */
   static async start(env: Record<string, string>, subjects: Record<string, string>): Promise<WarmChild> {
     const child = fork(path.join(BENCH_DIR, 'warm-child.cjs'), [], {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NODE_NO_WARNINGS: '1', ...env },
       execArgv: ['--expose-gc'],
       // The handlers' log lines go to /dev/null (they are formatted, as in Lambda, but not kept).
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
@@ -80,6 +80,11 @@ export class WarmChild {
     return this.call({ op: 'repeat', subject, event, n, placeholder });
   }
 
+  /** Sets environment variables in the child (read by the floors at call time). */
+  async setEnv(vars: Record<string, string>): Promise<void> {
+    await this.call({ op: 'env', vars });
+  }
+
   /** Memory after a full GC. */
   memory(): Promise<{ rss: number; heapUsed: number; heapTotal: number; external: number }> {
     return this.call({ op: 'memory' });
@@ -113,7 +118,7 @@ export function coldStart(bundle: string, event: unknown, env: Record<string, st
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const child = spawn(process.execPath, [path.join(BENCH_DIR, 'cold-child.cjs'), bundle, eventFile], {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NODE_NO_WARNINGS: '1', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

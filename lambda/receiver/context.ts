@@ -6,6 +6,7 @@ import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 /* eslint-enable import/no-extraneous-dependencies */
+import { BOT_SECRET_FIELD, isBotSecretPlaceholder } from '../../src/private/bot-secret';
 import { ENV } from '../../src/private/env';
 import { BotAppTokenProvider, BotConnectorClient } from '../shared/bot-connector';
 import { BotFrameworkAuthenticator } from '../shared/botframework-auth';
@@ -91,12 +92,16 @@ export const SECRET_CACHE_MS = 60 * 60 * 1000;
 /** Values of `clientSecret` that mark a secret the construct created but nobody filled in. */
 const PLACEHOLDER = /^(|\s+|placeholder|replace[-_ ]?me|change[-_ ]?me|todo|<.*>|.*(replace|placeholder|changeme|change[-_]me).*)$/i;
 
-/** True if a Secrets Manager secret value is not a usable `{"clientSecret": "..."}` (missing, empty or a placeholder). */
+/**
+ * True if a Secrets Manager secret value is not a usable `{"clientSecret": "..."}`: missing or empty, the placeholder
+ * the construct writes (`BOT_SECRET_PLACEHOLDER`, `REPLACE_ME: …`), or an obvious hand-written placeholder.
+ */
 export function isPlaceholderSecret(parsed: unknown): boolean {
   if (typeof parsed !== 'object' || parsed === null) return true;
   const rec = parsed as Record<string, unknown>;
   if (rec.placeholder === true) return true;
-  return typeof rec.clientSecret !== 'string' || PLACEHOLDER.test(rec.clientSecret);
+  const value = rec[BOT_SECRET_FIELD];
+  return typeof value !== 'string' || isBotSecretPlaceholder(value) || PLACEHOLDER.test(value);
 }
 
 /**
@@ -123,7 +128,7 @@ export function secretReader(secrets: SecretsManagerClient, secretArn: string | 
       });
       throw new ConfigurationError('the bot client secret has not been set');
     }
-    return (parsed as { clientSecret: string }).clientSecret;
+    return (parsed as Record<string, string>)[BOT_SECRET_FIELD];
   };
   return async () => {
     if (cached && now() - cached.at < SECRET_CACHE_MS) return cached.value;

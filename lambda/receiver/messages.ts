@@ -234,7 +234,7 @@ async function signOut(activity: InboundActivity, user: UserKey, ctx: ReceiverCo
   if (!(await ctx.conversations.claim(`signout#${activity.conversation.id}#${activityId}`, 24 * 3600))) return 'sign_out_duplicate';
   const hadTokens = await ctx.tokens.delete(user);
   await ctx.conversations.releaseSignInPrompt(user);
-  log.info('signed_out', { hadTokens });
+  log.info('signed_out', { deleted: hadTokens });
   await notify(ctx, conversationReferenceOf(activity), activityId, signedOutActivity(hadTokens));
   return 'signed_out';
 }

@@ -17,7 +17,7 @@ import { isUsable, type StoredToken, type TokenSet, type UserKey } from '../shar
  *   on-behalf-of, store the tokens, release the prompt marker, resume the pending messages, answer
  *   `200 {id, connectionName}`. Every failure answers `412 {id, connectionName, failureDetail}` (Teams then shows the
  *   sign-in card) and stores nothing. A duplicate (same id and user, from another Teams client) waits briefly for the
- *   first caller's result and answers 200 if the user is signed in by then, 412 otherwise.
+ *   first caller's result: 200 once a usable access token is stored, 412 when the first exchange failed or the wait ends.
  * - `signin/verifyState` `{state}`: 404 without a state, 200 if the user is signed in, 412 otherwise.
  * - `signin/failure` `{code, message}`: logs the code and posts one sign-in card with an explanation; answers 200.
  */
@@ -226,7 +226,7 @@ export function ssoClaimKey(id: string, user: UserKey): string {
 
 /**
  * A duplicate exchange (another Teams client of the same user, same id): it does not exchange again. It waits up to
- * `duplicateWaitMs` for the first caller's result: 200 as soon as the user is signed in; 412 as soon as the first
+ * `duplicateWaitMs` for the first caller's result: 200 as soon as a usable access token is stored; 412 as soon as the first
  * caller released its claim (its exchange failed, e.g. consent required: its client shows the sign-in card, and so
  * does this one), or when the wait ends.
  */
@@ -236,7 +236,9 @@ async function awaitFirstExchange(id: string, user: UserKey, claimKey: string, c
   const deadline = Date.now() + waitMs;
   for (;;) {
     try {
-      if (isSignedIn(await ctx.tokens.get(user), ctx.now())) {
+      // A usable access token (not merely a refresh token left from an earlier sign-in): what the first caller stores.
+      const stored = await ctx.tokens.get(user);
+      if (stored && isUsable(stored, undefined, Math.floor(ctx.now() / 1000))) {
         log.info('sso_exchange', { outcome: 'duplicate_signed_in' });
         return exchangeSuccess(id);
       }

@@ -34,10 +34,12 @@ const OAUTH_CARD = 'application/vnd.microsoft.card.oauth';
 let env: ReceiverEnv;
 let host: ReceiverHost;
 let bundleDir: string;
+let bundleFile: string;
 
 beforeAll(async () => {
   const bundle = bundleReceiver();
   bundleDir = bundle.dir;
+  bundleFile = bundle.file;
   env = await startReceiverEnv({ extraEnv: { [ENV.SSO_ENABLED]: 'true' } });
   host = await startReceiverHost(bundle.file, env.env);
 }, 240_000);
@@ -231,13 +233,28 @@ test('signin/verifyState and signin/failure over HTTP; other invoke names 501', 
   expect(res.statusCode).toBe(501);
 });
 
-test('no token, JWT or SSO assertion in the receiver logs', async () => {
-  const user = await newUser();
-  const resource = await askWhileSignedOut(user, 'log check');
-  const token = await env.idp.mintSsoToken(user.login);
-  expect((await exchange(user, resource.id, token)).status).toBe(200);
-  const logs = host.logs.join('\n');
-  expect(logs).not.toContain(token);
-  expect(logs).not.toContain(token.split('.')[1]);
-  expect(logs).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}/);
+test('no token, JWT or SSO assertion in the receiver logs, even at debug level', async () => {
+  const debugHost = await startReceiverHost(bundleFile, { ...env.env, [ENV.LOG_LEVEL]: 'debug' });
+  try {
+    const user = await newUser();
+    const ask = await debugHost.invoke(await messageEvent(env, teamsMessage(env, user, 'log check')));
+    expect(ask.statusCode).toBe(200);
+    const oauth = messagesTo(user)[0].attachments.find((a: any) => a.contentType === OAUTH_CARD);
+    const id = oauth.content.tokenExchangeResource.id;
+    const token = await env.idp.mintSsoToken(user.login);
+    const res = await debugHost.invoke(await messageEvent(env, invokeActivity(user, 'signin/tokenExchange', { id, connectionName: CONNECTION, token })));
+    expect(res.statusCode).toBe(200);
+    const bad = await debugHost.invoke(await messageEvent(env, invokeActivity(user, 'signin/tokenExchange', {
+      id: randomUUID(), connectionName: CONNECTION, token: await env.idp.mintSsoToken(user.login, { expiresInSeconds: -600 }),
+    })));
+    expect(bad.statusCode).toBe(412);
+    await env.worker.idle();
+    const logs = debugHost.logs.join('\n');
+    expect(logs).toMatch(/sso_exchange/); // the debug host did log the exchanges
+    expect(logs).not.toContain(token);
+    expect(logs).not.toContain(token.split('.')[1]);
+    expect(logs).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}/);
+  } finally {
+    await debugHost.stop();
+  }
 });

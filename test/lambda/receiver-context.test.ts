@@ -10,6 +10,7 @@ import {
   secretReader,
 } from '../../lambda/receiver/context';
 import { setLogSink } from '../../lambda/shared/log';
+import { BOT_SECRET_PLACEHOLDER } from '../../src/private/bot-secret';
 import { createSecret, putParameter } from '../support/local-aws';
 
 jest.setTimeout(60_000);
@@ -30,6 +31,7 @@ describe('client secret', () => {
     [{ clientSecret: 'abc8Q~real-looking-secret' }, false],
     [{ clientSecret: '' }, true],
     [{ clientSecret: 'REPLACE_ME' }, true],
+    [{ clientSecret: BOT_SECRET_PLACEHOLDER }, true],
     [{ clientSecret: '<your client secret>' }, true],
     [{ clientSecret: 'placeholder-value' }, true],
     [{ placeholder: true, clientSecret: 'x' }, true],
@@ -48,7 +50,7 @@ describe('client secret', () => {
   });
 
   test('a placeholder secret: ConfigurationError, a clear error log naming the secret, not cached', async () => {
-    const arn = await createSecret(env.aws.motoEndpoint, `ph-${randomUUID().slice(0, 8)}`, JSON.stringify({ clientSecret: 'REPLACE_WITH_THE_CLIENT_SECRET' }));
+    const arn = await createSecret(env.aws.motoEndpoint, `ph-${randomUUID().slice(0, 8)}`, JSON.stringify({ clientSecret: BOT_SECRET_PLACEHOLDER }));
     const lines: string[] = [];
     const previous = setLogSink((line) => lines.push(line));
     try {
@@ -62,7 +64,7 @@ describe('client secret', () => {
     }
     const entry = lines.map((l) => JSON.parse(l)).find((l) => l.event === 'client_secret_placeholder');
     expect(entry).toMatchObject({ level: 'error', variable: 'TDAB_SECRET_ARN', resourceArn: arn });
-    expect(lines.join('\n')).not.toContain('REPLACE_WITH_THE_CLIENT_SECRET');
+    expect(lines.join('\n')).not.toContain('REPLACE_ME');
   });
 
   test('not JSON: ConfigurationError', async () => {

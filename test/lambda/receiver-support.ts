@@ -124,18 +124,25 @@ export async function startCountingProxy(upstream: string): Promise<CountingProx
 }
 
 /**
- * Bundles `lambda/receiver/index.ts` the way the build does (esbuild, node22, cjs, AWS SDK bundled,
- * `--main-fields=module,main`) into a fresh temp dir; returns the bundle's path.
+ * Bundles `lambda/receiver/index.ts` with the flags of the build (.projenrc.ts: esbuild, node22, cjs, AWS SDK bundled,
+ * `--main-fields=module,main`, minified, dangerous requires as errors) into a fresh temp dir; returns the bundle's path.
  */
 export function bundleReceiver(): { file: string; dir: string } {
   const root = path.resolve(__dirname, '..', '..');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'receiver-bundle-'));
   const file = path.join(dir, 'index.js');
-  execFileSync(path.join(root, 'node_modules', '.bin', 'esbuild'), [
-    'lambda/receiver/index.ts',
-    '--bundle', '--platform=node', '--target=node22', '--format=cjs', '--main-fields=module,main',
-    '--tsconfig=lambda/tsconfig.json', '--log-level=error', `--outfile=${file}`,
-  ], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+  try {
+    execFileSync(path.join(root, 'node_modules', '.bin', 'esbuild'), [
+      'lambda/receiver/index.ts',
+      '--bundle', '--platform=node', '--target=node22', '--format=cjs', '--main-fields=module,main',
+      '--minify', '--legal-comments=none', '--log-override:require-resolve-not-external=error',
+      '--log-override:unsupported-require-call=error',
+      '--tsconfig=lambda/tsconfig.json', '--log-level=error', `--outfile=${file}`,
+    ], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (err) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   return { file, dir };
 }
 

@@ -270,6 +270,15 @@ describe('signin/tokenExchange', () => {
     expect(bad.status).toBe(412);
   });
 
+  test('a refresh token left from an earlier sign-in does not make a duplicate succeed', async () => {
+    const user = await newUser();
+    const id = randomUUID();
+    await ctx.tokens.put(userKey(user), { accessToken: 'old', refreshToken: 'old-rt', expiresIn: 1 });
+    expect(await ctx.conversations.claim(ssoClaimKey(id, userKey(user)), 600)).toBe(true);
+    const res = await run(exchange(user, { id, token: await env.idp.mintSsoToken(user.login) }));
+    expect(res.status).toBe(412);
+  });
+
   test('a duplicate whose first exchange never finishes gives up after the wait with 412', async () => {
     const user = await newUser();
     const id = randomUUID();

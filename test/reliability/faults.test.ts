@@ -12,7 +12,7 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import { dynamoThrottle, kmsError, operation, pathStartsWith } from './support/fault-proxy';
+import { dynamoThrottle, kmsError, operation, pathStartsWith, startFaultProxy } from './support/fault-proxy';
 import { captureLogs, scanLogLines, type LogCapture } from './support/log-scan';
 import { applyEnv, loadReceiver, type ReceiverHandler, type ReceiverResult } from './support/receiver';
 import {
@@ -41,7 +41,7 @@ const secrets = new Set<string>();
 let userIndex = 0;
 
 beforeAll(async () => {
-  world = await startWorld({ users: 12, lambdaRetries: 0 });
+  world = await startWorld({ users: 20, lambdaRetries: 0 });
   secrets.add(world.clientSecret);
   const env = world.env({ viaProxies: true });
   restoreEnv = applyEnv(env);
@@ -288,6 +288,43 @@ describe('Bot Connector failures', () => {
     await world.lambda.idle();
     expect(workerIds(u)).toEqual([m1.id, m2.id]);
   });
+});
+
+describe('Bot Connector answers late (delivered, but after the client timeout)', () => {
+  // KNOWN DEFECT, reported to the receiver's owner: promptSignIn releases the prompt marker on any failure, including
+  // a timeout whose outcome is unknown (BotConnectorError.outcomeUnknown). When the card did reach Teams, the next
+  // message posts a second card. `test.failing` passes while the defect is there; once fixed, make it a plain `test`.
+  test.failing('at most one card when the card post times out after delivery', async () => {
+    const proxy = await startFaultProxy(world.connector.origin);
+    try {
+      /* eslint-disable @typescript-eslint/no-require-imports */
+      const { createHandler } = require('../../lambda/receiver/index') as typeof import('../../lambda/receiver/index');
+      const { createReceiverContext } = require('../../lambda/receiver/context') as typeof import('../../lambda/receiver/context');
+      /* eslint-enable @typescript-eslint/no-require-imports */
+      const opts = { maxAttempts: 3, requestHandler: { connectionTimeout: 3000, requestTimeout: 5000 } };
+      const ctx = createReceiverContext(loadConfig({ ...process.env, TDAB_SERVICE_URL_HOSTS: `${world.connector.origin},${proxy.endpoint}` }), {
+        ddb: new DynamoDBClient(opts),
+        kms: new KMSClient(opts),
+        lambda: new LambdaClient(opts),
+        secrets: new SecretsManagerClient(opts),
+        ssm: new SSMClient(opts),
+      });
+      const slowHandler = createHandler(() => ctx) as unknown as ReceiverHandler;
+      const serviceUrl = `${proxy.endpoint}/amer/`;
+      const token = await world.botFramework.sign({ aud: world.appId, serviceurl: serviceUrl });
+      secrets.add(token);
+      const u = nextUser();
+      proxy.inject({ delayResponseMs: 11_000, times: 1 });
+      const m1 = await slowHandler(messageEvent(messageActivity(world, u, 'slow connector one', { serviceUrl }), token));
+      expect(m1.statusCode).toBe(200);
+      expect(cardsFor(u)).toBe(1); // the stand-in got the card
+      const m2 = await slowHandler(messageEvent(messageActivity(world, u, 'slow connector two', { serviceUrl }), token));
+      expect(m2.statusCode).toBe(200);
+      expect(cardsFor(u)).toBe(1);
+    } finally {
+      await proxy.stop();
+    }
+  }, 60_000);
 });
 
 describe('Lambda Invoke failures', () => {

@@ -45,6 +45,11 @@ export interface Fault {
   readonly delayMs?: number;
   /** Destroy the connection instead of answering. */
   readonly reset?: boolean;
+  /**
+   * Forward the request to the upstream (which processes it) but hold its answer this long: "delivered, answered
+   * late", the ambiguous outcome a client timeout produces. `status`, `body` and `delayMs` are ignored.
+   */
+  readonly delayResponseMs?: number;
 }
 
 /** A running proxy. */
@@ -150,7 +155,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       for (const t of taps) t(rec);
       const fault = takeFault(rec);
       delete rec.body;
-      if (fault) {
+      if (fault && fault.delayResponseMs === undefined) {
         rec.injected = true;
         const answer = () => {
           if (fault.reset) {
@@ -182,8 +187,19 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
         timeout: 30_000,
       }, (upRes) => {
         rec.status = upRes.statusCode;
-        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-        upRes.pipe(res);
+        const send = () => {
+          if (res.destroyed) return;
+          res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+          upRes.pipe(res);
+        };
+        if (fault?.delayResponseMs !== undefined) {
+          rec.injected = true;
+          upRes.pause();
+          const t = setTimeout(send, fault.delayResponseMs);
+          res.on('close', () => clearTimeout(t));
+        } else {
+          send();
+        }
       });
       fwd.on('timeout', () => fwd.destroy(new Error('upstream timeout')));
       fwd.on('error', () => {
