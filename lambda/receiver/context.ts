@@ -3,20 +3,21 @@ import type { KMSClient } from '@aws-sdk/client-kms';
 // Handler dependencies are devDependencies: esbuild inlines them into the bundle.
 /* eslint-disable import/no-extraneous-dependencies */
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
-import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 /* eslint-enable import/no-extraneous-dependencies */
-import { BOT_SECRET_FIELD, isBotSecretPlaceholder } from '../../src/private/bot-secret';
-import { ENV } from '../../src/private/env';
 import { BotAppTokenProvider, BotConnectorClient } from '../shared/bot-connector';
+import { botSecretReader, ConfigurationError } from '../shared/bot-secret';
 import { BotFrameworkAuthenticator } from '../shared/botframework-auth';
 import type { ResolvedConfig } from '../shared/config';
 import type { WorkerEvent } from '../shared/contract';
 import { ConversationStore } from '../shared/conversation-store';
 import { TokenCipher } from '../shared/crypto';
 import { EntraOAuthClient } from '../shared/entra-oauth';
-import { log } from '../shared/log';
 import { TokenStore } from '../shared/token-store';
+
+/** Re-exported: the receiver's flows and tests catch it from here. */
+export { ConfigurationError };
 
 /** The AWS SDK clients of the receiver, created once per container by the handler (index.ts). */
 export interface AwsClients {
@@ -57,18 +58,10 @@ export interface ReceiverContext {
   baseUrl(): Promise<string>;
   /** The OAuth redirect URI: baseUrl + callbackPath, exactly (no `//`). */
   redirectUri(): Promise<string>;
-  /** The bot's client secret (Secrets Manager, cached). Rejects with {@link ConfigurationError} on a placeholder. */
+  /** The bot's client secret (shared/bot-secret.ts: cached 1 h, failures not cached). Rejects with {@link ConfigurationError} on a placeholder. */
   clientSecret(): Promise<string>;
   /** Current time, epoch milliseconds. */
   now(): number;
-}
-
-/** A deployment problem an administrator must fix (placeholder secret, missing parameter...). Safe message. */
-export class ConfigurationError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigurationError';
-  }
 }
 
 /** The worker invoker over a LambdaClient. */
@@ -84,64 +77,6 @@ export class LambdaWorkerInvoker implements WorkerInvoker {
     }));
     if (out.StatusCode !== 202) throw new Error(`worker invoke answered ${out.StatusCode}`);
   }
-}
-
-/** How long a fetched client secret is reused before it is read again (rotation picks up within this time). */
-export const SECRET_CACHE_MS = 60 * 60 * 1000;
-
-/** Values of `clientSecret` that mark a secret the construct created but nobody filled in. */
-const PLACEHOLDER = /^(|\s+|placeholder|replace[-_ ]?me|change[-_ ]?me|todo|<.*>|.*(replace|placeholder|changeme|change[-_]me).*)$/i;
-
-/**
- * True if a Secrets Manager secret value is not a usable `{"clientSecret": "..."}`: missing or empty, the placeholder
- * the construct writes (`BOT_SECRET_PLACEHOLDER`, `REPLACE_ME: …`), or an obvious hand-written placeholder.
- */
-export function isPlaceholderSecret(parsed: unknown): boolean {
-  if (typeof parsed !== 'object' || parsed === null) return true;
-  const rec = parsed as Record<string, unknown>;
-  if (rec.placeholder === true) return true;
-  const value = rec[BOT_SECRET_FIELD];
-  return typeof value !== 'string' || isBotSecretPlaceholder(value) || PLACEHOLDER.test(value);
-}
-
-/**
- * Returns a cached reader of the bot's client secret. Success is cached for {@link SECRET_CACHE_MS}; failures are not
- * cached (an administrator filling in the secret is picked up at the next request).
- */
-export function secretReader(secrets: SecretsManagerClient, secretArn: string | undefined, now: () => number = Date.now): () => Promise<string> {
-  let cached: { value: string; at: number } | undefined;
-  let inflight: Promise<string> | undefined;
-  const read = async (): Promise<string> => {
-    if (!secretArn) throw new ConfigurationError('the bot secret ARN is not configured');
-    const out = await secrets.send(new GetSecretValueCommand({ SecretId: secretArn }));
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(out.SecretString ?? '');
-    } catch {
-      parsed = undefined;
-    }
-    if (isPlaceholderSecret(parsed)) {
-      log.error('client_secret_placeholder', {
-        reason: 'the bot secret does not hold {"clientSecret": "<the Entra app client secret>"} yet: put the client secret of the Entra app registration into it',
-        variable: ENV.SECRET_ARN,
-        resourceArn: secretArn,
-      });
-      throw new ConfigurationError('the bot client secret has not been set');
-    }
-    return (parsed as Record<string, string>)[BOT_SECRET_FIELD];
-  };
-  return async () => {
-    if (cached && now() - cached.at < SECRET_CACHE_MS) return cached.value;
-    if (!inflight) {
-      inflight = read().then((value) => {
-        cached = { value, at: now() };
-        return value;
-      }).finally(() => {
-        inflight = undefined;
-      });
-    }
-    return inflight;
-  };
 }
 
 /** Normalizes a base URL: https (or http on a loopback host, for tests), no trailing slash, no query. */
@@ -198,7 +133,7 @@ export function createReceiverContext(config: ResolvedConfig, clients: AwsClient
     if (!value) throw new ConfigurationError(`${what} is not configured`);
     return value;
   };
-  const clientSecret = secretReader(clients.secrets, config.secretArn, now);
+  const clientSecret = botSecretReader(clients.secrets, config.secretArn, { now });
   const baseUrl = baseUrlReader(clients.ssm, config);
   const cipher = new TokenCipher({ kms: clients.kms, keyId: required(config.kmsKeyArn, 'the KMS key ARN') });
   const tokens = new TokenStore({

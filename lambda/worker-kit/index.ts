@@ -19,7 +19,8 @@
  * user one short apology and is rethrown (Lambda retries, then the failure destination); an error after a reply is
  * logged and not rethrown, so no retry can reply twice.
  *
- * Clients, configuration, the client secret and the bot's app token are created or fetched once per container.
+ * Clients, configuration and the bot's app token are created or fetched once per container; the client secret is read
+ * by the shared reader (lambda/shared/bot-secret.ts: cached for one hour, failures not cached, placeholders refused).
  */
 // Handler dependencies are devDependencies (esbuild inlines them into the bundles).
 // eslint-disable-next-line import/no-extraneous-dependencies
@@ -27,10 +28,11 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 // eslint-disable-next-line import/no-extraneous-dependencies
 import { KMSClient } from '@aws-sdk/client-kms';
 // eslint-disable-next-line import/no-extraneous-dependencies
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GraphClient, GraphError, GraphUrlError } from './graph';
 import { plainText, quote } from './text';
 import { BotAppTokenProvider, BotConnectorClient, BotConnectorError, BotTokenError } from '../shared/bot-connector';
+import { botSecretReader } from '../shared/bot-secret';
 import { loadConfig, requireConfigValue, ResolvedConfig } from '../shared/config';
 import {
   ContractError,
@@ -46,9 +48,6 @@ import { log, setLogLevel } from '../shared/log';
 export { GraphClient, GraphError, GraphUrlError, plainText, quote, ContractError, parseWorkerEvent, BotConnectorError };
 export type { GraphClientOptions, GraphRequestOptions, GraphUser } from './graph';
 export type { ConversationReference, WorkerEvent, WorkerMessage, WorkerToken, WorkerAttachment } from '../shared/contract';
-
-/** The construct creates the secret with a placeholder value starting with this; the kit refuses it. */
-const SECRET_PLACEHOLDER_PREFIX = 'REPLACE_ME';
 
 /** Default apology sent once when a message fails before it was answered. */
 export const DEFAULT_APOLOGY = 'Sorry, something went wrong while I was working on your message. Please try again later.';
@@ -244,29 +243,7 @@ export function defineWorker(fn: WorkerFunction, options: WorkerOptions = {}): W
     const dynamodb = options.clients?.dynamodb ?? new DynamoDBClient({});
     const kms = options.clients?.kms ?? new KMSClient({});
     const secretsManager = options.clients?.secretsManager ?? new SecretsManagerClient({});
-    let secret: Promise<string> | undefined;
-    const getClientSecret = (): Promise<string> => {
-      secret ??= secretsManager.send(new GetSecretValueCommand({ SecretId: secretArn })).then((out) => {
-        const s = out.SecretString ?? '';
-        let value = s;
-        try {
-          const parsed = JSON.parse(s) as { clientSecret?: unknown };
-          if (parsed && typeof parsed === 'object') value = typeof parsed.clientSecret === 'string' ? parsed.clientSecret : '';
-        } catch {
-          value = s;
-        }
-        if (!value) throw new Error('the bot secret has no clientSecret');
-        if (value.startsWith(SECRET_PLACEHOLDER_PREFIX)) {
-          log.error('bot_secret_placeholder', { variable: 'TDAB_SECRET_ARN' });
-          throw new Error('the bot secret still holds the placeholder: store the client secret of the bot\'s app registration');
-        }
-        return value;
-      }).catch((err) => {
-        secret = undefined; // do not cache a failure
-        throw err;
-      });
-      return secret;
-    };
+    const getClientSecret = botSecretReader(secretsManager, secretArn);
     const tokens = new BotAppTokenProvider({
       appId: config.appId,
       tenantId: config.tenantId,

@@ -10,6 +10,7 @@ const ALLOWED = [
   /^README\.md$/,
   /^LICENSE$/,
   /^API\.md$/,
+  /^SECURITY\.md$/,
   /^\.jsii$/,
   /^lib\/.+\.(js|d\.ts)$/,
   /^assets\/lambda\/(receiver|worker|[a-z-]+)\/index\/index\.js$/,

@@ -3,15 +3,11 @@ import { inProcessContext, localClients, startReceiverEnv, type ReceiverEnv } fr
 import {
   baseUrlReader,
   ConfigurationError,
-  isPlaceholderSecret,
   joinUrl,
   LambdaWorkerInvoker,
   normalizeBaseUrl,
-  secretReader,
 } from '../../lambda/receiver/context';
-import { setLogSink } from '../../lambda/shared/log';
-import { BOT_SECRET_PLACEHOLDER } from '../../src/private/bot-secret';
-import { createSecret, putParameter } from '../support/local-aws';
+import { putParameter } from '../support/local-aws';
 
 jest.setTimeout(60_000);
 
@@ -24,53 +20,6 @@ beforeAll(async () => {
 afterAll(async () => {
   clients?.destroy();
   await env?.stop();
-});
-
-describe('client secret', () => {
-  test.each([
-    [{ clientSecret: 'abc8Q~real-looking-secret' }, false],
-    [{ clientSecret: '' }, true],
-    [{ clientSecret: 'REPLACE_ME' }, true],
-    [{ clientSecret: BOT_SECRET_PLACEHOLDER }, true],
-    [{ clientSecret: '<your client secret>' }, true],
-    [{ clientSecret: 'placeholder-value' }, true],
-    [{ placeholder: true, clientSecret: 'x' }, true],
-    [{ other: 'x' }, true],
-    [null, true],
-  ])('isPlaceholderSecret(%j) = %p', (value, expected) => {
-    expect(isPlaceholderSecret(value)).toBe(expected);
-  });
-
-  test('read once and cached (one GetSecretValue for many reads)', async () => {
-    const read = secretReader(clients.secrets, env.secretArn);
-    const mark = env.motoProxy.mark();
-    expect(await Promise.all([read(), read(), read()])).toEqual([env.clientSecret, env.clientSecret, env.clientSecret]);
-    expect(await read()).toBe(env.clientSecret);
-    expect(env.motoProxy.since(mark)).toEqual(['GetSecretValue']);
-  });
-
-  test('a placeholder secret: ConfigurationError, a clear error log naming the secret, not cached', async () => {
-    const arn = await createSecret(env.aws.motoEndpoint, `ph-${randomUUID().slice(0, 8)}`, JSON.stringify({ clientSecret: BOT_SECRET_PLACEHOLDER }));
-    const lines: string[] = [];
-    const previous = setLogSink((line) => lines.push(line));
-    try {
-      const read = secretReader(clients.secrets, arn);
-      await expect(read()).rejects.toBeInstanceOf(ConfigurationError);
-      const mark = env.motoProxy.mark();
-      await expect(read()).rejects.toBeInstanceOf(ConfigurationError);
-      expect(env.motoProxy.since(mark)).toEqual(['GetSecretValue']);
-    } finally {
-      setLogSink(previous);
-    }
-    const entry = lines.map((l) => JSON.parse(l)).find((l) => l.event === 'client_secret_placeholder');
-    expect(entry).toMatchObject({ level: 'error', variable: 'TDAB_SECRET_ARN', resourceArn: arn });
-    expect(lines.join('\n')).not.toContain('REPLACE_ME');
-  });
-
-  test('not JSON: ConfigurationError', async () => {
-    const arn = await createSecret(env.aws.motoEndpoint, `raw-${randomUUID()}`, 'just-a-string');
-    await expect(secretReader(clients.secrets, arn)()).rejects.toBeInstanceOf(ConfigurationError);
-  });
 });
 
 describe('base URL and redirect URI', () => {

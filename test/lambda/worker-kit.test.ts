@@ -354,7 +354,7 @@ describe('defineWorker', () => {
     await expect(handler(event)).rejects.toBeInstanceOf(WorkerError);
     expect((await idp.stats()).token).toBe(tokensBefore);
     expect(bc.activities.filter((a) => a.conversationId === event.conversation.conversation.id)).toHaveLength(0);
-    expect(logs.some((l) => l.includes('bot_secret_placeholder'))).toBe(true);
+    expect(logs.some((l) => l.includes('"event":"client_secret_placeholder"'))).toBe(true);
   });
 
   test('configuration errors name the variable', async () => {
@@ -385,7 +385,7 @@ describe('GraphClient', () => {
     expect(sleeps).toHaveLength(1);
     const before = graph.requests.length;
     graph.failNext(503, 1);
-    const err = await g.request('POST', '/v1.0/me/sendMail', { body: {} }).catch((e) => e);
+    const err = (await g.request('POST', '/v1.0/me/sendMail', { body: {} }).catch((e: unknown) => e)) as GraphError;
     expect(err).toBeInstanceOf(GraphError);
     expect(err.status).toBe(503);
     expect(graph.requests.length - before).toBe(1);
