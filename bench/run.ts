@@ -22,7 +22,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
-import { assetBundle, buildFixture, bundleSize, ensureProjectBundles, ROOT, TMP } from './lib/bundles';
+import { assetBundle, buildFixture, buildReceiverWithNodeHttp, bundleSize, ensureProjectBundles, ROOT, TMP } from './lib/bundles';
 import { coldStart, WarmChild, type ColdResult } from './lib/child';
 import { median, ratio, summarize, type LatencySummary } from './lib/stats';
 import {
@@ -186,6 +186,8 @@ async function main(): Promise<void> {
     floorPaths: buildFixture('floor-paths'),
   };
   results.bundleSizes = Object.fromEntries(Object.entries(bundles).map(([k, f]) => [k, bundleSize(f)]));
+  // What-if (not shipped): the receiver with node:http instead of fetch, for the cold-start analysis.
+  const whatIfNodeHttp = await buildReceiverWithNodeHttp();
 
   // The world: users for first contact + callback (N), the round-trip sample, and a few spares.
   log('starting local servers');
@@ -253,7 +255,8 @@ async function main(): Promise<void> {
     // 3. Cold start (a quiet moment: nothing else of ours runs). Hot-path activity of a signed-in user.
     log(`cold start × ${COLD} per subject`);
     const coldSubjects: Record<string, string> = { receiver: bundles.receiver, botbuilder: bundles.botbuilder, floor: bundles.floor };
-    const cold: Record<string, ColdResult[]> = { receiver: [], botbuilder: [], floor: [] };
+    if (whatIfNodeHttp) coldSubjects['whatif-receiver-node-http'] = whatIfNodeHttp;
+    const cold: Record<string, ColdResult[]> = Object.fromEntries(Object.keys(coldSubjects).map((s) => [s, []]));
     const coldEventFile = path.join(TMP, 'cold-event.json');
     for (let round = 0; round < COLD; round++) {
       const order = Object.keys(coldSubjects);
@@ -386,6 +389,7 @@ async function main(): Promise<void> {
         receiverOverBotbuilder: ratio(c.receiver.medianTotalMs, c.botbuilder.medianTotalMs),
         receiverOverFloor: ratio(c.receiver.medianTotalMs, c.floor.medianTotalMs),
         wallReceiverOverBotbuilder: ratio(c.receiver.medianWallMs, c.botbuilder.medianWallMs),
+        whatIfNodeHttpOverBotbuilder: c['whatif-receiver-node-http'] ? ratio(c['whatif-receiver-node-http'].medianTotalMs, c.botbuilder.medianTotalMs) : undefined,
       },
       roundTrips,
       memory: {
