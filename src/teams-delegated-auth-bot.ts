@@ -65,7 +65,7 @@ export interface TeamsSsoOptions {
    *
    * @default 'access_as_user'
    */
-  readonly exposedScope?: string;
+  readonly scope?: string;
 }
 
 /** Properties of a `TeamsDelegatedAuthBot`. */
@@ -372,8 +372,8 @@ export class TeamsDelegatedAuthBot extends Construct {
     const sso = props.sso;
     const ssoEnabled = sso !== undefined && (sso.enabled ?? true);
     const ssoResource = sso?.applicationIdUri ?? `api://botid-${props.appId}`;
-    const ssoScope = sso?.exposedScope ?? 'access_as_user';
-    if (!Token.isUnresolved(ssoScope)) validateScope(this, 'sso.exposedScope', ssoScope);
+    const ssoScope = sso?.scope ?? 'access_as_user';
+    if (!Token.isUnresolved(ssoScope)) validateScope(this, 'sso.scope', ssoScope);
     if (sso?.applicationIdUri !== undefined && !Token.isUnresolved(sso.applicationIdUri) && !/^(api|https):\/\/\S+$/.test(sso.applicationIdUri)) {
       throw new TeamsBotValidationError(this, 'sso.applicationIdUri', sso.applicationIdUri,
         'expected the Application ID URI of the app registration, e.g. "api://botid-<appId>"');

@@ -339,7 +339,7 @@ describe('options', () => {
   });
 
   test('sso settings', () => {
-    const { template: t } = botStack({ sso: { applicationIdUri: 'api://bot.example.com/botid-x', exposedScope: 'access_as_user2' } });
+    const { template: t } = botStack({ sso: { applicationIdUri: 'api://bot.example.com/botid-x', scope: 'access_as_user2' } });
     expect(env(t, receiverId(t))).toMatchObject({
       [ENV.SSO_ENABLED]: 'true', [ENV.SSO_RESOURCE]: 'api://bot.example.com/botid-x', [ENV.SSO_SCOPE]: 'access_as_user2',
     });
