@@ -1,5 +1,6 @@
 /**
- * The benchmark: `node -r ./bench/ts-register.cjs bench/run.ts [--quick] [--rebundle] [--out FILE]`.
+ * The benchmark: `node -r ./bench/ts-register.cjs bench/run.ts [--quick] [--no-rebundle] [--out FILE]`.
+ * It first runs `npx projen bundle` (skip with --no-rebundle), so the numbers belong to the current code.
  *
  * One run measures, side by side on the same machine and the same local servers (all on 127.0.0.1):
  * 1. bundle sizes (raw, gzip -9) of our handlers (assets/, built by `npx projen bundle`) and of the comparison
@@ -22,7 +23,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
-import { assetBundle, buildFixture, buildReceiverWithNodeHttp, bundleSize, ensureProjectBundles, ROOT, TMP } from './lib/bundles';
+import { assetBundle, buildFixture, buildReceiverWithNodeHttp, bundleSize, ensureProjectBundles, listProjectHandlers, ROOT, TMP } from './lib/bundles';
 import { coldStart, WarmChild, type ColdResult } from './lib/child';
 import { median, ratio, summarize, type LatencySummary } from './lib/stats';
 import {
@@ -39,10 +40,10 @@ import { awsClientConfig } from '../test/support/local-aws';
 interface Options { quick: boolean; rebundle: boolean; out?: string }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, rebundle: false };
+  const o: Options = { quick: false, rebundle: true };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--quick') o.quick = true;
-    else if (argv[i] === '--rebundle') o.rebundle = true;
+    else if (argv[i] === '--no-rebundle') o.rebundle = false;
     else if (argv[i] === '--out') o.out = argv[++i];
     else throw new Error(`unknown argument ${argv[i]}`);
   }
@@ -185,7 +186,9 @@ async function main(): Promise<void> {
     floor: buildFixture('floor'),
     floorPaths: buildFixture('floor-paths'),
   };
-  results.bundleSizes = Object.fromEntries(Object.entries(bundles).map(([k, f]) => [k, bundleSize(f)]));
+  // Every handler bundle the project builds (assets/lambda/<name>/index/index.js), then the comparison subjects.
+  const handlerBundles = Object.fromEntries(listProjectHandlers().map((h) => [h, assetBundle(h)]));
+  results.bundleSizes = Object.fromEntries(Object.entries({ ...handlerBundles, ...bundles }).map(([k, f]) => [k, bundleSize(f)]));
   // What-if (not shipped): the receiver with node:http instead of fetch, for the cold-start analysis.
   const whatIfNodeHttp = await buildReceiverWithNodeHttp();
 
