@@ -6,7 +6,7 @@
 // Benchmark code runs from the repository: its dependencies are the project's devDependencies.
 /* eslint-disable import/no-extraneous-dependencies */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { build, buildSync } from 'esbuild';
@@ -19,6 +19,13 @@ export const TMP = path.join(ROOT, 'bench', 'results', 'tmp');
 /** Path of a project handler bundle. */
 export function assetBundle(handler: string): string {
   return path.join(ROOT, 'assets', 'lambda', handler, 'index', 'index.js');
+}
+
+/** Names of the handlers the project has bundled (directories under assets/lambda with an index/index.js). */
+export function listProjectHandlers(): string[] {
+  const dir = path.join(ROOT, 'assets', 'lambda');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).filter((h) => existsSync(assetBundle(h))).sort();
 }
 
 /** Runs `npx projen bundle` when a handler bundle is missing (or when `force`). */
