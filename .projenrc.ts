@@ -116,7 +116,7 @@ for (const handler of HANDLERS) {
 }
 
 // Only lib/, assets/ and the docs belong in the tarball.
-for (const ignored of ['/lambda/', '/examples/', '/bench/', '/docs/', '/.ci/', '/cdk.out/', '/.tmp/', 'index.meta.json']) {
+for (const ignored of ['/lambda/', '/examples/', '/bench/', '/docs/', '/.ci/', '/cdk.out/', '/.tmp/', 'index.meta.json', '/BENCHMARKS.md', '__pycache__/']) {
   project.addPackageIgnore(ignored);
 }
 

@@ -44,7 +44,9 @@ for (const [k, v] of Object.entries<any>(r.coldStart)) {
   p(`| ${k} | ${v.medianLoadMs} ms | ${v.medianFirstRequestMs} ms | **${v.medianTotalMs} ms** | ${v.medianWallMs} ms | ${v.medianRssMB} MB |`);
 }
 p();
-p(`Ratios: receiver / botbuilder = **${r.coldStartRatios.receiverOverBotbuilder}** (wall: ${r.coldStartRatios.wallReceiverOverBotbuilder}); receiver / floor = ${r.coldStartRatios.receiverOverFloor}.`);
+p(`Ratios: receiver / botbuilder = **${r.coldStartRatios.receiverOverBotbuilder}** (wall: ${r.coldStartRatios.wallReceiverOverBotbuilder}); receiver / floor = ${r.coldStartRatios.receiverOverFloor}.`
+  + (r.coldStartRatios.whatIfNodeHttpOverBotbuilder !== undefined
+    ? ` What-if (not shipped) receiver with node:http instead of fetch / botbuilder = ${r.coldStartRatios.whatIfNodeHttpOverBotbuilder}.` : ''));
 p();
 p(`### Warm latency (ms, ${r.settings.requestsPerPath} requests per path and subject)`);
 p();

@@ -1,5 +1,6 @@
 /**
- * The benchmark: `node -r ./bench/ts-register.cjs bench/run.ts [--quick] [--rebundle] [--out FILE]`.
+ * The benchmark: `node -r ./bench/ts-register.cjs bench/run.ts [--quick] [--no-rebundle] [--out FILE]`.
+ * It first runs `npx projen bundle` (skip with --no-rebundle), so the numbers belong to the current code.
  *
  * One run measures, side by side on the same machine and the same local servers (all on 127.0.0.1):
  * 1. bundle sizes (raw, gzip -9) of our handlers (assets/, built by `npx projen bundle`) and of the comparison
@@ -22,7 +23,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
-import { assetBundle, buildFixture, bundleSize, ensureProjectBundles, ROOT, TMP } from './lib/bundles';
+import { assetBundle, buildFixture, buildReceiverWithNodeHttp, bundleSize, ensureProjectBundles, listProjectHandlers, ROOT, TMP } from './lib/bundles';
 import { coldStart, WarmChild, type ColdResult } from './lib/child';
 import { median, ratio, summarize, type LatencySummary } from './lib/stats';
 import {
@@ -36,14 +37,15 @@ import {
 } from '../test/reliability/support/world';
 import { awsClientConfig } from '../test/support/local-aws';
 
-interface Options { quick: boolean; rebundle: boolean; out?: string }
+interface Options { quick: boolean; rebundle: boolean; out?: string; n?: number }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, rebundle: false };
+  const o: Options = { quick: false, rebundle: true };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--quick') o.quick = true;
-    else if (argv[i] === '--rebundle') o.rebundle = true;
+    else if (argv[i] === '--no-rebundle') o.rebundle = false;
     else if (argv[i] === '--out') o.out = argv[++i];
+    else if (argv[i] === '--requests') o.n = Number(argv[++i]);
     else throw new Error(`unknown argument ${argv[i]}`);
   }
   return o;
@@ -71,14 +73,21 @@ function machine() {
   };
 }
 
-/** Interleaves blocks of `subjects` so drift (other load on the machine) hits each equally. */
+/**
+ * Interleaves `subjects` request by request (block 1), the order flipped every round, so drift (other load on the
+ * machine), GC pauses and socket reuse hit each subject equally. An A/A check (the floor against a copy of itself)
+ * gives identical p50s this way; with blocks of 100 the receiver came out faster than the floor (which does a subset
+ * of its work), an artefact of the order.
+ */
 async function interleaved(child: WarmChild, subjects: string[], eventFor: (subject: string) => Record<string, unknown>,
   total: number, block: number): Promise<Record<string, { ms: number[]; statuses: Record<string, number> }>> {
   const out: Record<string, { ms: number[]; statuses: Record<string, number> }> = {};
   for (const s of subjects) out[s] = { ms: [], statuses: {} };
-  for (let done = 0; done < total; done += block) {
+  for (let done = 0, round = 0; done < total; done += block, round++) {
     const n = Math.min(block, total - done);
-    for (const s of subjects) {
+    // Alternate the order every round so neither subject always runs right after the other (GC, socket reuse).
+    const order = round % 2 ? [...subjects].reverse() : subjects;
+    for (const s of order) {
       const r = await child.repeat(s, eventFor(s), n, PLACEHOLDER);
       out[s].ms.push(...r.ms);
       for (const [k, v] of Object.entries(r.statuses)) out[s].statuses[k] = (out[s].statuses[k] ?? 0) + v;
@@ -165,7 +174,7 @@ async function countRoundTrips(world: World, k: number, run: () => Promise<void>
 
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
-  const N = opts.quick ? 60 : 1000; // requests per path
+  const N = opts.n ?? (opts.quick ? 60 : 1000); // requests per path
   const COLD = opts.quick ? 3 : 15; // cold starts per subject
   const MEM = opts.quick ? 500 : 10_000;
   const RT = opts.quick ? 5 : 20; // requests per path for the round-trip count
@@ -185,7 +194,11 @@ async function main(): Promise<void> {
     floor: buildFixture('floor'),
     floorPaths: buildFixture('floor-paths'),
   };
-  results.bundleSizes = Object.fromEntries(Object.entries(bundles).map(([k, f]) => [k, bundleSize(f)]));
+  // Every handler bundle the project builds (assets/lambda/<name>/index/index.js), then the comparison subjects.
+  const handlerBundles = Object.fromEntries(listProjectHandlers().map((h) => [h, assetBundle(h)]));
+  results.bundleSizes = Object.fromEntries(Object.entries({ ...handlerBundles, ...bundles }).map(([k, f]) => [k, bundleSize(f)]));
+  // What-if (not shipped): the receiver with node:http instead of fetch, for the cold-start analysis.
+  const whatIfNodeHttp = await buildReceiverWithNodeHttp();
 
   // The world: users for first contact + callback (N), the round-trip sample, and a few spares.
   log('starting local servers');
@@ -220,11 +233,21 @@ async function main(): Promise<void> {
     log(`first contact × ${N}`);
     const first = { receiver: [] as number[], floor: [] as number[] };
     for (let i = 0; i < N; i++) {
-      const r = await warm.invoke('receiver', messageEvent(messageActivity(world, users[i], `hello ${i}`), jwt));
-      if (r.status !== 200) throw new Error(`first contact answered ${r.status}`);
-      first.receiver.push(r.ms);
-      const f = await warm.invoke('floor-first-contact', messageEvent(messageActivity(world, floorUsers[i], `hello ${i}`), jwt));
-      first.floor.push(f.ms);
+      const ours = async () => {
+        const r = await warm.invoke('receiver', messageEvent(messageActivity(world, users[i], `hello ${i}`), jwt));
+        if (r.status !== 200) throw new Error(`first contact answered ${r.status}`);
+        first.receiver.push(r.ms);
+      };
+      const floor = async () => {
+        first.floor.push((await warm.invoke('floor-first-contact', messageEvent(messageActivity(world, floorUsers[i], `hello ${i}`), jwt))).ms);
+      };
+      if (i % 2) {
+        await floor();
+        await ours();
+      } else {
+        await ours();
+        await floor();
+      }
     }
     const cards = users.filter((u) => lastSignInUrl(world.connector, u.conversationId)).length;
     if (cards !== N) throw new Error(`expected ${N} sign-in cards, saw ${cards}`);
@@ -235,13 +258,17 @@ async function main(): Promise<void> {
     const invokesBefore = world.lambda.records.length;
     let tokenBytes: { access: number; refresh: number } | undefined;
     for (let i = 0; i < N; i++) {
+      const floorCallback = async () => {
+        cb.floor.push((await warm.invoke('floor-callback', messageEvent(messageActivity(world, floorUsers[i], 'x'), jwt))).ms);
+      };
+      if (i % 2 && tokenBytes) await floorCallback();
       cb.receiver.push(await signIn(world, warm, 'receiver', users[i]));
       if (!tokenBytes) {
         // The floor encrypts tokens of the sizes the IdP really issues.
         tokenBytes = await tokenSizes(world, users[i]);
         await warm.setEnv({ BENCH_ACCESS_TOKEN_BYTES: String(tokenBytes.access), BENCH_REFRESH_TOKEN_BYTES: String(tokenBytes.refresh) });
       }
-      cb.floor.push((await warm.invoke('floor-callback', messageEvent(messageActivity(world, floorUsers[i], 'x'), jwt))).ms);
+      if (!(i % 2) || cb.floor.length < i + 1) await floorCallback();
     }
     const ours = new Set(users.map((u) => u.oid));
     const resumed = world.lambda.records.slice(invokesBefore).filter((r) => {
@@ -253,7 +280,8 @@ async function main(): Promise<void> {
     // 3. Cold start (a quiet moment: nothing else of ours runs). Hot-path activity of a signed-in user.
     log(`cold start × ${COLD} per subject`);
     const coldSubjects: Record<string, string> = { receiver: bundles.receiver, botbuilder: bundles.botbuilder, floor: bundles.floor };
-    const cold: Record<string, ColdResult[]> = { receiver: [], botbuilder: [], floor: [] };
+    if (whatIfNodeHttp) coldSubjects['whatif-receiver-node-http'] = whatIfNodeHttp;
+    const cold: Record<string, ColdResult[]> = Object.fromEntries(Object.keys(coldSubjects).map((s) => [s, []]));
     const coldEventFile = path.join(TMP, 'cold-event.json');
     for (let round = 0; round < COLD; round++) {
       const order = Object.keys(coldSubjects);
@@ -269,7 +297,7 @@ async function main(): Promise<void> {
     // 2c. Hot path: a signed-in user; receiver vs floor (and botbuilder for reference), interleaved blocks of 100.
     log(`hot path × ${N}`);
     const hotEv = await hotEvent(world, users[0]);
-    const hot = await interleaved(warm, ['receiver', 'floor', 'botbuilder'], () => hotEv, N, 100);
+    const hot = await interleaved(warm, ['receiver', 'floor', 'botbuilder'], () => hotEv, N, 1);
     for (const s of Object.keys(hot)) expectAll200(`hot path ${s}`, hot[s].statuses);
 
     // 2d. Refresh: tokens issued from now on live 60 s (inside the 300 s skew), so every message refreshes.
@@ -281,7 +309,7 @@ async function main(): Promise<void> {
     const refreshEv = await hotEvent(world, refreshUser, 'refresh me');
     // The floor works on its own user (its own token item), never on the receiver's.
     const floorRefreshEv = await hotEvent(world, floorUsers[1], 'refresh me');
-    const refreshRuns = await interleaved(warm, ['receiver', 'floor-refresh'], (s) => (s === 'receiver' ? refreshEv : floorRefreshEv), N, 100);
+    const refreshRuns = await interleaved(warm, ['receiver', 'floor-refresh'], (s) => (s === 'receiver' ? refreshEv : floorRefreshEv), N, 1);
     const refreshes = (await world.idp.stats()).token - idpTokenBefore;
     for (const s of Object.keys(refreshRuns)) expectAll200(`refresh ${s}`, refreshRuns[s].statuses);
     await world.idp.setAccessTokenTtl(3600);
@@ -386,6 +414,7 @@ async function main(): Promise<void> {
         receiverOverBotbuilder: ratio(c.receiver.medianTotalMs, c.botbuilder.medianTotalMs),
         receiverOverFloor: ratio(c.receiver.medianTotalMs, c.floor.medianTotalMs),
         wallReceiverOverBotbuilder: ratio(c.receiver.medianWallMs, c.botbuilder.medianWallMs),
+        whatIfNodeHttpOverBotbuilder: c['whatif-receiver-node-http'] ? ratio(c['whatif-receiver-node-http'].medianTotalMs, c.botbuilder.medianTotalMs) : undefined,
       },
       roundTrips,
       memory: {

@@ -61,7 +61,7 @@ export interface TeamsSsoOptions {
   readonly applicationIdUri?: string;
 
   /**
-   * Scope the SSO token must carry in `scp` (the scope exposed by the app registration).
+   * Name of the scope the app registration exposes for Teams (*Expose an API*); the SSO token must carry it in `scp`.
    *
    * @default 'access_as_user'
    */
@@ -101,6 +101,8 @@ export interface TeamsDelegatedAuthBotProps {
 
   /**
    * Customer-managed KMS key for the token ciphertexts, both tables, the created secret and the failure queue.
+   * Its key policy must let IAM policies of this account grant its use (the default key policy does): the handlers'
+   * grants are identity policies with encryption-context and `kms:ViaService` conditions.
    *
    * @default - a new key with yearly rotation
    */
@@ -108,7 +110,7 @@ export interface TeamsDelegatedAuthBotProps {
 
   /**
    * Your own worker function: receives the worker-contract event (docs/worker-contract.md) asynchronously. It is
-   * granted exactly what `grantWorkerAccess()` gives. If it is a `lambda.Function` defined in this app, its
+   * granted exactly what `grantWorkerAccess()` gives. If it is a `lambda.Function` defined in the same stack, its
    * environment variables and an on-failure destination (`workerDeadLetterQueue`) are configured automatically;
    * otherwise set `workerEnvironment` and an on-failure destination yourself (a warning lists them).
    *
@@ -280,7 +282,7 @@ export class TeamsDelegatedAuthBot extends Construct {
 
   /**
    * Queue receiving worker events that failed after all retries (Lambda on-failure destination records, which hold
-   * the original event for replay). Undefined when `props.worker` is not a `lambda.Function` of this app.
+   * the original event for replay). Undefined when `props.worker` is not a `lambda.Function` of the same stack.
    */
   public readonly workerDeadLetterQueue?: sqs.IQueue;
 
@@ -503,7 +505,9 @@ export class TeamsDelegatedAuthBot extends Construct {
     } else {
       this.worker = props.worker;
       const names = Object.keys(this.workerEnvironment).join(', ');
-      if (props.worker instanceof lambda.Function) {
+      // Only a function of this stack can take the environment: from another stack, its environment would reference
+      // this stack while the receiver references the function (a cross-stack cycle).
+      if (props.worker instanceof lambda.Function && Stack.of(props.worker) === stack) {
         for (const [name, value] of Object.entries(this.workerEnvironment)) {
           props.worker.addEnvironment(name, value);
         }
@@ -518,12 +522,19 @@ export class TeamsDelegatedAuthBot extends Construct {
         }
       } else {
         Annotations.of(this).addWarningV2(`${WARNING_PREFIX}:workerNotConfigurable`,
-          `The worker ${props.worker.node.path} is not a lambda.Function of this app, so the construct cannot configure it. ` +
+          `The worker ${props.worker.node.path} is not a lambda.Function of this stack, so the construct cannot configure it. ` +
           `Set its environment variables from the workerEnvironment property (${names}) and give it an on-failure destination ` +
           '(EventInvokeConfig) so failed messages are not lost. Its execution role gets grantWorkerAccess() when it has one.');
       }
     }
-    this.grantWorkerAccess(this.worker);
+    if (Stack.of(this.worker) === stack) {
+      this.grantWorkerAccess(this.worker);
+    } else {
+      Annotations.of(this).addWarningV2(`${WARNING_PREFIX}:workerInOtherStack`,
+        `The worker ${this.worker.node.path} belongs to another stack: granting it access or configuring it from here would ` +
+        'make the two stacks reference each other. Define the worker in the same stack as the bot, or import it by ARN ' +
+        '(lambda.Function.fromFunctionAttributes with its role) in this stack.');
+    }
 
     // ----- receiver -----------------------------------------------------------------------------------------
     const receiverLogGroup = new logs.LogGroup(this, 'ReceiverLogs', { retention: logRetention, removalPolicy });

@@ -6,10 +6,10 @@
 // Benchmark code runs from the repository: its dependencies are the project's devDependencies.
 /* eslint-disable import/no-extraneous-dependencies */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { buildSync } from 'esbuild';
+import { build, buildSync } from 'esbuild';
 
 /** Repository root. */
 export const ROOT = path.resolve(__dirname, '..', '..');
@@ -19,6 +19,13 @@ export const TMP = path.join(ROOT, 'bench', 'results', 'tmp');
 /** Path of a project handler bundle. */
 export function assetBundle(handler: string): string {
   return path.join(ROOT, 'assets', 'lambda', handler, 'index', 'index.js');
+}
+
+/** Names of the handlers the project has bundled (directories under assets/lambda with an index/index.js). */
+export function listProjectHandlers(): string[] {
+  const dir = path.join(ROOT, 'assets', 'lambda');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).filter((h) => existsSync(assetBundle(h))).sort();
 }
 
 /** Runs `npx projen bundle` when a handler bundle is missing (or when `force`). */
@@ -46,6 +53,41 @@ export function buildFixture(name: string): string {
     logOverride: { 'require-resolve-not-external': 'error', 'unsupported-require-call': 'error' },
   });
   return outfile;
+}
+
+/**
+ * WHAT-IF bundle (benchmark only): the receiver built like the project builds it, but with lambda/shared/http.ts
+ * replaced by bench/whatif/http-node.ts (node:http instead of fetch). Returns undefined if it cannot be built.
+ */
+export async function buildReceiverWithNodeHttp(): Promise<string | undefined> {
+  const outfile = path.join(TMP, 'receiver-nodehttp', 'index.js');
+  const swap = path.join(ROOT, 'bench', 'whatif', 'http-node.ts');
+  try {
+    await build({
+      entryPoints: [path.join(ROOT, 'lambda', 'receiver', 'index.ts')],
+      bundle: true,
+      platform: 'node',
+      target: 'node22',
+      format: 'cjs',
+      minify: true,
+      mainFields: ['module', 'main'],
+      legalComments: 'none',
+      tsconfig: path.join(ROOT, 'lambda', 'tsconfig.json'),
+      outfile,
+      logLevel: 'silent',
+      plugins: [{
+        name: 'swap-http',
+        setup(b) {
+          b.onResolve({ filter: /(^|\/)http$/ }, (a) => (a.importer.includes(`${path.sep}lambda${path.sep}`) && /^\.\.?\//.test(a.path) ? { path: swap } : undefined));
+        },
+      }],
+    });
+    const text = readFileSync(outfile, 'utf8');
+    // The swap must have happened: no global fetch left in the bundle.
+    return /\bfetch\(/.test(text) ? undefined : outfile;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Size of a bundle: raw bytes and gzip (level 9) bytes. */

@@ -81,10 +81,13 @@ export function validateHost(scope: IConstruct, prop: string, value: string): vo
   }
 }
 
-/** A delegated scope: one word, no whitespace or comma. */
+/**
+ * A delegated scope: one scope per element, the characters the handlers' configuration accepts
+ * (`User.Read`, `https://graph.microsoft.com/Mail.Read`, `access_as_user`).
+ */
 export function validateScope(scope: IConstruct, prop: string, value: string): void {
   if (Token.isUnresolved(value)) return;
-  if (value.length === 0 || /[\s,]/.test(value)) {
+  if (!/^[A-Za-z0-9._\-/:]+$/.test(value)) {
     throw new TeamsBotValidationError(scope, prop, value,
       'expected one scope per array element, such as "User.Read" or "Mail.Read" (no spaces or commas)');
   }

@@ -1,5 +1,6 @@
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 
 const root = path.join(__dirname, '..', '..');
@@ -10,6 +11,7 @@ const ALLOWED = [
   /^README\.md$/,
   /^LICENSE$/,
   /^API\.md$/,
+  /^SECURITY\.md$/,
   /^\.jsii$/,
   /^lib\/.+\.(js|d\.ts)$/,
   /^assets\/lambda\/(receiver|worker|[a-z-]+)\/index\/index\.js$/,
@@ -37,3 +39,34 @@ test('npm pack: handler bundles and compiled library only', () => {
     expect(files.filter((f) => banned.test(f))).toEqual([]);
   }
 });
+
+test('a consumer with only aws-cdk-lib and constructs synthesizes from the packed tarball (no esbuild, no Docker)', () => {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tdab-consumer-'));
+  try {
+    execFileSync('npm', ['pack', '--ignore-scripts', '--pack-destination', work], { cwd: root, stdio: ['ignore', 'ignore', 'ignore'] });
+    const tgz = fs.readdirSync(work).find((f) => f.endsWith('.tgz'))!;
+    const pkgDir = path.join(work, 'node_modules', 'cdk-teams-delegated-auth-bot');
+    fs.mkdirSync(pkgDir, { recursive: true });
+    execFileSync('tar', ['-xzf', path.join(work, tgz), '-C', pkgDir, '--strip-components=1']);
+    for (const dep of ['aws-cdk-lib', 'constructs']) {
+      fs.symlinkSync(path.join(root, 'node_modules', dep), path.join(work, 'node_modules', dep), 'dir');
+    }
+    fs.writeFileSync(path.join(work, 'app.js'), [
+      "const { App, Stack } = require('aws-cdk-lib');",
+      "const { TeamsDelegatedAuthBot } = require('cdk-teams-delegated-auth-bot');",
+      "const app = new App({ outdir: 'cdk.out' });",
+      "const stack = new Stack(app, 'Consumer');",
+      "new TeamsDelegatedAuthBot(stack, 'Bot', { appId: '11111111-2222-3333-4444-555555555555', tenantId: 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee' });",
+      'app.synth();',
+    ].join('\n'));
+    execFileSync(process.execPath, ['app.js'], { cwd: work, stdio: ['ignore', 'ignore', 'pipe'] });
+    const template = JSON.parse(fs.readFileSync(path.join(work, 'cdk.out', 'Consumer.template.json'), 'utf8'));
+    const fns = Object.values<any>(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function');
+    expect(fns).toHaveLength(3);
+    const bundles = fs.readdirSync(path.join(work, 'cdk.out')).filter((d) => fs.existsSync(path.join(work, 'cdk.out', d, 'index.js')));
+    // receiver, worker and the AwsCustomResource provider: each asset directory holds an index.js
+    expect(bundles.length).toBeGreaterThanOrEqual(3);
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}, 120_000);

@@ -1,11 +1,11 @@
-import { CfnParameter, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { App, CfnParameter, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { APP_ID, TENANT_ID, botStack, evaluate, logicalId, resourcesOfType } from './helpers';
-import { BotCloud, BotLogLevel } from '../../src';
+import { BotCloud, BotLogLevel, TeamsDelegatedAuthBot } from '../../src';
 import { BOT_SECRET_PLACEHOLDER } from '../../src/private/bot-secret';
 import { ENV } from '../../src/private/env';
 
@@ -408,4 +408,44 @@ describe('options', () => {
     }));
     expect(env(t, receiverId(t))[ENV.APP_ID]).toEqual({ Ref: 'AppId' });
   });
+});
+
+describe('two bots in one stack', () => {
+  const app = new App();
+  const stack = new Stack(app, 'Two');
+  new TeamsDelegatedAuthBot(stack, 'First', { appId: APP_ID, tenantId: TENANT_ID });
+  new TeamsDelegatedAuthBot(stack, 'Second', { appId: '22222222-3333-4444-5555-666666666666', tenantId: TENANT_ID });
+  const t = Template.fromStack(stack);
+
+  test('each has its own base-URL parameter; the shared provider gets one role and one log group', () => {
+    const names = resourcesOfType(t, 'Custom::TeamsBotBaseUrl').map(([, r]) => JSON.parse(evaluate(r.Properties.Create, {
+      [`${logicalId(t, 'AWS::Lambda::Url', 'FirstReceiverFunctionUrl')}.FunctionUrl`]: FUNCTION_URL,
+      [`${logicalId(t, 'AWS::Lambda::Url', 'SecondReceiverFunctionUrl')}.FunctionUrl`]: FUNCTION_URL,
+    })).parameters.Name);
+    expect(names.sort()).toEqual(['/tdab/Two/First/base-url', '/tdab/Two/Second/base-url']);
+    expect(resourcesOfType(t, 'AWS::Lambda::Function').filter(([id]) => id.startsWith('AWS679f53fac002430cb0da5b7982bd2287'))).toHaveLength(1);
+    expect(resourcesOfType(t, 'AWS::IAM::Role').filter(([id]) => id.includes('BaseUrlProviderRole')).map(([id]) => id))
+      .toEqual([expect.stringMatching(/^FirstBaseUrlProviderRole/)]);
+    // Both custom-resource policies attach to that one role.
+    const roleId = logicalId(t, 'AWS::IAM::Role', 'FirstBaseUrlProviderRole');
+    const crPolicies = resourcesOfType(t, 'AWS::IAM::Policy').filter(([id]) => id.includes('BaseUrlCustomResourcePolicy'));
+    expect(crPolicies).toHaveLength(2);
+    for (const [, p] of crPolicies) expect(p.Properties.Roles).toEqual([{ Ref: roleId }]);
+  });
+});
+
+test('a worker from another stack: warned, not configured, no cross-stack cycle', () => {
+  const app = new App();
+  const workerStack = new Stack(app, 'WorkerStack');
+  const worker = new lambda.Function(workerStack, 'W', {
+    runtime: lambda.Runtime.NODEJS_24_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler=async()=>{}'),
+  });
+  const stack = new Stack(app, 'BotStack');
+  new TeamsDelegatedAuthBot(stack, 'Bot', { appId: APP_ID, tenantId: TENANT_ID, worker });
+  expect(() => app.synth()).not.toThrow();
+  const warnings = Annotations.fromStack(stack).findWarning('/BotStack/Bot', Match.stringLikeRegexp('belongs to another stack'));
+  expect(warnings).toHaveLength(1);
+  const fns = resourcesOfType(Template.fromStack(workerStack), 'AWS::Lambda::Function');
+  expect(fns).toHaveLength(1);
+  expect(fns[0][1].Properties.Environment).toBeUndefined();
 });

@@ -32,6 +32,7 @@ test.each([
   [{ workerTimeout: Duration.minutes(20) }, /invalid workerTimeout/],
   [{ workerRetryAttempts: 3 }, /invalid workerRetryAttempts 3: expected an integer between 0 and 2/],
   [{ workerMaxEventAge: Duration.hours(7) }, /invalid workerMaxEventAge/],
+  [{ graphScopes: ['User.Read;drop'] }, /invalid graphScopes\[0\] "User.Read;drop"/],
   [{ sso: { scope: 'a b' } }, /invalid sso.scope "a b"/],
   [{ sso: { applicationIdUri: 'botid-123' } }, /invalid sso.applicationIdUri "botid-123"/],
 ])('rejects %j', (extra, message) => {
