@@ -13,6 +13,7 @@ import { handleInvoke } from './invoke';
 import { handleMessage } from './messages';
 import type { HttpResult } from './pages';
 import { errorName } from './resume';
+import { AWS_SDK_CLIENT_OPTIONS } from '../shared/aws-sdk-options';
 import { AuthError } from '../shared/botframework-auth';
 import { loadConfig, type ResolvedConfig } from '../shared/config';
 import { log } from '../shared/log';
@@ -24,18 +25,13 @@ import { log } from '../shared/log';
  * Anything else: 404 (unknown path) or 405 (known path, wrong method). See docs/receiver.md for the status codes.
  */
 
-// Per container: the SDK clients, created once at module scope. Every call has a connection timeout and a request
-// timeout (`throwOnRequestTimeout`: without it the SDK only logs a warning and keeps waiting), and up to 3 attempts.
-const SDK_OPTIONS = {
-  maxAttempts: 3,
-  requestHandler: { connectionTimeout: 1000, requestTimeout: 3000, throwOnRequestTimeout: true },
-};
+// Per container: the SDK clients, created once at module scope, with the handlers' timeouts and attempts.
 const clients: AwsClients = {
-  ddb: new DynamoDBClient(SDK_OPTIONS),
-  kms: new KMSClient(SDK_OPTIONS),
-  lambda: new LambdaClient(SDK_OPTIONS),
-  secrets: new SecretsManagerClient(SDK_OPTIONS),
-  ssm: new SSMClient(SDK_OPTIONS),
+  ddb: new DynamoDBClient(AWS_SDK_CLIENT_OPTIONS),
+  kms: new KMSClient(AWS_SDK_CLIENT_OPTIONS),
+  lambda: new LambdaClient(AWS_SDK_CLIENT_OPTIONS),
+  secrets: new SecretsManagerClient(AWS_SDK_CLIENT_OPTIONS),
+  ssm: new SSMClient(AWS_SDK_CLIENT_OPTIONS),
 };
 
 // Per container: the configuration and the context, built on the first request (a bad configuration is then logged

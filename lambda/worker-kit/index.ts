@@ -31,6 +31,7 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GraphClient, GraphError, GraphUrlError } from './graph';
 import { plainText, quote } from './text';
+import { AWS_SDK_CLIENT_OPTIONS } from '../shared/aws-sdk-options';
 import { BotAppTokenProvider, BotConnectorClient, BotConnectorError, BotTokenError } from '../shared/bot-connector';
 import { botSecretReader } from '../shared/bot-secret';
 import { loadConfig, requireConfigValue, ResolvedConfig } from '../shared/config';
@@ -138,7 +139,10 @@ export interface WorkerOptions {
   apology?: string | false;
   /** Environment to read the configuration from (default `process.env`). */
   env?: NodeJS.ProcessEnv;
-  /** SDK clients (default: created once per container with the default configuration). */
+  /**
+   * SDK clients (default: created once per container with the handlers' timeouts and attempts,
+   * lambda/shared/aws-sdk-options.ts: 1 s to connect, 3 s per request, 3 attempts).
+   */
   clients?: WorkerClients;
   /** Lease of an attempt on a message, in ms (default: the invocation's remaining time + 5 s, or 15 min). */
   leaseMs?: number;
@@ -240,9 +244,9 @@ export function defineWorker(fn: WorkerFunction, options: WorkerOptions = {}): W
     setLogLevel(config.logLevel);
     const secretArn = requireConfigValue(config, 'secretArn');
     const tableName = requireConfigValue(config, 'conversationTable');
-    const dynamodb = options.clients?.dynamodb ?? new DynamoDBClient({});
-    const kms = options.clients?.kms ?? new KMSClient({});
-    const secretsManager = options.clients?.secretsManager ?? new SecretsManagerClient({});
+    const dynamodb = options.clients?.dynamodb ?? new DynamoDBClient(AWS_SDK_CLIENT_OPTIONS);
+    const kms = options.clients?.kms ?? new KMSClient(AWS_SDK_CLIENT_OPTIONS);
+    const secretsManager = options.clients?.secretsManager ?? new SecretsManagerClient(AWS_SDK_CLIENT_OPTIONS);
     const getClientSecret = botSecretReader(secretsManager, secretArn);
     const tokens = new BotAppTokenProvider({
       appId: config.appId,

@@ -13,6 +13,8 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { build } from 'esbuild';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { startCountingProxy } from './receiver-support';
+import { AWS_SDK_CLIENT_OPTIONS } from '../../lambda/shared/aws-sdk-options';
 import { ConversationReference, toWorkerEvent, WorkerEvent } from '../../lambda/shared/contract';
 import { TokenCipher, tokenEncryptionContext } from '../../lambda/shared/crypto';
 import { IdempotencyStore, idempotencyKey } from '../../lambda/shared/idempotency';
@@ -355,6 +357,36 @@ describe('defineWorker', () => {
     expect((await idp.stats()).token).toBe(tokensBefore);
     expect(bc.activities.filter((a) => a.conversationId === event.conversation.conversation.id)).toHaveLength(0);
     expect(logs.some((l) => l.includes('"event":"client_secret_placeholder"'))).toBe(true);
+  });
+
+  test('default SDK clients carry the handlers\' timeouts: a hung DynamoDB call is abandoned and retried', async () => {
+    const proxy = await startCountingProxy(aws.dynamodbEndpoint);
+    const saved = process.env.AWS_ENDPOINT_URL_DYNAMODB;
+    process.env.AWS_ENDPOINT_URL_DYNAMODB = proxy.endpoint;
+    try {
+      const handler = defineWorker(meReply, { env }); // no `clients`: the kit creates them
+      const { event } = await eventFor('Patient');
+      proxy.hangNext('UpdateItem', 1);
+      const t0 = Date.now();
+      // Bounded here so that a client without a request timeout fails this test instead of hanging the suite.
+      let deadline: NodeJS.Timeout | undefined;
+      const result = await Promise.race([
+        handler(event),
+        new Promise<never>((_, reject) => {
+          deadline = setTimeout(() => reject(new Error('the hung DynamoDB call was never abandoned')), 15_000);
+        }),
+      ]).finally(() => clearTimeout(deadline));
+      expect(result).toEqual({ status: 'replied' });
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(AWS_SDK_CLIENT_OPTIONS.requestHandler.requestTimeout - 100);
+      const updates = proxy.calls.filter((c) => c.operation === 'UpdateItem');
+      expect(updates[0].status).toBe(0); // the hung attempt
+      expect(updates[1].status).toBe(200); // its retry
+      expect(messagesFor(event)).toHaveLength(1);
+    } finally {
+      if (saved === undefined) delete process.env.AWS_ENDPOINT_URL_DYNAMODB;
+      else process.env.AWS_ENDPOINT_URL_DYNAMODB = saved;
+      await proxy.stop();
+    }
   });
 
   test('configuration errors name the variable', async () => {
