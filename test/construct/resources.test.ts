@@ -5,6 +5,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { APP_ID, TENANT_ID, botStack, evaluate, logicalId, resourcesOfType } from './helpers';
+import { isPlaceholderSecret } from '../../lambda/shared/bot-secret';
 import { BotCloud, BotLogLevel, TeamsDelegatedAuthBot } from '../../src';
 import { BOT_SECRET_PLACEHOLDER } from '../../src/private/bot-secret';
 import { ENV } from '../../src/private/env';
@@ -69,6 +70,9 @@ describe('default bot', () => {
     const [[, secret]] = resourcesOfType(t, 'AWS::SecretsManager::Secret');
     expect(secret.Properties.KmsKeyId).toEqual({ 'Fn::GetAtt': [keyId, 'Arn'] });
     expect(JSON.parse(secret.Properties.SecretString)).toEqual({ clientSecret: BOT_SECRET_PLACEHOLDER });
+    // The handlers refuse it (and say how to store the real one) until put-secret-value replaces it.
+    expect(isPlaceholderSecret(JSON.parse(secret.Properties.SecretString))).toBe(true);
+    expect(isPlaceholderSecret({ clientSecret: 'Abc8Q~realLookingSecretValue1234567890' })).toBe(false);
     expect(secret.Properties.GenerateSecretString).toBeUndefined();
     expect(secret.DeletionPolicy).toBe('Retain');
   });
