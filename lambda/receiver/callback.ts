@@ -64,6 +64,18 @@ export interface CallbackResult {
 
 const GENERIC_LINK_LABEL = 'Back to Teams';
 
+/** The "back to Teams" link of a page. */
+type Link = { href: string; label: string };
+
+/** Closing paragraphs shared by several pages. */
+const RETRY_LATER = 'Go back to Teams and send a message in a few minutes to get a new sign-in link. Your messages are kept.';
+const TELL_ADMIN = 'Please tell the administrator of this bot. Your messages are kept.';
+
+/** A failed callback: the log reason and an error page. */
+function failure(reason: string, status: number, title: string, paragraphs: string[], link: Link): CallbackResult {
+  return { reason, page: errorPage(status, title, paragraphs, link) };
+}
+
 /** Handles the OAuth callback. Never throws: every failure is a page with a 4xx/5xx status. */
 export async function handleCallback(rawQueryString: string | undefined, ctx: ReceiverContext): Promise<CallbackResult> {
   const genericLink = { href: teamsDeepLink({ cloud: ctx.config.cloud, appId: ctx.config.appId }), label: GENERIC_LINK_LABEL };
@@ -72,13 +84,13 @@ export async function handleCallback(rawQueryString: string | undefined, ctx: Re
     query = parseCallbackQuery(rawQueryString);
   } catch (err) {
     const reason = err instanceof RequestError ? err.reason : 'bad_query';
-    return { reason, page: errorPage(400, 'Sign-in link not valid', ['This sign-in link is not valid. Go back to Teams and send a message to get a new one.'], genericLink) };
+    return failure(reason, 400, 'Sign-in link not valid', ['This sign-in link is not valid. Go back to Teams and send a message to get a new one.'], genericLink);
   }
   if (!query.state) {
     if (query.error) {
       return { reason: `idp_error_without_state:${query.error}`, page: idpErrorPage({ error: query.error, description: query.errorDescription, deepLink: genericLink.href }) };
     }
-    return { reason: 'missing_state', page: errorPage(400, 'Sign-in link not valid', ['This page is only reached from a Microsoft sign-in. Go back to Teams and send a message to get a sign-in link.'], genericLink) };
+    return failure('missing_state', 400, 'Sign-in link not valid', ['This page is only reached from a Microsoft sign-in. Go back to Teams and send a message to get a sign-in link.'], genericLink);
   }
 
   // Single use, first: a replayed or forged state never reaches the token endpoint.
@@ -90,13 +102,10 @@ export async function handleCallback(rawQueryString: string | undefined, ctx: Re
     return { reason: 'state_store_unavailable', page: unavailablePage(genericLink) };
   }
   if (!state) {
-    return {
-      reason: 'unknown_state',
-      page: errorPage(400, 'Sign-in link expired', [
-        'This sign-in link has expired or has already been used.',
-        'Go back to Teams and send a message: you will get a new sign-in link. Your earlier messages are kept.',
-      ], genericLink),
-    };
+    return failure('unknown_state', 400, 'Sign-in link expired', [
+      'This sign-in link has expired or has already been used.',
+      'Go back to Teams and send a message: you will get a new sign-in link. Your earlier messages are kept.',
+    ], genericLink);
   }
   const user: UserKey = { tenantId: state.user.tenantId, aadObjectId: state.user.aadObjectId };
   const conversationType = state.conversation?.conversation?.conversationType;
@@ -109,7 +118,7 @@ export async function handleCallback(rawQueryString: string | undefined, ctx: Re
   }
   if (!query.code) {
     await releasePrompt(ctx, user);
-    return { reason: 'missing_code', page: errorPage(400, 'Sign-in did not complete', ['The sign-in response had no authorization code. Send a message in Teams to get a new sign-in link.'], link) };
+    return failure('missing_code', 400, 'Sign-in did not complete', ['The sign-in response had no authorization code. Send a message in Teams to get a new sign-in link.'], link);
   }
 
   const scopes = ctx.oauth.scopesFor(ctx.config.graphScopes);
@@ -138,13 +147,10 @@ export async function handleCallback(rawQueryString: string | undefined, ctx: Re
       return { reason: `idp_unavailable:${err.reason}`, page: idpDownPage(503, link) };
     }
     log.warn('id_token_invalid', { reason: err instanceof TokenValidationError ? err.reason : errorName(err) });
-    return {
-      reason: 'id_token_invalid',
-      page: errorPage(403, 'Sign-in could not be verified', [
-        'The sign-in response could not be verified, so nothing was stored.',
-        'Go back to Teams and send a message to get a new sign-in link.',
-      ], link),
-    };
+    return failure('id_token_invalid', 403, 'Sign-in could not be verified', [
+      'The sign-in response could not be verified, so nothing was stored.',
+      'Go back to Teams and send a message to get a new sign-in link.',
+    ], link);
   }
   const mismatch = identityMismatch(identity, user);
   if (mismatch) {
@@ -180,58 +186,46 @@ export function identityMismatch(identity: { oid: string; tid: string }, user: U
   return undefined;
 }
 
-function mismatchPage(mismatch: 'tenant' | 'user', preferredUsername: string | undefined, link: { href: string; label: string }): CallbackResult {
+function mismatchPage(mismatch: 'tenant' | 'user', preferredUsername: string | undefined, link: Link): CallbackResult {
   log.warn('identity_mismatch', { reason: mismatch });
   const who = preferredUsername ? ` (${preferredUsername})` : '';
   const paragraph = mismatch === 'tenant'
     ? `You signed in with an account${who} from a different organization (tenant) than the one you use in Teams.`
     : `You signed in with a different account${who} than the one you use in Teams.`;
-  return {
-    reason: `identity_mismatch:${mismatch}`,
-    page: errorPage(403, 'Wrong account', [
-      paragraph,
-      'Nothing was stored. Go back to Teams, send a message to get a new sign-in link, and sign in with your Teams account.',
-    ], link),
-  };
-}
-
-function unavailablePage(link: { href: string; label: string }): HttpResult {
-  return errorPage(503, 'Sign-in temporarily unavailable', [
-    'The bot could not finish your sign-in because a service it depends on did not answer.',
-    'Go back to Teams and send a message in a few minutes to get a new sign-in link. Your messages are kept.',
+  return failure(`identity_mismatch:${mismatch}`, 403, 'Wrong account', [
+    paragraph,
+    'Nothing was stored. Go back to Teams, send a message to get a new sign-in link, and sign in with your Teams account.',
   ], link);
 }
 
-function redeemFailure(err: unknown, link: { href: string; label: string }): CallbackResult {
+function unavailablePage(link: Link): HttpResult {
+  return errorPage(503, 'Sign-in temporarily unavailable', [
+    'The bot could not finish your sign-in because a service it depends on did not answer.',
+    RETRY_LATER,
+  ], link);
+}
+
+function redeemFailure(err: unknown, link: Link): CallbackResult {
   if (err instanceof ConfigurationError) {
-    return {
-      reason: 'configuration',
-      page: errorPage(503, 'The bot is not set up yet', [
-        'The bot cannot sign you in because its configuration is incomplete (its client secret has not been set).',
-        'Please tell the administrator of this bot. Your messages are kept.',
-      ], link),
-    };
+    return failure('configuration', 503, 'The bot is not set up yet', [
+      'The bot cannot sign you in because its configuration is incomplete (its client secret has not been set).',
+      TELL_ADMIN,
+    ], link);
   }
   if (err instanceof OAuthError) {
     log.warn('redeem_failed', { reason: err.error, status: err.status });
     if (err.error === 'invalid_grant') {
-      return {
-        reason: 'invalid_grant',
-        page: errorPage(400, 'Sign-in expired', [
-          'The sign-in took too long or this page was opened twice, so Microsoft did not accept it.',
-          'Go back to Teams and send a message to get a new sign-in link. Your messages are kept.',
-        ], link),
-      };
+      return failure('invalid_grant', 400, 'Sign-in expired', [
+        'The sign-in took too long or this page was opened twice, so Microsoft did not accept it.',
+        'Go back to Teams and send a message to get a new sign-in link. Your messages are kept.',
+      ], link);
     }
     if (err.status !== undefined && err.status >= 500) return { reason: `idp_unavailable:${err.status}`, page: idpDownPage(502, link) };
     // invalid_client, unauthorized_client, invalid_scope...: the bot's registration, not the user.
-    return {
-      reason: `redeem_rejected:${err.error}`,
-      page: errorPage(502, 'Sign-in could not be completed', [
-        'Microsoft did not accept the bot\'s sign-in request. This usually means the bot\'s app registration needs attention.',
-        'Please tell the administrator of this bot. Your messages are kept.',
-      ], link),
-    };
+    return failure(`redeem_rejected:${err.error}`, 502, 'Sign-in could not be completed', [
+      'Microsoft did not accept the bot\'s sign-in request. This usually means the bot\'s app registration needs attention.',
+      TELL_ADMIN,
+    ], link);
   }
   if (err instanceof OAuthUnavailableError) {
     log.warn('redeem_failed', { reason: err.reason, status: err.status });
@@ -245,10 +239,10 @@ function redeemFailure(err: unknown, link: { href: string; label: string }): Cal
   return { reason: 'idp_unreachable', page: idpDownPage(503, link) };
 }
 
-function idpDownPage(status: number, link: { href: string; label: string }): HttpResult {
+function idpDownPage(status: number, link: Link): HttpResult {
   return errorPage(status, 'Microsoft sign-in did not answer', [
     'The bot could not reach Microsoft sign-in to finish signing you in.',
-    'Go back to Teams and send a message in a few minutes to get a new sign-in link. Your messages are kept.',
+    RETRY_LATER,
   ], link);
 }
 

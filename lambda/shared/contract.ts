@@ -303,23 +303,22 @@ function parseHeader(e: Record<string, unknown>): void {
  */
 export function parseWorkerEvent(input: unknown): WorkerEvent {
   const e = obj(input, '');
-  parseHeader(e);
-  return {
-    type: WORKER_EVENT_TYPE,
-    version: WORKER_EVENT_VERSION,
-    resumed: e.resumed as boolean,
-    receivedAt: isoDate(e, 'receivedAt', ''),
-    conversation: parseConversation(e.conversation),
-    message: parseMessage(e.message),
-    token: parseToken(e.token),
-  };
+  return { ...parseEventWithoutToken(e), token: parseToken(e.token) };
 }
 
 /** Validates a pending event (a worker event without `token`), e.g. one read back from the conversation table. */
 export function parsePendingEvent(input: unknown): PendingEvent {
   const e = obj(input, '');
+  if (e.token !== undefined) {
+    parseHeader(e); // a header error is reported first, as for any other event
+    throw new ContractError('token', 'must not be present in a pending event');
+  }
+  return parseEventWithoutToken(e);
+}
+
+/** The fields a worker event and a pending event share, validated in document order (header first). */
+function parseEventWithoutToken(e: Record<string, unknown>): PendingEvent {
   parseHeader(e);
-  if (e.token !== undefined) throw new ContractError('token', 'must not be present in a pending event');
   return {
     type: WORKER_EVENT_TYPE,
     version: WORKER_EVENT_VERSION,
