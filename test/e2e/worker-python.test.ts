@@ -7,12 +7,12 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { KMSClient } from '@aws-sdk/client-kms';
-import { createRemoteJWKSet, jwtVerify } from 'jose';
-import { toWorkerEvent, WorkerEvent } from '../../lambda/shared/contract';
-import { TokenCipher, tokenEncryptionContext } from '../../lambda/shared/crypto';
-import { BotConnectorStub, GraphStandIn, startBotConnector, startGraphStandIn } from '../support/bot-connector-stub';
-import { awsClientConfig, createKey, createSecret, createTables, LocalAws, startLocalAws, testAwsEnv } from '../support/local-aws';
-import { IdentityProvider, startIdentityProvider } from '../support/oidc-idp';
+import { WorkerEvent } from '../../lambda/shared/contract';
+import { TokenCipher } from '../../lambda/shared/crypto';
+import { BotConnectorStub, GraphStandIn, startBotConnector } from '../support/bot-connector-stub';
+import { awsClientConfig, LocalAws, testAwsEnv } from '../support/local-aws';
+import { IdentityProvider } from '../support/oidc-idp';
+import { signedInWorkerEvent, startWorkerWorld, WorkerWorld } from '../support/worker-world';
 
 const ROOT = path.join(__dirname, '../..');
 const WORKER_PY = path.join(ROOT, 'examples/python-worker/worker.py');
@@ -43,6 +43,7 @@ for event in json.load(sys.stdin):
 print(json.dumps(out))
 `;
 
+let world: WorkerWorld;
 let aws: LocalAws;
 let idp: IdentityProvider;
 let bc: BotConnectorStub;
@@ -53,43 +54,24 @@ let env: Record<string, string>;
 let n = 0;
 
 beforeAll(async () => {
-  [aws, idp] = await Promise.all([
-    startLocalAws(),
-    startIdentityProvider({ tenantId: TENANT, clients: [{ appId: APP_ID, secret: CLIENT_SECRET, redirectUris: ['http://127.0.0.1/cb'] }], users: [] }),
-  ]);
-  await createTables(aws.dynamodbEndpoint, { tokenTable: 'py-tokens', conversationTable: TABLE });
-  const keyArn = await createKey(aws.motoEndpoint);
-  const secretArn = await createSecret(aws.motoEndpoint, 'py-bot-secret', JSON.stringify({ clientSecret: CLIENT_SECRET }));
-  const jwks = createRemoteJWKSet(new URL(idp.jwksUri));
-  bc = await startBotConnector({
-    verifyToken: async (authorization) => {
-      const token = /^Bearer (.+)$/.exec(authorization ?? '')?.[1];
-      if (!token) return false;
-      const { payload } = await jwtVerify(token, jwks, { issuer: idp.issuer, audience: 'https://api.botframework.com' });
-      return payload.appid === APP_ID || payload.azp === APP_ID;
-    },
+  world = await startWorkerWorld({
+    appId: APP_ID, tenantId: TENANT, clientSecret: CLIENT_SECRET, secretName: 'py-bot-secret', tables: { tokenTable: 'py-tokens', conversationTable: TABLE },
   });
-  graph = await startGraphStandIn();
+  ({ aws, idp, bc, graph } = world);
   kms = new KMSClient(awsClientConfig(aws.motoEndpoint));
-  cipher = new TokenCipher({ kms, keyId: keyArn });
+  cipher = new TokenCipher({ kms, keyId: world.keyArn });
   env = {
     ...testAwsEnv(aws),
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '/tmp',
     PYTHONDONTWRITEBYTECODE: '1', // no __pycache__ next to the example
-    TDAB_APP_ID: APP_ID,
-    TDAB_TENANT_ID: TENANT,
-    TDAB_SECRET_ARN: secretArn,
-    TDAB_CONVERSATION_TABLE: TABLE,
-    TDAB_ENTRA_AUTHORITY: idp.authority,
-    TDAB_GRAPH_BASE_URL: graph.baseUrl,
-    TDAB_SERVICE_URL_HOSTS: bc.origin,
+    ...world.workerEnv,
   };
 }, 180_000);
 
 afterAll(async () => {
   kms?.destroy();
-  await Promise.all([bc?.stop(), graph?.stop(), idp?.stop(), aws?.stop()]);
+  await world?.stop();
 });
 
 async function eventFor(displayName: string, text: string, conversationId?: string): Promise<WorkerEvent> {
@@ -97,24 +79,21 @@ async function eventFor(displayName: string, text: string, conversationId?: stri
   // A token longer than 4096 bytes: two KMS parts to decrypt and concatenate.
   const token = `python-user-token-${n}-${'y'.repeat(6000)}`;
   graph.addUser(token, { id: OID, displayName });
-  const accessToken = await cipher.encrypt(token, tokenEncryptionContext(APP_ID, { tenantId: TENANT, aadObjectId: OID }, 'access_token'));
-  expect(accessToken.ciphertexts.length).toBe(2);
-  const activityId = `17330000${n}000`;
-  return toWorkerEvent({
-    type: 'teams-delegated-auth-bot.message',
-    version: '1',
-    resumed: false,
-    receivedAt: new Date().toISOString(),
+  const event = await signedInWorkerEvent(cipher, {
+    appId: APP_ID,
+    token,
+    text,
+    activityId: `17330000${n}000`,
     conversation: {
       serviceUrl: bc.serviceUrl,
       channelId: 'msteams',
       conversation: { id: conversationId ?? `19:py${n}@thread.tacv2;messageid=1733000000000`, conversationType: 'channel', tenantId: TENANT },
       bot: { id: `28:${APP_ID}`, name: 'Bot' },
       user: { id: '29:1pyuser', aadObjectId: OID, name: 'Teams Name' },
-      activityId,
     },
-    message: { id: activityId, text, textFormat: 'plain', attachments: [] },
-  }, { accessToken, expiresAt: Math.floor(Date.now() / 1000) + 3600, scopes: 'User.Read' }, { resumed: false });
+  });
+  expect(event.token.ciphertexts.length).toBe(2);
+  return event;
 }
 
 /** Asynchronous (the stand-ins run in this process: a synchronous spawn would block them). */

@@ -5,10 +5,7 @@
  * at the Bot Connector stand-in. Uses the receiver's test environment (test/lambda/receiver-support.ts).
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
-import { build } from 'esbuild';
+import { rmSync } from 'node:fs';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import {
   authorizeUrlOf,
@@ -23,6 +20,7 @@ import {
   type TestUser,
 } from '../lambda/receiver-support';
 import { GraphStandIn, startGraphStandIn } from '../support/bot-connector-stub';
+import { bundleHandler } from '../support/handler-bundle';
 import { BundledHandler, startBundledHandler } from '../support/lambda-invoke-stub';
 
 jest.setTimeout(120_000);
@@ -38,28 +36,11 @@ let workerDir: string;
 /** Display names the Graph stand-in returns, by Entra object id (different from the Teams names on purpose). */
 const graphNames = new Map<string, string>();
 
-async function bundleWorker(): Promise<string> {
-  workerDir = mkdtempSync(path.join(tmpdir(), 'tdab-worker-chain-'));
-  const outfile = path.join(workerDir, 'index.js');
-  await build({
-    entryPoints: [path.join(__dirname, '../../lambda/worker/index.ts')],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    target: 'node22',
-    format: 'cjs',
-    minify: true,
-    mainFields: ['module', 'main'],
-    tsconfig: path.join(__dirname, '../../lambda/tsconfig.json'),
-    logLevel: 'silent',
-  });
-  return outfile;
-}
-
 beforeAll(async () => {
   const receiverBundle = bundleReceiver();
   receiverDir = receiverBundle.dir;
-  const workerBundle = await bundleWorker();
+  const workerBundle = bundleHandler('lambda/worker/index.ts', 'tdab-worker-chain-');
+  workerDir = workerBundle.dir;
   env = await startReceiverEnv();
   const jwks = createRemoteJWKSet(new URL(env.idp.jwksUri));
   graph = await startGraphStandIn({
@@ -70,7 +51,7 @@ beforeAll(async () => {
       return name === undefined ? undefined : { id: payload.oid, displayName: name };
     },
   });
-  worker = await startBundledHandler(workerBundle, { ...env.env, TDAB_GRAPH_BASE_URL: graph.baseUrl, TDAB_LOG_LEVEL: 'info' });
+  worker = await startBundledHandler(workerBundle.file, { ...env.env, TDAB_GRAPH_BASE_URL: graph.baseUrl, TDAB_LOG_LEVEL: 'info' });
   env.worker.setHandler(worker.handler);
   receiver = await startReceiverHost(receiverBundle.file, env.env);
 }, 240_000);

@@ -4,21 +4,19 @@
  * Manager), oidc-provider (the bot's client-credentials token, verified by the Bot Connector stand-in) and a Graph
  * stand-in that returns a display name only for the decrypted user token.
  */
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { build } from 'esbuild';
-import { createRemoteJWKSet, jwtVerify } from 'jose';
-import { toWorkerEvent, WorkerEvent } from '../../lambda/shared/contract';
-import { TokenCipher, tokenEncryptionContext } from '../../lambda/shared/crypto';
+import { WorkerEvent } from '../../lambda/shared/contract';
+import { TokenCipher } from '../../lambda/shared/crypto';
 import { IdempotencyStore, idempotencyKey } from '../../lambda/shared/idempotency';
-import { BotConnectorStub, GraphStandIn, startBotConnector, startGraphStandIn } from '../support/bot-connector-stub';
+import { BotConnectorStub, GraphStandIn } from '../support/bot-connector-stub';
+import { bundleHandler } from '../support/handler-bundle';
 import { BundledHandler, LambdaInvokeStub, startBundledHandler, startLambdaInvoke } from '../support/lambda-invoke-stub';
-import { applyTestAwsEnv, awsClientConfig, createKey, createSecret, createTables, LocalAws, startLocalAws, testAwsEnv } from '../support/local-aws';
-import { IdentityProvider, startIdentityProvider } from '../support/oidc-idp';
+import { applyTestAwsEnv, awsClientConfig, testAwsEnv } from '../support/local-aws';
+import { signedInWorkerEvent, startWorkerWorld, WorkerWorld } from '../support/worker-world';
 
 const APP_ID = '00000000-0000-0000-0000-0000000e2e01';
 const TENANT = '44444444-4444-4444-4444-444444444444';
@@ -27,8 +25,7 @@ const TABLE = 'e2e-conversations';
 const CLIENT_SECRET = 'e2e-bot-client-secret';
 const APOLOGY = 'Sorry, something went wrong while I was working on your message. Please try again later.';
 
-let aws: LocalAws;
-let idp: IdentityProvider;
+let world: WorkerWorld;
 let bc: BotConnectorStub;
 let graph: GraphStandIn;
 let invoke: LambdaInvokeStub;
@@ -42,69 +39,28 @@ let worker: BundledHandler;
 let n = 0;
 const userTokens: string[] = [];
 
-async function buildWorkerBundle(): Promise<string> {
-  outDir = mkdtempSync(path.join(tmpdir(), 'tdab-worker-'));
-  const outfile = path.join(outDir, 'index.js');
-  await build({
-    entryPoints: [path.join(__dirname, '../../lambda/worker/index.ts')],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    target: 'node22',
-    format: 'cjs',
-    minify: true,
-    mainFields: ['module', 'main'],
-    tsconfig: path.join(__dirname, '../../lambda/tsconfig.json'),
-    external: [],
-    logOverride: { 'require-resolve-not-external': 'error', 'unsupported-require-call': 'error' },
-    legalComments: 'none',
-    logLevel: 'silent',
-  });
-  return outfile;
-}
-
 beforeAll(async () => {
-  const [bundle, localAws, provider] = await Promise.all([
-    buildWorkerBundle(),
-    startLocalAws(),
-    startIdentityProvider({ tenantId: TENANT, clients: [{ appId: APP_ID, secret: CLIENT_SECRET, redirectUris: ['http://127.0.0.1/cb'] }], users: [] }),
-  ]);
-  aws = localAws;
-  idp = provider;
-  await createTables(aws.dynamodbEndpoint, { tokenTable: 'e2e-tokens', conversationTable: TABLE });
-  const keyArn = await createKey(aws.motoEndpoint);
-  const secretArn = await createSecret(aws.motoEndpoint, 'e2e-bot-secret', JSON.stringify({ clientSecret: CLIENT_SECRET }));
-  const jwks = createRemoteJWKSet(new URL(idp.jwksUri));
-  bc = await startBotConnector({
-    verifyToken: async (authorization) => {
-      const token = /^Bearer (.+)$/.exec(authorization ?? '')?.[1];
-      if (!token) return false;
-      const { payload } = await jwtVerify(token, jwks, { issuer: idp.issuer, audience: 'https://api.botframework.com' });
-      return payload.appid === APP_ID || payload.azp === APP_ID;
-    },
+  const starting = startWorkerWorld({
+    appId: APP_ID, tenantId: TENANT, clientSecret: CLIENT_SECRET, secretName: 'e2e-bot-secret', tables: { tokenTable: 'e2e-tokens', conversationTable: TABLE },
   });
-  graph = await startGraphStandIn();
+  let bundle: string;
+  try {
+    ({ file: bundle, dir: outDir } = bundleHandler('lambda/worker/index.ts', 'tdab-worker-'));
+  } finally {
+    world = await starting;
+  }
+  ({ bc, graph } = world);
+  const aws = world.aws;
   invoke = await startLambdaInvoke({ retries: 2, retryDelayMs: 20 });
   restoreEnv = applyTestAwsEnv(aws, { lambdaEndpoint: invoke.endpoint });
   // The bundle runs in its own process (a Lambda "container") and creates its SDK clients from the environment
   // (AWS_ENDPOINT_URL_*), like in Lambda.
-  worker = await startBundledHandler(bundle, {
-    ...testAwsEnv(aws),
-    TDAB_APP_ID: APP_ID,
-    TDAB_TENANT_ID: TENANT,
-    TDAB_SECRET_ARN: secretArn,
-    TDAB_CONVERSATION_TABLE: TABLE,
-    TDAB_KMS_KEY_ARN: keyArn,
-    TDAB_ENTRA_AUTHORITY: idp.authority,
-    TDAB_GRAPH_BASE_URL: graph.baseUrl,
-    TDAB_SERVICE_URL_HOSTS: bc.origin,
-    TDAB_LOG_LEVEL: 'info',
-  });
+  worker = await startBundledHandler(bundle, { ...testAwsEnv(aws), ...world.workerEnv, TDAB_KMS_KEY_ARN: world.keyArn, TDAB_LOG_LEVEL: 'info' });
   invoke.setHandler(worker.handler);
   lambda = new LambdaClient(awsClientConfig(invoke.endpoint));
   kms = new KMSClient(awsClientConfig(aws.motoEndpoint));
   ddb = new DynamoDBClient(awsClientConfig(aws.dynamodbEndpoint));
-  cipher = new TokenCipher({ kms, keyId: keyArn });
+  cipher = new TokenCipher({ kms, keyId: world.keyArn });
 }, 180_000);
 
 afterAll(async () => {
@@ -113,7 +69,7 @@ afterAll(async () => {
   lambda?.destroy();
   kms?.destroy();
   ddb?.destroy();
-  await Promise.all([worker?.stop(), invoke?.stop(), bc?.stop(), graph?.stop(), idp?.stop(), aws?.stop()]);
+  await Promise.all([worker?.stop(), invoke?.stop(), world?.stop()]);
   if (outDir) rmSync(outDir, { recursive: true, force: true });
 });
 
@@ -123,24 +79,21 @@ async function signedInEvent(displayName: string, text: string): Promise<WorkerE
   const token = `e2e-user-token-${n}-${Math.random().toString(36).slice(2)}`;
   graph.addUser(token, { id: OID, displayName });
   userTokens.push(token);
-  const accessToken = await cipher.encrypt(token, tokenEncryptionContext(APP_ID, { tenantId: TENANT, aadObjectId: OID }, 'access_token'));
-  const activityId = `1732000000${n}00`;
-  return toWorkerEvent({
-    type: 'teams-delegated-auth-bot.message',
-    version: '1',
+  return signedInWorkerEvent(cipher, {
+    appId: APP_ID,
+    token,
+    text,
+    activityId: `1732000000${n}00`,
     resumed: n % 2 === 0,
-    receivedAt: new Date().toISOString(),
     conversation: {
       serviceUrl: bc.serviceUrl,
       channelId: 'msteams',
       conversation: { id: `a:1personal-chat-${n}`, conversationType: 'personal', tenantId: TENANT },
       bot: { id: `28:${APP_ID}`, name: 'Bot' },
       user: { id: '29:1e2euser', aadObjectId: OID, name: 'Teams Name' },
-      activityId,
       locale: 'en-US',
     },
-    message: { id: activityId, text, textFormat: 'plain', attachments: [] },
-  }, { accessToken, expiresAt: Math.floor(Date.now() / 1000) + 3600, scopes: 'User.Read' }, { resumed: n % 2 === 0 });
+  });
 }
 
 async function invokeAsync(event: WorkerEvent): Promise<void> {

@@ -6,12 +6,11 @@
  *   `TrentService.Encrypt`), so a test can count the AWS calls a request made.
  * - {@link bundleReceiver}: esbuild the receiver like the build does, into a temp dir.
  */
-import { execFileSync, fork } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { DeleteItemCommand, DynamoDBClient, GetItemCommand, QueryCommand, ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
@@ -23,6 +22,7 @@ import { loadConfig } from '../../lambda/shared/config';
 import { ENV } from '../../src/private/env';
 import { startBotConnector, type BotConnectorStub } from '../support/bot-connector-stub';
 import { startBotFrameworkIdentity, type BotFrameworkIdentity } from '../support/botframework-jwks';
+import { bundleHandler } from '../support/handler-bundle';
 import { startLambdaInvoke, type LambdaInvokeStub } from '../support/lambda-invoke-stub';
 import {
   awsClientConfig, createKey, createSecret, createTables, putParameter, startLocalAws, testAwsEnv, type LocalAws,
@@ -128,22 +128,7 @@ export async function startCountingProxy(upstream: string): Promise<CountingProx
  * `--main-fields=module,main`, minified, dangerous requires as errors) into a fresh temp dir; returns the bundle's path.
  */
 export function bundleReceiver(): { file: string; dir: string } {
-  const root = path.resolve(__dirname, '..', '..');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'receiver-bundle-'));
-  const file = path.join(dir, 'index.js');
-  try {
-    execFileSync(path.join(root, 'node_modules', '.bin', 'esbuild'), [
-      'lambda/receiver/index.ts',
-      '--bundle', '--platform=node', '--target=node22', '--format=cjs', '--main-fields=module,main',
-      '--minify', '--legal-comments=none', '--log-override:require-resolve-not-external=error',
-      '--log-override:unsupported-require-call=error',
-      '--tsconfig=lambda/tsconfig.json', '--log-level=error', `--outfile=${file}`,
-    ], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
-  } catch (err) {
-    fs.rmSync(dir, { recursive: true, force: true });
-    throw err;
-  }
-  return { file, dir };
+  return bundleHandler('lambda/receiver/index.ts', 'receiver-bundle-');
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -12,11 +12,10 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { build } from 'esbuild';
-import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { startCountingProxy } from './receiver-support';
 import { AWS_SDK_CLIENT_OPTIONS } from '../../lambda/shared/aws-sdk-options';
-import { ConversationReference, toWorkerEvent, WorkerEvent } from '../../lambda/shared/contract';
-import { TokenCipher, tokenEncryptionContext } from '../../lambda/shared/crypto';
+import { ConversationReference, WorkerEvent } from '../../lambda/shared/contract';
+import { TokenCipher } from '../../lambda/shared/crypto';
 import { IdempotencyStore, idempotencyKey } from '../../lambda/shared/idempotency';
 import { setLogSink } from '../../lambda/shared/log';
 import {
@@ -30,9 +29,10 @@ import {
   WorkerError,
   WorkerHandler,
 } from '../../lambda/worker-kit';
-import { BotConnectorStub, GraphStandIn, startBotConnector, startGraphStandIn } from '../support/bot-connector-stub';
-import { applyTestAwsEnv, awsClientConfig, createKey, createSecret, createTables, LocalAws, startLocalAws } from '../support/local-aws';
-import { IdentityProvider, startIdentityProvider } from '../support/oidc-idp';
+import { BotConnectorStub, GraphStandIn, startBotConnector } from '../support/bot-connector-stub';
+import { applyTestAwsEnv, awsClientConfig, createSecret, LocalAws } from '../support/local-aws';
+import { IdentityProvider } from '../support/oidc-idp';
+import { signedInWorkerEvent, startWorkerWorld, WorkerWorld } from '../support/worker-world';
 
 const APP_ID = '00000000-0000-0000-0000-00000000b07a';
 const TENANT = '11111111-1111-1111-1111-111111111111';
@@ -40,6 +40,7 @@ const OID = '22222222-2222-2222-2222-222222222222';
 const TABLE = 'conversations';
 const CLIENT_SECRET = 'bot-client-secret-value';
 
+let world: WorkerWorld;
 let aws: LocalAws;
 let idp: IdentityProvider;
 let bc: BotConnectorStub;
@@ -54,38 +55,15 @@ const logs: string[] = [];
 let n = 0;
 
 beforeAll(async () => {
-  [aws, idp] = await Promise.all([
-    startLocalAws(),
-    startIdentityProvider({ tenantId: TENANT, clients: [{ appId: APP_ID, secret: CLIENT_SECRET, redirectUris: ['http://127.0.0.1/cb'] }], users: [] }),
-  ]);
-  restoreEnv = applyTestAwsEnv(aws);
-  await createTables(aws.dynamodbEndpoint, { tokenTable: 'tokens', conversationTable: TABLE });
-  keyArn = await createKey(aws.motoEndpoint);
-  const secretArn = await createSecret(aws.motoEndpoint, 'bot-secret', JSON.stringify({ clientSecret: CLIENT_SECRET }));
-  const jwks = createRemoteJWKSet(new URL(idp.jwksUri));
-  bc = await startBotConnector({
-    verifyToken: async (authorization) => {
-      const token = /^Bearer (.+)$/.exec(authorization ?? '')?.[1];
-      if (!token) return false;
-      const { payload } = await jwtVerify(token, jwks, { issuer: idp.issuer, audience: 'https://api.botframework.com' });
-      return payload.appid === APP_ID || payload.azp === APP_ID;
-    },
+  world = await startWorkerWorld({
+    appId: APP_ID, tenantId: TENANT, clientSecret: CLIENT_SECRET, secretName: 'bot-secret', tables: { tokenTable: 'tokens', conversationTable: TABLE },
   });
-  graph = await startGraphStandIn();
+  ({ aws, idp, bc, graph, keyArn } = world);
+  restoreEnv = applyTestAwsEnv(aws);
   kms = new KMSClient(awsClientConfig(aws.motoEndpoint));
   ddb = new DynamoDBClient(awsClientConfig(aws.dynamodbEndpoint));
   cipher = new TokenCipher({ kms, keyId: keyArn });
-  env = {
-    TDAB_APP_ID: APP_ID,
-    TDAB_TENANT_ID: TENANT,
-    TDAB_SECRET_ARN: secretArn,
-    TDAB_CONVERSATION_TABLE: TABLE,
-    TDAB_KMS_KEY_ARN: keyArn,
-    TDAB_ENTRA_AUTHORITY: idp.authority,
-    TDAB_GRAPH_BASE_URL: graph.baseUrl,
-    TDAB_SERVICE_URL_HOSTS: bc.origin,
-    TDAB_LOG_LEVEL: 'debug',
-  };
+  env = { ...world.workerEnv, TDAB_KMS_KEY_ARN: keyArn, TDAB_LOG_LEVEL: 'debug' };
   setLogSink((line) => { logs.push(line); });
 }, 180_000);
 
@@ -94,7 +72,7 @@ afterAll(async () => {
   restoreEnv?.();
   kms?.destroy();
   ddb?.destroy();
-  await Promise.all([bc?.stop(), graph?.stop(), idp?.stop(), aws?.stop()]);
+  await world?.stop();
 });
 
 function ref(overrides: Partial<ConversationReference> = {}): ConversationReference {
@@ -113,16 +91,7 @@ async function eventFor(displayName: string, text = 'what is my name?'): Promise
   n++;
   const token = `user-graph-token-${n}-${'x'.repeat(5000)}`;
   graph.addUser(token, { id: OID, displayName });
-  const enc = await cipher.encrypt(token, tokenEncryptionContext(APP_ID, { tenantId: TENANT, aadObjectId: OID }, 'access_token'));
-  const activityId = `17000000${n}5`;
-  const event = toWorkerEvent({
-    type: 'teams-delegated-auth-bot.message',
-    version: '1',
-    resumed: false,
-    receivedAt: new Date().toISOString(),
-    conversation: { ...ref(), activityId },
-    message: { id: activityId, text, textFormat: 'plain', attachments: [] },
-  }, { accessToken: enc, expiresAt: Math.floor(Date.now() / 1000) + 3600, scopes: 'User.Read' }, { resumed: false });
+  const event = await signedInWorkerEvent(cipher, { appId: APP_ID, token, text, activityId: `17000000${n}5`, conversation: ref() });
   return { event: JSON.parse(JSON.stringify(event)), token };
 }
 
