@@ -3,50 +3,45 @@
  * proxies), the oidc-provider IdP, the Bot Framework JWKS, and the Bot Connector / Lambda Invoke stand-ins.
  */
 import { randomUUID } from 'node:crypto';
-import * as fs from 'node:fs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { TokenCipher } from '../../lambda/shared/crypto';
 import { TokenStore } from '../../lambda/shared/token-store';
 import {
+  activitiesTo,
   authorizeUrlOf,
-  bundleReceiver,
   callbackEvent,
   decryptToken,
   messageEvent,
   pendingItems,
   scanAll,
   setTokenExpiry,
-  startReceiverEnv,
-  startReceiverHost,
+  invocationsFor,
+  newTestUser,
+  startBundledReceiver,
   teamsMessage,
   tokenItem,
+  type BundledReceiver,
   type ReceiverEnv,
-  type ReceiverHost,
   type TestUser,
 } from '../lambda/receiver-support';
 import { awsClientConfig } from '../support/local-aws';
 
 jest.setTimeout(120_000);
 
+let receiver: BundledReceiver;
 let env: ReceiverEnv;
-let host: ReceiverHost;
-let bundleDir: string;
 let handler: (event: unknown) => Promise<{ statusCode: number; headers: Record<string, string>; body: string }>;
 
 beforeAll(async () => {
-  const bundle = bundleReceiver();
-  bundleDir = bundle.dir;
-  env = await startReceiverEnv();
   // The bundle runs in its own Node process, like a Lambda container, with only the receiver's environment.
-  host = await startReceiverHost(bundle.file, { ...env.env, TDAB_LOG_LEVEL: 'debug' });
-  handler = (event) => host.invoke(event);
+  receiver = await startBundledReceiver({ hostEnv: { TDAB_LOG_LEVEL: 'debug' } });
+  env = receiver.env;
+  handler = (event) => receiver.host.invoke(event);
 }, 240_000);
 
 afterAll(async () => {
-  await host?.stop();
-  await env?.stop();
-  if (bundleDir) fs.rmSync(bundleDir, { recursive: true, force: true });
+  await receiver?.stop();
 });
 
 /** Posts an activity with a valid JWT. */
@@ -55,29 +50,11 @@ async function send(activity: Record<string, unknown>, over: Parameters<typeof m
 }
 
 /** A fresh user known to the IdP. */
-async function newUser(name = 'User'): Promise<TestUser> {
-  const oid = randomUUID();
-  const user: TestUser = { login: `${oid}@contoso.test`, oid, teamsId: `29:1${oid}`, name };
-  await env.idp.addUser({ login: user.login, oid, tid: env.tenantId, name });
-  return user;
-}
+const newUser = (name = 'User'): Promise<TestUser> => newTestUser(env, name);
 
-function cardsTo(user: TestUser): any[] {
-  return env.connector.messages()
-    .filter((m) => m.conversationId === `a:1conv-${user.oid}`)
-    .map((m) => m.activity)
-    .filter((a) => Array.isArray(a.attachments) && a.attachments.length > 0);
-}
+const cardsTo = (user: TestUser): any[] => activitiesTo(env, user).filter((a) => Array.isArray(a.attachments) && a.attachments.length > 0);
 
-function textsTo(user: TestUser): string[] {
-  return env.connector.messages()
-    .filter((m) => m.conversationId === `a:1conv-${user.oid}` && typeof m.activity.text === 'string')
-    .map((m) => m.activity.text as string);
-}
-
-function invocationsFor(user: TestUser): any[] {
-  return env.worker.invocations.filter((e: any) => e?.conversation?.user?.aadObjectId === user.oid);
-}
+const textsTo = (user: TestUser): string[] => activitiesTo(env, user).filter((a) => typeof a.text === 'string').map((a) => a.text as string);
 
 function jwtPayload(jwt: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8'));
@@ -149,7 +126,7 @@ describe('main flow: message → card → sign in → resume → hot path → re
     expect(appToken.iss).toBe(`${env.idp.authority}/${env.tenantId}/v2.0`);
     expect([appToken.appid, appToken.azp]).toContain(env.appId);
     expect(await pendingItems(env, ada)).toHaveLength(1);
-    expect(invocationsFor(ada)).toHaveLength(0);
+    expect(invocationsFor(env, ada)).toHaveLength(0);
   });
 
   test('2. second message while the sign-in is pending: kept, no second card', async () => {
@@ -164,7 +141,7 @@ describe('main flow: message → card → sign in → resume → hot path → re
     expect(res.statusCode).toBe(200);
     expect(cardsTo(ada)).toHaveLength(1);
     expect(await pendingItems(env, ada)).toHaveLength(2);
-    expect(invocationsFor(ada)).toHaveLength(0);
+    expect(invocationsFor(env, ada)).toHaveLength(0);
   });
 
   test('4. sign in → callback: success page, tokens stored, both messages resumed in order with a token that decrypts', async () => {
@@ -182,7 +159,7 @@ describe('main flow: message → card → sign in → resume → hot path → re
     expect(res.body).not.toContain('postMessage');
 
     await env.worker.idle();
-    const events = invocationsFor(ada);
+    const events = invocationsFor(env, ada);
     expect(events.map((e) => e.message.text)).toEqual(['what is on my calendar?', 'and my mail?']);
     expect(events.every((e) => e.resumed === true && e.type === 'teams-delegated-auth-bot.message' && e.version === '1')).toBe(true);
     expect(JSON.stringify(events)).not.toMatch(/refresh/i);
@@ -209,7 +186,7 @@ describe('main flow: message → card → sign in → resume → hot path → re
     const { result, calls } = await awsCalls(() => send(teamsMessage(env, ada, 'hot path please')));
     expect(result.statusCode).toBe(200);
     expect(calls).toEqual(['dynamodb:GetItem', 'lambda:Invoke']);
-    const e = invocationsFor(ada).at(-1);
+    const e = invocationsFor(env, ada).at(-1);
     expect(e.message.text).toBe('hot path please');
     expect(e.resumed).toBe(false);
     expect(jwtPayload(await decryptToken(env.kms, e.token)).oid).toBe(ada.oid);
@@ -218,16 +195,16 @@ describe('main flow: message → card → sign in → resume → hot path → re
   test('7. a Teams retry of a hot-path message is not invoked again (same container)', async () => {
     const activity = teamsMessage(env, ada, 'only once');
     await send(activity);
-    const n = invocationsFor(ada).length;
+    const n = invocationsFor(env, ada).length;
     const { result, calls } = await awsCalls(() => send(activity));
     expect(result.statusCode).toBe(200);
     expect(calls).toEqual([]);
-    expect(invocationsFor(ada)).toHaveLength(n);
+    expect(invocationsFor(env, ada)).toHaveLength(n);
   });
 
   test('8. the access token reaches its expiry skew: silent refresh (rotated refresh token), then the worker', async () => {
     const before = await tokenItem(env, ada);
-    const oldEvent = invocationsFor(ada).at(-1);
+    const oldEvent = invocationsFor(env, ada).at(-1);
     const oldToken = await decryptToken(env.kms, oldEvent.token);
     await setTokenExpiry(env, ada, Math.floor(Date.now() / 1000) + 60);
     const cardsBefore = cardsTo(ada).length;
@@ -238,7 +215,7 @@ describe('main flow: message → card → sign in → resume → hot path → re
     expect(after?.rt).toBeDefined();
     expect(after?.rt).not.toEqual(before?.rt);
     expect(Number(after?.exp?.N)).toBeGreaterThan(Date.now() / 1000 + 3000);
-    const e = invocationsFor(ada).at(-1);
+    const e = invocationsFor(env, ada).at(-1);
     expect(e.message.text).toBe('after an hour');
     const fresh = await decryptToken(env.kms, e.token);
     expect(fresh).not.toBe(oldToken);
@@ -258,11 +235,11 @@ describe('main flow: message → card → sign in → resume → hot path → re
   });
 
   test('10. after signing out, the next message gets a card again', async () => {
-    const n = invocationsFor(ada).length;
+    const n = invocationsFor(env, ada).length;
     const cards = cardsTo(ada).length;
     await send(teamsMessage(env, ada, 'hello again'));
     expect(cardsTo(ada)).toHaveLength(cards + 1);
-    expect(invocationsFor(ada)).toHaveLength(n);
+    expect(invocationsFor(env, ada)).toHaveLength(n);
     expect(await pendingItems(env, ada)).toHaveLength(1);
   });
 });
@@ -395,7 +372,7 @@ describe('callback failures', () => {
     const ok = await handler(callbackEvent(remember(await env.idp.signIn(authorizeUrlOf(cardsTo(user)[1]), user.login))));
     expect(ok.statusCode).toBe(200);
     await env.worker.idle();
-    expect(invocationsFor(user).map((e) => e.message.text)).toEqual(['please help', 'trying again']);
+    expect(invocationsFor(env, user).map((e) => e.message.text)).toEqual(['please help', 'trying again']);
   });
 
   test('signed in as someone else: 403 naming the mismatch, nothing stored for anyone', async () => {
@@ -407,7 +384,7 @@ describe('callback failures', () => {
     expect(await tokenItem(env, user)).toBeUndefined();
     expect(await tokenItem(env, other)).toBeUndefined();
     expect(await pendingItems(env, user)).toHaveLength(1);
-    expect(invocationsFor(user)).toHaveLength(0);
+    expect(invocationsFor(env, user)).toHaveLength(0);
   });
 
   test('invalid_grant (a code the IdP does not know): 400 page, nothing stored, next message gets a new card', async () => {
@@ -444,11 +421,11 @@ describe('failures on the way', () => {
     const res = await handler(callbackEvent(remember(await env.idp.signIn(authorizeUrlOf(cardsTo(user)[0]), user.login))));
     expect(res.statusCode).toBe(200);
     expect(res.body).toContain('could not be handed over yet');
-    expect(invocationsFor(user)).toHaveLength(0);
+    expect(invocationsFor(env, user)).toHaveLength(0);
     expect(await pendingItems(env, user)).toHaveLength(2);
     await send(teamsMessage(env, user, 'm3'));
     await env.worker.idle();
-    expect(invocationsFor(user).map((e) => [e.message.text, e.resumed])).toEqual([['m1', true], ['m2', true], ['m3', false]]);
+    expect(invocationsFor(env, user).map((e) => [e.message.text, e.resumed])).toEqual([['m1', true], ['m2', true], ['m3', false]]);
     expect(await pendingItems(env, user)).toHaveLength(0);
   });
 });
@@ -470,7 +447,7 @@ describe('refresh with a short-lived access token from the IdP', () => {
     const after = await tokenItem(env, user);
     expect(Number(after?.exp?.N) - Date.now() / 1000).toBeGreaterThan(3000);
     expect(after?.rt).not.toEqual(before?.rt);
-    expect(invocationsFor(user).at(-1).message.text).toBe('refresh me');
+    expect(invocationsFor(env, user).at(-1).message.text).toBe('refresh me');
   });
 });
 
@@ -488,7 +465,7 @@ describe('concurrency', () => {
     const ok = await handler(callbackEvent(remember(await env.idp.signIn(authorizeUrlOf(cardsTo(user)[0]), user.login))));
     expect(ok.statusCode).toBe(200);
     await env.worker.idle();
-    const texts = invocationsFor(user).map((e) => e.message.text);
+    const texts = invocationsFor(env, user).map((e) => e.message.text);
     expect([...texts].sort()).toEqual(activities.map((a) => a.text).sort());
     // resumed in the order the receiver stored them (arrival order)
     const stored = pending.map((p) => JSON.parse(p.event.S).message.text);
@@ -538,7 +515,7 @@ describe('tokens of any size', () => {
       await store.put({ tenantId: env.tenantId, aadObjectId: user.oid }, { accessToken: big, refreshToken: 'r'.repeat(6000), expiresIn: 3600, scope: 'User.Read' });
       const { calls } = await awsCalls(() => send(teamsMessage(env, user, 'big token')));
       expect(calls).toEqual(['dynamodb:GetItem', 'lambda:Invoke']);
-      const e = invocationsFor(user).at(-1);
+      const e = invocationsFor(env, user).at(-1);
       expect(e.token.ciphertexts.length).toBeGreaterThan(1);
       expect(await decryptToken(env.kms, e.token)).toBe(big);
     } finally {
@@ -550,10 +527,10 @@ describe('tokens of any size', () => {
 
 describe('logs', () => {
   test('no log line contains a token, JWT, code, state, secret or message text', async () => {
-    expect(host.logs.length).toBeGreaterThan(50);
+    expect(receiver.host.logs.length).toBeGreaterThan(50);
     const texts = ['what is on my calendar?', 'and my mail?', 'hot path please', 'after an hour', 'please help', 'big token'];
     const forbidden = [...secretsSeen, env.clientSecret, ...texts];
-    const lines = host.logs.filter((l) => l.startsWith('{'));
+    const lines = receiver.host.logs.filter((l) => l.startsWith('{'));
     for (const line of lines) {
       for (const f of forbidden) expect(line).not.toContain(f);
       expect(line).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}/);

@@ -5,22 +5,24 @@
  * stand-ins. Setup helpers are the receiver's (test/lambda/receiver-support.ts).
  */
 import { randomUUID } from 'node:crypto';
-import * as fs from 'node:fs';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { ENV } from '../../src/private/env';
 import {
+  activitiesTo,
   authorizeUrlOf,
-  bundleReceiver,
   callbackEvent,
   decryptToken,
   messageEvent,
   pendingItems,
   scanAll,
   setTokenExpiry,
-  startReceiverEnv,
+  invocationsFor,
+  newTestUser,
+  startBundledReceiver,
   startReceiverHost,
   teamsMessage,
   tokenItem,
+  type BundledReceiver,
   type ReceiverEnv,
   type ReceiverHost,
   type TestUser,
@@ -31,46 +33,25 @@ jest.setTimeout(120_000);
 const CONNECTION = 'TeamsDelegatedAuthBot';
 const OAUTH_CARD = 'application/vnd.microsoft.card.oauth';
 
+let receiver: BundledReceiver;
 let env: ReceiverEnv;
 let host: ReceiverHost;
-let bundleDir: string;
-let bundleFile: string;
 
 beforeAll(async () => {
-  const bundle = bundleReceiver();
-  bundleDir = bundle.dir;
-  bundleFile = bundle.file;
-  env = await startReceiverEnv({ extraEnv: { [ENV.SSO_ENABLED]: 'true' } });
-  host = await startReceiverHost(bundle.file, env.env);
+  receiver = await startBundledReceiver({ extraEnv: { [ENV.SSO_ENABLED]: 'true' } });
+  ({ env, host } = receiver);
 }, 240_000);
 
 afterAll(async () => {
-  await host?.stop();
-  await env?.stop();
-  if (bundleDir) fs.rmSync(bundleDir, { recursive: true, force: true });
+  await receiver?.stop();
 });
 
 async function send(activity: Record<string, unknown>) {
   return host.invoke(await messageEvent(env, activity));
 }
 
-async function newUser(over: { oboFailure?: 'consent_required' | 'interaction_required' } = {}): Promise<TestUser> {
-  const oid = randomUUID();
-  const user: TestUser = { login: `${oid}@contoso.test`, oid, teamsId: `29:1${oid}`, name: 'User' };
-  await env.idp.addUser({ login: user.login, oid, tid: env.tenantId, name: 'User', ...over });
-  return user;
-}
-
 function invokeActivity(user: TestUser, name: string, value: unknown): Record<string, unknown> {
   return teamsMessage(env, user, '', { type: 'invoke', name, value, text: undefined });
-}
-
-function messagesTo(user: TestUser): any[] {
-  return env.connector.messages().filter((m) => m.conversationId === `a:1conv-${user.oid}`).map((m) => m.activity);
-}
-
-function invocationsFor(user: TestUser): any[] {
-  return env.worker.invocations.filter((e: any) => e?.conversation?.user?.aadObjectId === user.oid);
 }
 
 async function oboCalls(): Promise<number> {
@@ -81,7 +62,7 @@ async function oboCalls(): Promise<number> {
 async function askWhileSignedOut(user: TestUser, text: string): Promise<{ id: string; uri: string }> {
   const res = await send(teamsMessage(env, user, text));
   expect(res.statusCode).toBe(200);
-  const card = messagesTo(user)[0];
+  const card = activitiesTo(env, user)[0];
   const oauth = card.attachments.find((a: any) => a.contentType === OAUTH_CARD);
   expect(oauth.content.connectionName).toBe(CONNECTION);
   return oauth.content.tokenExchangeResource;
@@ -99,11 +80,11 @@ async function nothingStoredFor(user: TestUser): Promise<void> {
 }
 
 test('success: the card offers SSO, the exchange signs the user in silently and the waiting messages are answered', async () => {
-  const user = await newUser();
+  const user = await newTestUser(env);
   const resource = await askWhileSignedOut(user, 'what is on my calendar?');
   await send(teamsMessage(env, user, 'and my mail?'));
   expect(resource.uri).toBe(`api://botid-${env.appId}`);
-  expect(messagesTo(user).filter((m) => Array.isArray(m.attachments))).toHaveLength(1); // one card for two messages
+  expect(activitiesTo(env, user).filter((m) => Array.isArray(m.attachments))).toHaveLength(1); // one card for two messages
   expect(await pendingItems(env, user)).toHaveLength(2);
   const before = await oboCalls();
 
@@ -112,7 +93,7 @@ test('success: the card offers SSO, the exchange signs the user in silently and 
   expect(res).toEqual({ status: 200, body: { id: resource.id, connectionName: CONNECTION } });
   expect(await oboCalls()).toBe(before + 1);
   await env.worker.idle();
-  const events = invocationsFor(user);
+  const events = invocationsFor(env, user);
   expect(events.map((e) => e.message.text)).toEqual(['what is on my calendar?', 'and my mail?']);
   expect(events.every((e) => e.resumed)).toBe(true);
   expect(await pendingItems(env, user)).toEqual([]);
@@ -125,22 +106,22 @@ test('success: the card offers SSO, the exchange signs the user in silently and 
   expect(item?.rt).toBeDefined(); // offline_access: a refresh token was stored
 
   // Signed in: the next message takes the hot path (no card).
-  const cards = messagesTo(user).length;
+  const cards = activitiesTo(env, user).length;
   expect((await send(teamsMessage(env, user, 'thanks'))).statusCode).toBe(200);
   await env.worker.idle();
-  expect(invocationsFor(user).at(-1)).toMatchObject({ resumed: false, message: { text: 'thanks' } });
-  expect(messagesTo(user)).toHaveLength(cards);
+  expect(invocationsFor(env, user).at(-1)).toMatchObject({ resumed: false, message: { text: 'thanks' } });
+  expect(activitiesTo(env, user)).toHaveLength(cards);
 
   // The refresh token from the exchange works: an expired access token is refreshed silently.
   await setTokenExpiry(env, user, Math.floor(Date.now() / 1000) - 10);
   expect((await send(teamsMessage(env, user, 'still there?'))).statusCode).toBe(200);
   await env.worker.idle();
-  expect(invocationsFor(user).at(-1)).toMatchObject({ message: { text: 'still there?' } });
-  expect(messagesTo(user)).toHaveLength(cards);
+  expect(invocationsFor(env, user).at(-1)).toMatchObject({ message: { text: 'still there?' } });
+  expect(activitiesTo(env, user)).toHaveLength(cards);
 });
 
 test('consent required: 412 with failureDetail, nothing stored, the messages wait; the sign-in card still works', async () => {
-  const user = await newUser({ oboFailure: 'consent_required' });
+  const user = await newTestUser(env, 'User', { oboFailure: 'consent_required' });
   const resource = await askWhileSignedOut(user, 'hello');
   const before = await oboCalls();
 
@@ -152,18 +133,18 @@ test('consent required: 412 with failureDetail, nothing stored, the messages wai
   await nothingStoredFor(user);
   expect(await pendingItems(env, user)).toHaveLength(1);
   await env.worker.idle();
-  expect(invocationsFor(user)).toEqual([]);
+  expect(invocationsFor(env, user)).toEqual([]);
 
   // The fallback Teams shows: the card's sign-in link, through the browser and the callback.
-  const redirect = await env.idp.signIn(authorizeUrlOf(messagesTo(user)[0]), user.login);
+  const redirect = await env.idp.signIn(authorizeUrlOf(activitiesTo(env, user)[0]), user.login);
   const page = await host.invoke(callbackEvent(`${env.baseUrl}${redirect.pathname}${redirect.search}`));
   expect(page.statusCode).toBe(200);
   await env.worker.idle();
-  expect(invocationsFor(user).map((e) => e.message.text)).toEqual(['hello']);
+  expect(invocationsFor(env, user).map((e) => e.message.text)).toEqual(['hello']);
 });
 
 test('the same value.id from three Teams clients: one exchange, one resume, every client 200', async () => {
-  const user = await newUser();
+  const user = await newTestUser(env);
   const resource = await askWhileSignedOut(user, 'one');
   await send(teamsMessage(env, user, 'two'));
   const tokens = await Promise.all([1, 2, 3].map(() => env.idp.mintSsoToken(user.login)));
@@ -174,18 +155,18 @@ test('the same value.id from three Teams clients: one exchange, one resume, ever
   expect(results).toEqual(results.map(() => ({ status: 200, body: { id: resource.id, connectionName: CONNECTION } })));
   expect(await oboCalls()).toBe(before + 1);
   await env.worker.idle();
-  expect(invocationsFor(user).map((e) => e.message.text)).toEqual(['one', 'two']);
+  expect(invocationsFor(env, user).map((e) => e.message.text)).toEqual(['one', 'two']);
 
   // Teams retries one of them later: still 200, still one exchange and one resume.
   expect((await exchange(user, resource.id, tokens[2])).status).toBe(200);
   expect(await oboCalls()).toBe(before + 1);
   await env.worker.idle();
-  expect(invocationsFor(user)).toHaveLength(2);
+  expect(invocationsFor(env, user)).toHaveLength(2);
 });
 
 test('an SSO token of another user: 412, nothing stored for either user, no exchange', async () => {
-  const user = await newUser();
-  const intruder = await newUser();
+  const user = await newTestUser(env);
+  const intruder = await newTestUser(env);
   const resource = await askWhileSignedOut(user, 'private question');
   const before = await oboCalls();
 
@@ -198,11 +179,11 @@ test('an SSO token of another user: 412, nothing stored for either user, no exch
   await nothingStoredFor(intruder);
   expect(await pendingItems(env, user)).toHaveLength(1);
   await env.worker.idle();
-  expect(invocationsFor(user)).toEqual([]);
+  expect(invocationsFor(env, user)).toEqual([]);
 });
 
 test('an expired SSO token: 412, nothing stored, no exchange', async () => {
-  const user = await newUser();
+  const user = await newTestUser(env);
   const resource = await askWhileSignedOut(user, 'late');
   const before = await oboCalls();
 
@@ -216,7 +197,7 @@ test('an expired SSO token: 412, nothing stored, no exchange', async () => {
 });
 
 test('signin/verifyState and signin/failure over HTTP; other invoke names 501', async () => {
-  const user = await newUser();
+  const user = await newTestUser(env);
   let res = await send(invokeActivity(user, 'signin/verifyState', { state: '123456' }));
   expect(res.statusCode).toBe(412);
   res = await send(invokeActivity(user, 'signin/verifyState', {}));
@@ -224,7 +205,7 @@ test('signin/verifyState and signin/failure over HTTP; other invoke names 501', 
 
   res = await send(invokeActivity(user, 'signin/failure', { code: 'resourcematchfailed', message: 'Resource match failed' }));
   expect(res.statusCode).toBe(200);
-  const [card] = messagesTo(user);
+  const [card] = activitiesTo(env, user);
   expect(card.attachments.map((a: any) => a.contentType)).toEqual(['application/vnd.microsoft.card.adaptive']);
   // The free-text failure message and no token reach the logs.
   expect(host.logs.join('\n')).not.toContain('Resource match failed');
@@ -234,12 +215,12 @@ test('signin/verifyState and signin/failure over HTTP; other invoke names 501', 
 });
 
 test('no token, JWT or SSO assertion in the receiver logs, even at debug level', async () => {
-  const debugHost = await startReceiverHost(bundleFile, { ...env.env, [ENV.LOG_LEVEL]: 'debug' });
+  const debugHost = await startReceiverHost(receiver.bundleFile, { ...env.env, [ENV.LOG_LEVEL]: 'debug' });
   try {
-    const user = await newUser();
+    const user = await newTestUser(env);
     const ask = await debugHost.invoke(await messageEvent(env, teamsMessage(env, user, 'log check')));
     expect(ask.statusCode).toBe(200);
-    const oauth = messagesTo(user)[0].attachments.find((a: any) => a.contentType === OAUTH_CARD);
+    const oauth = activitiesTo(env, user)[0].attachments.find((a: any) => a.contentType === OAUTH_CARD);
     const id = oauth.content.tokenExchangeResource.id;
     const token = await env.idp.mintSsoToken(user.login);
     const res = await debugHost.invoke(await messageEvent(env, invokeActivity(user, 'signin/tokenExchange', { id, connectionName: CONNECTION, token })));

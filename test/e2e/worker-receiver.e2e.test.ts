@@ -4,17 +4,17 @@
  * bundled default worker → Graph stand-in (answers only for the IdP-issued access token the worker decrypted) → reply
  * at the Bot Connector stand-in. Uses the receiver's test environment (test/lambda/receiver-support.ts).
  */
-import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import {
+  activitiesTo,
   authorizeUrlOf,
-  bundleReceiver,
   callbackEvent,
   messageEvent,
-  startReceiverEnv,
-  startReceiverHost,
+  newTestUser,
+  startBundledReceiver,
   teamsMessage,
+  type BundledReceiver,
   type ReceiverEnv,
   type ReceiverHost,
   type TestUser,
@@ -27,21 +27,20 @@ jest.setTimeout(120_000);
 
 const APOLOGY = 'Sorry, something went wrong while I was working on your message. Please try again later.';
 
+let bundled: BundledReceiver;
 let env: ReceiverEnv;
 let receiver: ReceiverHost;
 let worker: BundledHandler;
 let graph: GraphStandIn;
-let receiverDir: string;
 let workerDir: string;
 /** Display names the Graph stand-in returns, by Entra object id (different from the Teams names on purpose). */
 const graphNames = new Map<string, string>();
 
 beforeAll(async () => {
-  const receiverBundle = bundleReceiver();
-  receiverDir = receiverBundle.dir;
   const workerBundle = bundleHandler('lambda/worker/index.ts', 'tdab-worker-chain-');
   workerDir = workerBundle.dir;
-  env = await startReceiverEnv();
+  bundled = await startBundledReceiver();
+  ({ env, host: receiver } = bundled);
   const jwks = createRemoteJWKSet(new URL(env.idp.jwksUri));
   graph = await startGraphStandIn({
     // Microsoft Graph accepts the access token the IdP issued for it; the profile is looked up by the token's oid.
@@ -53,21 +52,18 @@ beforeAll(async () => {
   });
   worker = await startBundledHandler(workerBundle.file, { ...env.env, TDAB_GRAPH_BASE_URL: graph.baseUrl, TDAB_LOG_LEVEL: 'info' });
   env.worker.setHandler(worker.handler);
-  receiver = await startReceiverHost(receiverBundle.file, env.env);
 }, 240_000);
 
 afterAll(async () => {
   await env?.worker.idle();
-  await Promise.all([receiver?.stop(), worker?.stop(), graph?.stop()]);
-  await env?.stop();
-  for (const d of [receiverDir, workerDir]) if (d) rmSync(d, { recursive: true, force: true });
+  await Promise.all([worker?.stop(), graph?.stop()]);
+  await bundled?.stop();
+  if (workerDir) rmSync(workerDir, { recursive: true, force: true });
 });
 
 async function newUser(teamsName: string, graphName: string): Promise<TestUser> {
-  const oid = randomUUID();
-  const user: TestUser = { login: `${oid}@contoso.test`, oid, teamsId: `29:1${oid}`, name: teamsName };
-  await env.idp.addUser({ login: user.login, oid, tid: env.tenantId, name: teamsName });
-  graphNames.set(oid, graphName);
+  const user = await newTestUser(env, teamsName);
+  graphNames.set(user.oid, graphName);
   return user;
 }
 
@@ -86,9 +82,9 @@ function workerReplies(user: TestUser) {
 async function signIn(user: TestUser, firstText: string): Promise<Record<string, unknown>> {
   const first = teamsMessage(env, user, firstText);
   await send(first);
-  const card = env.connector.messages().filter((m) => m.conversationId === `a:1conv-${user.oid}` && m.activity.attachments?.length).at(-1);
+  const card = activitiesTo(env, user).filter((a) => a.attachments?.length).at(-1);
   expect(card).toBeDefined();
-  const redirect = await env.idp.signIn(authorizeUrlOf(card!.activity), user.login);
+  const redirect = await env.idp.signIn(authorizeUrlOf(card), user.login);
   const res = await receiver.invoke(callbackEvent(redirect));
   expect(res.statusCode).toBe(200);
   return first;

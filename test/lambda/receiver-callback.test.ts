@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { inProcessContext, scanAll, startReceiverEnv, teamsMessage, type ReceiverEnv, type TestUser } from './receiver-support';
+import {
+  inProcessContext, newTestUser, scanAll, startInProcessReceiver, teamsMessage, type ReceiverEnv, type TestUser,
+} from './receiver-support';
 import { pendingEventOf, RequestError, validateActivity } from '../../lambda/receiver/activity';
 import { handleCallback, identityMismatch, parseCallbackQuery } from '../../lambda/receiver/callback';
 import type { ReceiverContext } from '../../lambda/receiver/context';
@@ -10,22 +12,15 @@ jest.setTimeout(60_000);
 
 let env: ReceiverEnv;
 let ctx: ReceiverContext;
-let destroy: () => void;
+let stop: () => Promise<void>;
 beforeAll(async () => {
-  env = await startReceiverEnv();
-  ({ ctx, destroy } = inProcessContext(env));
+  ({ env, ctx, stop } = await startInProcessReceiver());
 }, 180_000);
 afterAll(async () => {
-  destroy?.();
-  await env?.stop();
+  await stop?.();
 });
 
-async function newUser(): Promise<TestUser> {
-  const oid = randomUUID();
-  const user: TestUser = { login: `${oid}@contoso.test`, oid, teamsId: `29:1${oid}`, name: 'U' };
-  await env.idp.addUser({ login: user.login, oid, tid: env.tenantId, name: 'U' });
-  return user;
-}
+const newUser = (): Promise<TestUser> => newTestUser(env, 'U');
 
 /** A sign-in state as the messaging flow creates it, and the matching authorize URL (nonce overridable). */
 async function startSignIn(c: ReceiverContext, user: TestUser, opts: { authorizeNonce?: string } = {}) {

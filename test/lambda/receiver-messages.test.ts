@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
-  decryptToken, inProcessContext, pendingItems, startReceiverEnv, teamsMessage, tokenItem, type ReceiverEnv, type TestUser,
+  activitiesTo, decryptToken, inProcessContext, invocationsFor, pendingItems, startInProcessReceiver, teamsMessage, testUser, tokenItem,
+  type ReceiverEnv, type TestUser,
 } from './receiver-support';
 import { validateActivity } from '../../lambda/receiver/activity';
 import type { ReceiverContext } from '../../lambda/receiver/context';
@@ -11,24 +12,18 @@ jest.setTimeout(60_000);
 
 let env: ReceiverEnv;
 let ctx: ReceiverContext;
-let destroy: () => void;
+let stop: () => Promise<void>;
 beforeAll(async () => {
-  env = await startReceiverEnv();
-  ({ ctx, destroy } = inProcessContext(env));
+  ({ env, ctx, stop } = await startInProcessReceiver());
 }, 180_000);
 afterAll(async () => {
-  destroy?.();
-  await env?.stop();
+  await stop?.();
 });
 
-function newUser(): TestUser {
-  const oid = randomUUID();
-  return { login: `${oid}@contoso.test`, oid, teamsId: `29:1${oid}`, name: 'U' };
-}
+const newUser = (): TestUser => testUser('U');
 const key = (u: TestUser) => ({ tenantId: env.tenantId, aadObjectId: u.oid });
 const msg = (u: TestUser, text: string, over: Record<string, unknown> = {}) => validateActivity(teamsMessage(env, u, text, over));
-const toUser = (u: TestUser) => env.connector.messages().filter((m) => m.conversationId === `a:1conv-${u.oid}`).map((m) => m.activity);
-const invocationsFor = (u: TestUser) => env.worker.invocations.filter((e: any) => e?.conversation?.user?.aadObjectId === u.oid) as any[];
+const toUser = (u: TestUser) => activitiesTo(env, u);
 
 describe('RecentActivities', () => {
   test('remembers ids for the TTL, bounded', () => {
@@ -66,7 +61,7 @@ describe('messaging flow', () => {
     expect(await tokenItem(env, u)).toBeUndefined();
     expect(await pendingItems(env, u)).toHaveLength(1);
     expect(toUser(u)).toHaveLength(1);
-    expect(invocationsFor(u)).toHaveLength(0);
+    expect(invocationsFor(env, u)).toHaveLength(0);
   });
 
   test('invalid_grant because a concurrent request already rotated the refresh token: the newer tokens are used, not deleted', async () => {
@@ -82,7 +77,7 @@ describe('messaging flow', () => {
     expect(await handleMessage(msg(u, 'racing'), racing)).toBe('refreshed');
     expect(await tokenItem(env, u)).toBeDefined();
     await env.worker.idle();
-    const e = invocationsFor(u).at(-1);
+    const e = invocationsFor(env, u).at(-1);
     expect(e.message.text).toBe('racing');
     expect(await decryptToken(env.kms, e.token)).toBe('fresh-access');
     expect(toUser(u)).toHaveLength(0);
@@ -96,7 +91,7 @@ describe('messaging flow', () => {
       await down.ctx.tokens.put(key(u), { accessToken: 'still-valid', refreshToken: 'rt', expiresIn: 200 });
       expect(await handleMessage(msg(u, 'hi'), down.ctx)).toBe('hot_path');
       await env.worker.idle();
-      expect(invocationsFor(u)).toHaveLength(1);
+      expect(invocationsFor(env, u)).toHaveLength(1);
     } finally {
       down.destroy();
     }
@@ -111,7 +106,7 @@ describe('messaging flow', () => {
       expect(await handleMessage(msg(u, 'hi'), down.ctx)).toBe('pending_refresh_unavailable');
       expect(await pendingItems(env, u)).toHaveLength(1);
       expect(await tokenItem(env, u)).toBeDefined();
-      expect(invocationsFor(u)).toHaveLength(0);
+      expect(invocationsFor(env, u)).toHaveLength(0);
     } finally {
       down.destroy();
     }

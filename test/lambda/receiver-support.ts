@@ -493,3 +493,79 @@ export function inProcessContext(env: ReceiverEnv, over: Record<string, string |
   const config = loadConfig(vars as NodeJS.ProcessEnv);
   return { ctx: createReceiverContext(config, clients), destroy: clients.destroy };
 }
+
+/** The receiver environment with an in-process context over it (the in-process flow tests). Call `stop()` in afterAll. */
+export async function startInProcessReceiver(
+  opts: ReceiverEnvOptions = {},
+): Promise<{ env: ReceiverEnv; ctx: ReceiverContext; stop(): Promise<void> }> {
+  const env = await startReceiverEnv(opts);
+  const { ctx, destroy } = inProcessContext(env);
+  return {
+    env,
+    ctx,
+    stop: async () => {
+      destroy();
+      await env.stop();
+    },
+  };
+}
+
+/** The BUNDLED receiver in its own Node process over a fresh environment (the e2e tests). Call `stop()` in afterAll. */
+export interface BundledReceiver {
+  env: ReceiverEnv;
+  host: ReceiverHost;
+  /** The bundle (to start more hosts, e.g. with other log levels). */
+  bundleFile: string;
+  /** Stops the host and the environment and removes the bundle. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Bundles the receiver, starts its environment and a host running the bundle with the environment's variables plus
+ * `hostEnv`. On failure, stops what was started and rethrows.
+ */
+export async function startBundledReceiver(opts: ReceiverEnvOptions & { hostEnv?: Record<string, string> } = {}): Promise<BundledReceiver> {
+  const bundle = bundleReceiver();
+  let env: ReceiverEnv | undefined;
+  let host: ReceiverHost | undefined;
+  const stop = async (): Promise<void> => {
+    await host?.stop();
+    await env?.stop();
+    fs.rmSync(bundle.dir, { recursive: true, force: true });
+  };
+  try {
+    env = await startReceiverEnv(opts);
+    host = await startReceiverHost(bundle.file, { ...env.env, ...opts.hostEnv });
+    return { env, host, bundleFile: bundle.file, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** A user of the test tenant with a fresh object id (not registered anywhere: see {@link newTestUser}). */
+export function testUser(name = 'User'): TestUser {
+  const oid = randomUUID();
+  return { login: `${oid}@contoso.test`, oid, teamsId: `29:1${oid}`, name };
+}
+
+/** A fresh user, registered at the IdP (`over`: the IdP's per-user options, e.g. an on-behalf-of failure). */
+export async function newTestUser(
+  env: ReceiverEnv,
+  name = 'User',
+  over: Omit<Parameters<IdentityProvider['addUser']>[0], 'login' | 'oid' | 'tid' | 'name'> = {},
+): Promise<TestUser> {
+  const user = testUser(name);
+  await env.idp.addUser({ login: user.login, oid: user.oid, tid: env.tenantId, name, ...over });
+  return user;
+}
+
+/** The activities the bot posted in `user`'s personal conversation (the one {@link teamsMessage} uses), in order. */
+export function activitiesTo(env: ReceiverEnv, user: TestUser): any[] {
+  return env.connector.messages().filter((m) => m.conversationId === `a:1conv-${user.oid}`).map((m) => m.activity);
+}
+
+/** The contract events the worker stand-in received for `user`, in order. */
+export function invocationsFor(env: ReceiverEnv, user: TestUser): any[] {
+  return env.worker.invocations.filter((e: any) => e?.conversation?.user?.aadObjectId === user.oid);
+}

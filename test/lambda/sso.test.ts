@@ -4,23 +4,18 @@
  * grant, the Bot Connector and Lambda Invoke stand-ins.
  */
 import { randomUUID } from 'node:crypto';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { KMSClient } from '@aws-sdk/client-kms';
-import { LambdaClient } from '@aws-sdk/client-lambda';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SSMClient } from '@aws-sdk/client-ssm';
 import { generateKeyPair } from 'jose';
-import { startReceiverEnv, teamsMessage, type ReceiverEnv, type TestUser } from './receiver-support';
+import {
+  activitiesTo, inProcessContext, invocationsFor, newTestUser, startReceiverEnv, teamsMessage, type ReceiverEnv, type TestUser,
+} from './receiver-support';
 import { validateActivity, type InboundActivity } from '../../lambda/receiver/activity';
 import { SSO_CONNECTION_NAME } from '../../lambda/receiver/cards';
-import { createReceiverContext, type ReceiverContext } from '../../lambda/receiver/context';
+import type { ReceiverContext } from '../../lambda/receiver/context';
 import { handleInvoke } from '../../lambda/receiver/invoke';
 import { handleMessage } from '../../lambda/receiver/messages';
 import { failureDetailOf, handleSsoInvoke, ssoClaimKey, type InvokeResult } from '../../lambda/receiver/sso';
-import { loadConfig } from '../../lambda/shared/config';
 import { OAuthError, OAuthUnavailableError, TokenValidationError } from '../../lambda/shared/entra-oauth';
 import { ENV } from '../../src/private/env';
-import { awsClientConfig } from '../support/local-aws';
 
 jest.setTimeout(120_000);
 
@@ -31,17 +26,11 @@ const sdkClients: Array<{ destroy(): void }> = [];
 /** Short waits: the duplicate tests measure them. */
 const OPTS = { duplicateWaitMs: 1500, duplicatePollMs: 50 };
 
+/** An in-process context over the environment with TDAB_* overrides (its SDK clients are destroyed after the suite). */
 function buildContext(extraEnv: Record<string, string> = {}): ReceiverContext {
-  const config = loadConfig({ ...env.env, ...extraEnv });
-  const clients = {
-    ddb: new DynamoDBClient(awsClientConfig(env.ddbProxy.endpoint)),
-    kms: new KMSClient(awsClientConfig(env.motoProxy.endpoint)),
-    lambda: new LambdaClient(awsClientConfig(env.worker.endpoint)),
-    secrets: new SecretsManagerClient(awsClientConfig(env.motoProxy.endpoint)),
-    ssm: new SSMClient(awsClientConfig(env.motoProxy.endpoint)),
-  };
-  sdkClients.push(...Object.values(clients));
-  return createReceiverContext(config, clients);
+  const { ctx: built, destroy } = inProcessContext(env, extraEnv);
+  sdkClients.push({ destroy });
+  return built;
 }
 
 beforeAll(async () => {
@@ -53,13 +42,6 @@ afterAll(async () => {
   for (const c of sdkClients) c.destroy();
   await env?.stop();
 });
-
-async function newUser(over: { oboFailure?: 'consent_required' | 'interaction_required' } = {}): Promise<TestUser> {
-  const oid = randomUUID();
-  const user: TestUser = { login: `${oid}@contoso.test`, oid, teamsId: `29:1${oid}`, name: 'User' };
-  await env.idp.addUser({ login: user.login, oid, tid: env.tenantId, name: 'User', ...over });
-  return user;
-}
 
 function invoke(user: TestUser, name: string, value: unknown, over: Record<string, unknown> = {}): InboundActivity {
   return validateActivity(teamsMessage(env, user, '', { type: 'invoke', name, value, text: undefined, ...over }));
@@ -92,20 +74,12 @@ async function pendingMessages(user: TestUser, n: number): Promise<string[]> {
   return ids;
 }
 
-function invocationsFor(user: TestUser): any[] {
-  return env.worker.invocations.filter((e: any) => e?.conversation?.user?.aadObjectId === user.oid);
-}
-
-function messagesTo(user: TestUser): any[] {
-  return env.connector.messages().filter((m) => m.conversationId === `a:1conv-${user.oid}`).map((m) => m.activity);
-}
-
 describe('signin/tokenExchange', () => {
   test('valid SSO token: one on-behalf-of exchange, tokens stored, marker released, pending messages resumed in order, 200', async () => {
-    const user = await newUser();
+    const user = await newTestUser(env);
     const ids = await pendingMessages(user, 3);
-    expect(messagesTo(user)).toHaveLength(1); // one card for three messages
-    const oauthCard = messagesTo(user)[0].attachments.find((a: any) => a.contentType === 'application/vnd.microsoft.card.oauth');
+    expect(activitiesTo(env, user)).toHaveLength(1); // one card for three messages
+    const oauthCard = activitiesTo(env, user)[0].attachments.find((a: any) => a.contentType === 'application/vnd.microsoft.card.oauth');
     expect(oauthCard.content.tokenExchangeResource.uri).toBe(`api://botid-${env.appId}`);
     const id = oauthCard.content.tokenExchangeResource.id;
     const before = await oboCount();
@@ -119,20 +93,20 @@ describe('signin/tokenExchange', () => {
     expect(stored!.refreshToken).toBeDefined(); // offline_access was requested
     expect(stored!.scopes).toMatch(/User\.Read/);
     await env.worker.idle();
-    expect(invocationsFor(user).map((e) => e.message.id)).toEqual(ids);
-    expect(invocationsFor(user).every((e) => e.resumed === true)).toBe(true);
+    expect(invocationsFor(env, user).map((e) => e.message.id)).toEqual(ids);
+    expect(invocationsFor(env, user).every((e) => e.resumed === true)).toBe(true);
     expect(await ctx.conversations.listPendingMessages(userKey(user))).toEqual([]);
     // The marker is gone: the next card could be posted.
     expect(await ctx.conversations.claimSignInPrompt(userKey(user))).toBe(true);
   });
 
   test('the token reaches the worker decryptable and equal to what the IdP issued on-behalf-of', async () => {
-    const user = await newUser();
+    const user = await newTestUser(env);
     await pendingMessages(user, 1);
     const res = await run(exchange(user, { id: randomUUID(), token: await env.idp.mintSsoToken(user.login) }));
     expect(res.status).toBe(200);
     await env.worker.idle();
-    const [event] = invocationsFor(user);
+    const [event] = invocationsFor(env, user);
     const stored = await ctx.tokens.get(userKey(user));
     expect(event.token.ciphertexts).toEqual(stored!.accessToken.ciphertexts);
     expect(event.token.encryptionContext).toMatchObject({ tenantId: env.tenantId, aadObjectId: user.oid, purpose: 'access_token' });
@@ -145,7 +119,7 @@ describe('signin/tokenExchange', () => {
     ['expired', { expiresInSeconds: -600 }, /expired/],
     ['foreign issuer', { issuer: 'https://login.microsoftonline.com/other/v2.0' }, /wrong_issuer/],
   ])('%s → 412 with failureDetail, no exchange, nothing stored', async (_label, mint, detail) => {
-    const user = await newUser();
+    const user = await newTestUser(env);
     await pendingMessages(user, 1);
     const before = await oboCount();
     const id = randomUUID();
@@ -161,13 +135,13 @@ describe('signin/tokenExchange', () => {
   });
 
   test('the app id as audience is accepted too', async () => {
-    const user = await newUser();
+    const user = await newTestUser(env);
     const res = await run(exchange(user, { id: randomUUID(), token: await env.idp.mintSsoToken(user.login, { audience: env.appId }) }));
     expect(res.status).toBe(200);
   });
 
   test('token signed by a key the tenant does not publish → 412', async () => {
-    const user = await newUser();
+    const user = await newTestUser(env);
     const { privateKey } = await generateKeyPair('RS256');
     const token = await env.idp.mintSsoToken(user.login, { key: { privateKey, kid: 'forged' } });
     const res = await run(exchange(user, { id: randomUUID(), token }));
@@ -176,8 +150,8 @@ describe('signin/tokenExchange', () => {
   });
 
   test("another user's SSO token → 412, nothing stored for either user", async () => {
-    const victim = await newUser();
-    const other = await newUser();
+    const victim = await newTestUser(env);
+    const other = await newTestUser(env);
     await pendingMessages(victim, 1);
     const before = await oboCount();
     const res = await run(exchange(victim, { id: randomUUID(), token: await env.idp.mintSsoToken(other.login) }));
@@ -187,18 +161,18 @@ describe('signin/tokenExchange', () => {
     expect(await ctx.tokens.get(userKey(victim))).toBeUndefined();
     expect(await ctx.tokens.get(userKey(other))).toBeUndefined();
     await env.worker.idle();
-    expect(invocationsFor(victim)).toEqual([]);
+    expect(invocationsFor(env, victim)).toEqual([]);
   });
 
   test('a token whose tid is another tenant → 412', async () => {
-    const user = await newUser();
+    const user = await newTestUser(env);
     const token = await env.idp.mintSsoToken(user.login, { claims: { tid: randomUUID() } });
     const res = await run(exchange(user, { id: randomUUID(), token }));
     expect(res.status).toBe(412);
   });
 
   test('consent required → 412 consent_required, nothing stored; after consent the same id exchanges again', async () => {
-    const user = await newUser({ oboFailure: 'consent_required' });
+    const user = await newTestUser(env, 'User', { oboFailure: 'consent_required' });
     await pendingMessages(user, 2);
     const id = randomUUID();
     const before = await oboCount();
@@ -212,11 +186,11 @@ describe('signin/tokenExchange', () => {
     const ok = await run(exchange(user, { id, token: await env.idp.mintSsoToken(user.login) }));
     expect(ok.status).toBe(200);
     await env.worker.idle();
-    expect(invocationsFor(user)).toHaveLength(2);
+    expect(invocationsFor(env, user)).toHaveLength(2);
   });
 
   test('interaction required (MFA, conditional access) → 412 interaction_required', async () => {
-    const user = await newUser({ oboFailure: 'interaction_required' });
+    const user = await newTestUser(env, 'User', { oboFailure: 'interaction_required' });
     const res = await run(exchange(user, { id: randomUUID(), token: await env.idp.mintSsoToken(user.login) }));
     expect(res.status).toBe(412);
     expect((res.body as any).failureDetail).toMatch(/^interaction_required/);
@@ -224,7 +198,7 @@ describe('signin/tokenExchange', () => {
   });
 
   test('the same id from three Teams clients at once: one exchange, one resume, every caller 200', async () => {
-    const user = await newUser();
+    const user = await newTestUser(env);
     const ids = await pendingMessages(user, 2);
     const id = randomUUID();
     const before = await oboCount();
@@ -234,7 +208,7 @@ describe('signin/tokenExchange', () => {
     expect(results).toEqual(results.map(() => ({ status: 200, body: { id, connectionName: SSO_CONNECTION_NAME } })));
     expect(await oboCount()).toBe(before + 1);
     await env.worker.idle();
-    expect(invocationsFor(user).map((e) => e.message.id)).toEqual(ids);
+    expect(invocationsFor(env, user).map((e) => e.message.id)).toEqual(ids);
     // A late duplicate: answered at once, no exchange, no resume.
     const started = Date.now();
     const late = await run(exchange(user, { id, token: tokens[0] }));
@@ -242,11 +216,11 @@ describe('signin/tokenExchange', () => {
     expect(Date.now() - started).toBeLessThan(1000);
     expect(await oboCount()).toBe(before + 1);
     await env.worker.idle();
-    expect(invocationsFor(user)).toHaveLength(2);
+    expect(invocationsFor(env, user)).toHaveLength(2);
   });
 
   test('duplicates while the first exchange fails (consent): every caller 412, quickly, one exchange', async () => {
-    const user = await newUser({ oboFailure: 'consent_required' });
+    const user = await newTestUser(env, 'User', { oboFailure: 'consent_required' });
     const id = randomUUID();
     const before = await oboCount();
     const tokens = await Promise.all([1, 2, 3].map(() => env.idp.mintSsoToken(user.login)));
@@ -259,8 +233,8 @@ describe('signin/tokenExchange', () => {
   });
 
   test('a duplicate whose own token is foreign is refused even though the first caller succeeds', async () => {
-    const user = await newUser();
-    const other = await newUser();
+    const user = await newTestUser(env);
+    const other = await newTestUser(env);
     const id = randomUUID();
     const [good, bad] = await Promise.all([
       run(exchange(user, { id, token: await env.idp.mintSsoToken(user.login) })),
@@ -271,7 +245,7 @@ describe('signin/tokenExchange', () => {
   });
 
   test('a refresh token left from an earlier sign-in does not make a duplicate succeed', async () => {
-    const user = await newUser();
+    const user = await newTestUser(env);
     const id = randomUUID();
     await ctx.tokens.put(userKey(user), { accessToken: 'old', refreshToken: 'old-rt', expiresIn: 1 });
     expect(await ctx.conversations.claim(ssoClaimKey(id, userKey(user)), 600)).toBe(true);
@@ -280,7 +254,7 @@ describe('signin/tokenExchange', () => {
   });
 
   test('a duplicate whose first exchange never finishes gives up after the wait with 412', async () => {
-    const user = await newUser();
+    const user = await newTestUser(env);
     const id = randomUUID();
     // Another container holds the claim and has not finished (it is still exchanging).
     expect(await ctx.conversations.claim(ssoClaimKey(id, { tenantId: env.tenantId, aadObjectId: user.oid }), 600)).toBe(true);
@@ -295,8 +269,8 @@ describe('signin/tokenExchange', () => {
   });
 
   test('the same id for two different users (a card in a group chat): each user exchanges', async () => {
-    const a = await newUser();
-    const b = await newUser();
+    const a = await newTestUser(env);
+    const b = await newTestUser(env);
     const id = randomUUID();
     const conversation = { id: '19:group@thread.v2', conversationType: 'groupChat', tenantId: env.tenantId, isGroup: true };
     const [ra, rb] = await Promise.all([
@@ -316,7 +290,7 @@ describe('signin/tokenExchange', () => {
     ['token not a string', { connectionName: SSO_CONNECTION_NAME, id: 'abc', token: 42 }],
     ['oversized token', { connectionName: SSO_CONNECTION_NAME, id: 'abc', token: 'x'.repeat(20000) }],
   ])('malformed request (%s) → 400, nothing stored', async (_label, value) => {
-    const user = await newUser();
+    const user = await newTestUser(env);
     const res = await run(invoke(user, 'signin/tokenExchange', value));
     expect(res.status).toBe(400);
     expect(res.body).toMatchObject({ connectionName: SSO_CONNECTION_NAME, failureDetail: expect.any(String) });
@@ -324,7 +298,7 @@ describe('signin/tokenExchange', () => {
   });
 
   test('a connection name the bot never sent → 400', async () => {
-    const user = await newUser();
+    const user = await newTestUser(env);
     const res = await run(exchange(user, { id: randomUUID(), token: await env.idp.mintSsoToken(user.login), connectionName: 'GraphConnection' }));
     expect(res.status).toBe(400);
     expect(await ctx.tokens.get(userKey(user))).toBeUndefined();
@@ -332,7 +306,7 @@ describe('signin/tokenExchange', () => {
 
   test('SSO disabled → 412, no exchange', async () => {
     const noSso = buildContext({ [ENV.SSO_ENABLED]: 'false' });
-    const user = await newUser();
+    const user = await newTestUser(env);
     const before = await oboCount();
     const res = await run(exchange(user, { id: randomUUID(), token: await env.idp.mintSsoToken(user.login) }), noSso);
     expect(res.status).toBe(412);
@@ -342,7 +316,7 @@ describe('signin/tokenExchange', () => {
 
   test('identity provider unreachable → 412, nothing stored', async () => {
     const down = buildContext({ [ENV.ENTRA_AUTHORITY]: 'http://127.0.0.1:9' });
-    const user = await newUser();
+    const user = await newTestUser(env);
     const res = await run(exchange(user, { id: randomUUID(), token: await env.idp.mintSsoToken(user.login) }), down);
     expect(res.status).toBe(412);
     expect(await ctx.tokens.get(userKey(user))).toBeUndefined();
@@ -364,7 +338,7 @@ describe('failure details', () => {
 
 describe('signin/verifyState', () => {
   test('404 without a state, 412 while not signed in, 200 once signed in (also with only a refresh token left)', async () => {
-    const user = await newUser();
+    const user = await newTestUser(env);
     expect(await run(invoke(user, 'signin/verifyState', {}))).toEqual({ status: 404 });
     expect(await run(invoke(user, 'signin/verifyState', undefined))).toEqual({ status: 404 });
     expect(await run(invoke(user, 'signin/verifyState', { state: '123456' }))).toEqual({ status: 412 });
@@ -378,8 +352,8 @@ describe('signin/verifyState', () => {
   });
 
   test("another user's tokens do not count", async () => {
-    const user = await newUser();
-    const other = await newUser();
+    const user = await newTestUser(env);
+    const other = await newTestUser(env);
     await ctx.tokens.put(userKey(other), { accessToken: 'at', refreshToken: 'rt', expiresIn: 3600 });
     expect(await run(invoke(user, 'signin/verifyState', { state: 'anything' }))).toEqual({ status: 412 });
   });
@@ -387,10 +361,10 @@ describe('signin/verifyState', () => {
 
 describe('signin/failure', () => {
   test('logs, posts one sign-in card (no OAuthCard) with an explanation, answers 200; a second report is not posted again', async () => {
-    const user = await newUser();
+    const user = await newTestUser(env);
     const res = await run(invoke(user, 'signin/failure', { code: 'resourcematchfailed', message: 'Resource match failed' }));
     expect(res).toEqual({ status: 200 });
-    const msgs = messagesTo(user);
+    const msgs = activitiesTo(env, user);
     expect(msgs).toHaveLength(1);
     const types = msgs[0].attachments.map((a: any) => a.contentType);
     expect(types).toEqual(['application/vnd.microsoft.card.adaptive']);
@@ -401,13 +375,13 @@ describe('signin/failure', () => {
     expect(url.searchParams.get('state')).toBeTruthy();
     // A second client reports the same failure: no second message.
     expect(await run(invoke(user, 'signin/failure', { code: 'resourcematchfailed' }))).toEqual({ status: 200 });
-    expect(messagesTo(user)).toHaveLength(1);
+    expect(activitiesTo(env, user)).toHaveLength(1);
   });
 
   test('the card it posts works: signing in through it stores the tokens', async () => {
-    const user = await newUser();
+    const user = await newTestUser(env);
     await run(invoke(user, 'signin/failure', { code: 'usercancelled' }));
-    const card = messagesTo(user)[0].attachments[0].content;
+    const card = activitiesTo(env, user)[0].attachments[0].content;
     expect(JSON.stringify(card.body)).toMatch(/cancelled/);
     const redirect = await env.idp.signIn(card.actions[0].url, user.login);
     expect(redirect.searchParams.get('code')).toBeTruthy();
@@ -416,28 +390,28 @@ describe('signin/failure', () => {
   });
 
   test('when the card cannot be posted, the next report tries again', async () => {
-    const user = await newUser();
+    const user = await newTestUser(env);
     env.connector.failNext(403, 1);
     expect(await run(invoke(user, 'signin/failure', { code: 'authrequestfailed' }))).toEqual({ status: 200 });
-    expect(messagesTo(user)).toHaveLength(0);
+    expect(activitiesTo(env, user)).toHaveLength(0);
     expect(await run(invoke(user, 'signin/failure', { code: 'authrequestfailed' }))).toEqual({ status: 200 });
-    expect(messagesTo(user)).toHaveLength(1);
+    expect(activitiesTo(env, user)).toHaveLength(1);
   });
 
   test('unknown or odd codes still get the message', async () => {
-    const user = await newUser();
+    const user = await newTestUser(env);
     expect(await run(invoke(user, 'signin/failure', { code: '<script>' }))).toEqual({ status: 200 });
-    expect(messagesTo(user)).toHaveLength(1);
+    expect(activitiesTo(env, user)).toHaveLength(1);
   });
 });
 
 test('other invoke names are not handled here (the receiver answers 501)', async () => {
-  const user = await newUser();
+  const user = await newTestUser(env);
   expect(await handleSsoInvoke(invoke(user, 'composeExtension/query', {}), ctx)).toBeUndefined();
 });
 
 test('invoke.ts: SSO names dispatched, other names 501, a malformed activity 400', async () => {
-  const user = await newUser();
+  const user = await newTestUser(env);
   const raw = (name: string, value: unknown, over: Record<string, unknown> = {}) =>
     teamsMessage(env, user, '', { type: 'invoke', name, value, text: undefined, ...over });
   expect(await handleInvoke(raw('composeExtension/query', {}), ctx)).toEqual({ status: 501 });
