@@ -193,6 +193,11 @@ export async function promptSignIn(ctx: ReceiverContext, p: {
   conversation: ConversationReference;
   replyToId?: string;
   card?: Pick<SignInCardOptions, 'title' | 'text'>;
+  /**
+   * Leave out the SSO OAuthCard even when SSO is enabled (after `signin/failure`: another token exchange would fail
+   * the same way, and loop). Default false: the OAuthCard is attached whenever SSO is enabled.
+   */
+  omitSsoCard?: boolean;
 }): Promise<boolean> {
   try {
     const redirectUri = await ctx.redirectUri();
@@ -212,10 +217,11 @@ export async function promptSignIn(ctx: ReceiverContext, p: {
       scopes: ctx.oauth.scopesFor(ctx.config.graphScopes),
       redirectUri,
     });
-    const card = signInActivity({ authorizeUrl, sso: ctx.config.sso, ...p.card });
+    const sso = ctx.config.sso.enabled && !p.omitSsoCard;
+    const card = signInActivity({ authorizeUrl, sso: sso ? ctx.config.sso : undefined, ...p.card });
     if (p.replyToId) await ctx.connector.replyToActivity(p.conversation, p.replyToId, card);
     else await ctx.connector.sendToConversation(p.conversation, card);
-    log.info('signin_card_sent', { sso: ctx.config.sso.enabled });
+    log.info('signin_card_sent', { sso });
     return true;
   } catch (err) {
     log.error('signin_card_failed', { reason: errorName(err) });

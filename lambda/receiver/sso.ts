@@ -333,12 +333,11 @@ export async function handleSigninFailure(activity: InboundActivity, ctx: Receiv
   }
   const conversation: ConversationReference = conversationReferenceOf(activity);
   const message = failureMessage(code);
-  // The card without the OAuthCard: another token exchange would fail the same way (and loop).
-  const withoutSso: ReceiverContext = { ...ctx, config: { ...ctx.config, sso: { ...ctx.config.sso, enabled: false } } };
-  const posted = await promptSignIn(withoutSso, {
+  const posted = await promptSignIn(ctx, {
     user: { ...user, teamsUserId: activity.from.id },
     conversation,
     card: message,
+    omitSsoCard: true, // another token exchange would fail the same way (and loop)
   });
   if (!posted) await releaseClaim(ctx, failureKey); // the next report may try again
   log.info('sso_signin_failure', { outcome: posted ? 'card_sent' : 'card_failed' });
