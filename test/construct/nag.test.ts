@@ -48,7 +48,9 @@ test('the checker reports an unacknowledged finding (control)', () => {
 test.each([
   ['default', () => ({})],
   ['custom domain, SSO, several tenants, tracing', () => ({
-    publicBaseUrl: 'https://bot.example.com', sso: {}, allowedTenantIds: [TENANT_ID, '99999999-8888-7777-6666-555555555555'],
+    publicBaseUrl: 'https://bot.example.com',
+    sso: {},
+    allowedTenantIds: [TENANT_ID, '99999999-8888-7777-6666-555555555555'],
     tracing: lambda.Tracing.ACTIVE,
   })],
   ["user's lambda.Function worker", (s: Stack) => {
