@@ -453,3 +453,15 @@ test('a worker from another stack: warned, not configured, no cross-stack cycle'
   expect(fns).toHaveLength(1);
   expect(fns[0][1].Properties.Environment).toBeUndefined();
 });
+
+test('tracing: active on the receiver and the default worker, X-Ray statements on their roles', () => {
+  const { template: t } = botStack({ tracing: lambda.Tracing.ACTIVE });
+  for (const id of [receiverId(t), workerId(t)]) {
+    expect(t.toJSON().Resources[id].Properties.TracingConfig).toEqual({ Mode: 'Active' });
+  }
+  t.hasResourceProperties('AWS::IAM::Policy', {
+    PolicyDocument: { Statement: Match.arrayWith([{ Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], Effect: 'Allow', Resource: '*' }]) },
+  });
+  const off = botStack().template;
+  expect(off.toJSON().Resources[receiverId(off)].Properties.TracingConfig).toBeUndefined();
+});
