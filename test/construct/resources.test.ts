@@ -70,6 +70,8 @@ describe('default bot', () => {
     const [[, secret]] = resourcesOfType(t, 'AWS::SecretsManager::Secret');
     expect(secret.Properties.KmsKeyId).toEqual({ 'Fn::GetAtt': [keyId, 'Arn'] });
     expect(JSON.parse(secret.Properties.SecretString)).toEqual({ clientSecret: BOT_SECRET_PLACEHOLDER });
+    // Pinned: changing it would make CloudFormation overwrite the client secret operators stored.
+    expect(BOT_SECRET_PLACEHOLDER).toBe('REPLACE_ME: aws secretsmanager put-secret-value --secret-id <TDAB_SECRET_ARN> --secret-string \'{"clientSecret":"..."}\'');
     // The handlers refuse it (and say how to store the real one) until put-secret-value replaces it.
     expect(isPlaceholderSecret(JSON.parse(secret.Properties.SecretString))).toBe(true);
     expect(isPlaceholderSecret({ clientSecret: 'Abc8Q~realLookingSecretValue1234567890' })).toBe(false);
