@@ -96,12 +96,25 @@ project.preCompileTask.prependSpawn(typecheckLambda);
 // One entry per handler: lambda/<name>/index.ts is bundled to assets/lambda/<name>/index/index.js (the construct and
 // the npm-pack test pick it up from there). Adding a bundle is adding its name here.
 const HANDLERS = ['receiver', 'worker'];
+// The AWS SDK is bundled (smaller and faster to load than the runtime's copy), except the credential providers a
+// Lambda function never reaches: its credentials come from the environment, the first link of the default chain.
+// The SSO, INI, process, web-identity and login providers (and the STS/SSO clients they embed, ~100 KB minified)
+// stay external; should the chain ever get there, the Lambda Node.js runtime's own SDK copy provides them.
+const UNREACHED_CREDENTIAL_PROVIDERS = [
+  '@aws-sdk/credential-provider-ini',
+  '@aws-sdk/credential-provider-sso',
+  '@aws-sdk/credential-provider-process',
+  '@aws-sdk/credential-provider-web-identity',
+  '@aws-sdk/credential-provider-login',
+  '@aws-sdk/nested-clients',
+  '@aws-sdk/token-providers',
+];
 for (const handler of HANDLERS) {
   project.bundler.addBundle(`lambda/${handler}/index.ts`, {
     platform: 'node',
     target: 'node22',
     format: 'cjs',
-    externals: [],
+    externals: UNREACHED_CREDENTIAL_PROVIDERS,
     minify: true,
     metafile: true,
     mainFields: ['module', 'main'],
@@ -114,6 +127,61 @@ for (const handler of HANDLERS) {
     },
   });
 }
+
+// The worker kit, `cdk-teams-delegated-auth-bot/worker`: users bundle their own worker with it, so the AWS SDK stays
+// external (the Lambda Node.js runtime provides it; a user's bundler may inline its own copy), everything else is
+// inlined. Its type declarations are emitted next to it. Not jsii API: TypeScript/JavaScript only.
+const WORKER_KIT_TYPES = 'assets/lambda/worker-kit/types';
+project.bundler.addBundle('lambda/worker-kit/index.ts', {
+  platform: 'node',
+  target: 'node22',
+  format: 'cjs',
+  externals: ['@aws-sdk/*'],
+  minify: false,
+  mainFields: ['module', 'main'],
+  tsconfigPath: 'lambda/tsconfig.json',
+  watchTask: false,
+  esbuildArgs: {
+    '--log-override:require-resolve-not-external': 'error',
+    '--log-override:unsupported-require-call': 'error',
+    '--legal-comments': 'none',
+  },
+});
+const workerKitTypes = project.addTask('bundle:worker-kit:types', {
+  description: 'Emit the worker kit type declarations',
+  exec: `rm -rf ${WORKER_KIT_TYPES} && tsc --ignoreConfig --declaration --emitDeclarationOnly --strict --skipLibCheck --target es2022 --module preserve --moduleResolution bundler --lib es2022,dom --types node --rootDir . --outDir ${WORKER_KIT_TYPES} lambda/worker-kit/index.ts`,
+});
+project.bundler.bundleTask.spawn(workerKitTypes);
+const WORKER_KIT_DTS = `./${WORKER_KIT_TYPES}/lambda/worker-kit/index.d.ts`;
+project.package.addField('exports', {
+  '.': { types: './lib/index.d.ts', default: './lib/index.js' },
+  './worker': { types: WORKER_KIT_DTS, default: './assets/lambda/worker-kit/index/index.js' },
+  './package.json': './package.json',
+  './.jsii': './.jsii',
+});
+// TypeScript with moduleResolution node10 ignores `exports`: point it at the same declarations.
+project.package.addField('typesVersions', { '*': { worker: [WORKER_KIT_DTS.slice(2)] } });
+
+// The Teams app package tool (`npx teams-bot-app-package`, docs/sso.md): a standalone bundle with its shebang.
+const cliBundle = project.bundler.addBundle('lambda/cli/teams-app-package.ts', {
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  externals: [],
+  minify: true,
+  executable: true,
+  tsconfigPath: 'lambda/tsconfig.json',
+  watchTask: false,
+  esbuildArgs: { '--legal-comments': 'none' },
+});
+project.addBins({ 'teams-bot-app-package': cliBundle.outfile });
+
+// Benchmarks (bench/run.ts, BENCHMARKS.md): `npm run bench`.
+project.addTask('bench', {
+  description: 'Cold start, bundle size, warm latency, round trips and memory, against botbuilder and the SDK floor',
+  exec: 'node -r ./bench/ts-register.cjs bench/run.ts',
+  receiveArgs: true,
+});
 
 // Only lib/, assets/ and the docs belong in the tarball.
 for (const ignored of ['/lambda/', '/examples/', '/bench/', '/docs/', '/.ci/', '/cdk.out/', '/.tmp/', 'index.meta.json', '/BENCHMARKS.md', '__pycache__/']) {

@@ -206,6 +206,14 @@ export interface TeamsDelegatedAuthBotProps {
   readonly removalPolicy?: RemovalPolicy;
 
   /**
+   * AWS X-Ray tracing of the receiver and the default worker. With tracing on, their roles get
+   * `xray:PutTraceSegments` and `xray:PutTelemetryRecords` on `*` (X-Ray has no resource-level permissions).
+   *
+   * @default lambda.Tracing.DISABLED
+   */
+  readonly tracing?: lambda.Tracing;
+
+  /**
    * Memory of the receiver function, in MiB.
    *
    * @default 512
@@ -382,6 +390,15 @@ export class TeamsDelegatedAuthBot extends Construct {
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const logLevel = props.logLevel ?? BotLogLevel.INFO;
+    const tracing = props.tracing ?? lambda.Tracing.DISABLED;
+    const acknowledgeTracing = (role: iam.IRole) => {
+      if (tracing === lambda.Tracing.DISABLED) return;
+      Validations.of(role).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'Added by Lambda tracing (props.tracing): xray:PutTraceSegments and xray:PutTelemetryRecords support no ' +
+          'resource-level permissions, so AWS requires Resource "*". Every other statement of this role names its resources.',
+      });
+    };
     this.cloud = props.cloud ?? BotCloud.PUBLIC;
     this.appId = props.appId;
     if (!Token.isUnresolved(allowedTenantIds) && allowedTenantIds.every((t) => !Token.isUnresolved(t))) {
@@ -496,7 +513,9 @@ export class TeamsDelegatedAuthBot extends Construct {
         memorySize: workerMemorySize,
         timeout: workerTimeout,
         environment: this.workerEnvironment,
+        tracing,
       });
+      acknowledgeTracing(workerRole);
       const queue = workerFailureQueue();
       worker.configureAsyncInvoke(asyncConfig(queue));
       this.worker = worker;
@@ -583,7 +602,9 @@ export class TeamsDelegatedAuthBot extends Construct {
       memorySize: receiverMemorySize,
       timeout: receiverTimeout,
       environment: receiverEnvironment,
+      tracing,
     });
+    acknowledgeTracing(receiverRole);
     // Every request is authenticated by the handler: Bot Framework JWT on the messaging endpoint, single-use
     // state + PKCE on the callback. Teams and browsers cannot sign requests with SigV4.
     this.receiverUrl = this.receiver.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });

@@ -47,8 +47,11 @@ test('the checker reports an unacknowledged finding (control)', () => {
 
 test.each([
   ['default', () => ({})],
-  ['custom domain, SSO, several tenants', () => ({
-    publicBaseUrl: 'https://bot.example.com', sso: {}, allowedTenantIds: [TENANT_ID, '99999999-8888-7777-6666-555555555555'],
+  ['custom domain, SSO, several tenants, tracing', () => ({
+    publicBaseUrl: 'https://bot.example.com',
+    sso: {},
+    allowedTenantIds: [TENANT_ID, '99999999-8888-7777-6666-555555555555'],
+    tracing: lambda.Tracing.ACTIVE,
   })],
   ["user's lambda.Function worker", (s: Stack) => {
     // The user's own function (with its own role, so its default AWSLambdaBasicExecutionRole is not under test).
@@ -65,6 +68,17 @@ test.each([
   const report = nag(app);
   expect(report.violations).toEqual([]);
   expect(report.success).toBe(true);
+});
+
+test('tracing adds exactly one acknowledgement per role: the X-Ray Resource "*"', () => {
+  const app = botApp(() => ({ tracing: lambda.Tracing.ACTIVE }));
+  app.synth();
+  const acks = acknowledgements(app).filter((a) => a.id.startsWith('AwsSolutions-IAM5'));
+  expect(acks.map((a) => [a.path, a.id]).sort()).toEqual([
+    ['NagStack/Bot/ReceiverRole', 'AwsSolutions-IAM5[Resource::*]'],
+    ['NagStack/Bot/WorkerRole', 'AwsSolutions-IAM5[Resource::*]'],
+  ]);
+  for (const a of acks) expect(a.reason).toMatch(/X-Ray|xray/);
 });
 
 test('each acknowledgement names one rule on one resource and gives a specific reason', () => {

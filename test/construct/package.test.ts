@@ -15,6 +15,8 @@ const ALLOWED = [
   /^\.jsii$/,
   /^lib\/.+\.(js|d\.ts)$/,
   /^assets\/lambda\/(receiver|worker|[a-z-]+)\/index\/index\.js$/,
+  /^assets\/lambda\/cli\/teams-app-package\/index\.js$/,
+  /^assets\/lambda\/worker-kit\/types\/.+\.d\.ts$/,
 ];
 
 test('npm pack: handler bundles and compiled library only', () => {
@@ -28,6 +30,9 @@ test('npm pack: handler bundles and compiled library only', () => {
   expect(files).toEqual(expect.arrayContaining([
     'assets/lambda/receiver/index/index.js',
     'assets/lambda/worker/index/index.js',
+    'assets/lambda/worker-kit/index/index.js',
+    'assets/lambda/worker-kit/types/lambda/worker-kit/index.d.ts',
+    'assets/lambda/cli/teams-app-package/index.js',
     'lib/index.js',
     'lib/index.d.ts',
     'lib/teams-delegated-auth-bot.js',
@@ -66,6 +71,13 @@ test('a consumer with only aws-cdk-lib and constructs synthesizes from the packe
     const bundles = fs.readdirSync(path.join(work, 'cdk.out')).filter((d) => fs.existsSync(path.join(work, 'cdk.out', d, 'index.js')));
     // receiver, worker and the AwsCustomResource provider: each asset directory holds an index.js
     expect(bundles.length).toBeGreaterThanOrEqual(3);
+    // The worker kit subpath (a kit user installs the AWS SDK clients it names) and the Teams app package tool.
+    fs.symlinkSync(path.join(root, 'node_modules', '@aws-sdk'), path.join(work, 'node_modules', '@aws-sdk'), 'dir');
+    const kit = execFileSync(process.execPath, ['-e', "console.log(typeof require('cdk-teams-delegated-auth-bot/worker').defineWorker)"], { cwd: work, encoding: 'utf8' });
+    expect(kit.trim()).toBe('function');
+    const pkg = JSON.parse(fs.readFileSync(path.join(pkgDir, 'package.json'), 'utf8'));
+    const help = execFileSync(process.execPath, [path.join(pkgDir, pkg.bin['teams-bot-app-package']), '--help'], { cwd: work, encoding: 'utf8' });
+    expect(help).toContain('Usage: teams-bot-app-package');
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }

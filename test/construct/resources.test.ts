@@ -70,6 +70,8 @@ describe('default bot', () => {
     const [[, secret]] = resourcesOfType(t, 'AWS::SecretsManager::Secret');
     expect(secret.Properties.KmsKeyId).toEqual({ 'Fn::GetAtt': [keyId, 'Arn'] });
     expect(JSON.parse(secret.Properties.SecretString)).toEqual({ clientSecret: BOT_SECRET_PLACEHOLDER });
+    // Pinned: changing it would make CloudFormation overwrite the client secret operators stored.
+    expect(BOT_SECRET_PLACEHOLDER).toBe('REPLACE_ME: aws secretsmanager put-secret-value --secret-id <TDAB_SECRET_ARN> --secret-string \'{"clientSecret":"..."}\'');
     // The handlers refuse it (and say how to store the real one) until put-secret-value replaces it.
     expect(isPlaceholderSecret(JSON.parse(secret.Properties.SecretString))).toBe(true);
     expect(isPlaceholderSecret({ clientSecret: 'Abc8Q~realLookingSecretValue1234567890' })).toBe(false);
@@ -452,4 +454,16 @@ test('a worker from another stack: warned, not configured, no cross-stack cycle'
   const fns = resourcesOfType(Template.fromStack(workerStack), 'AWS::Lambda::Function');
   expect(fns).toHaveLength(1);
   expect(fns[0][1].Properties.Environment).toBeUndefined();
+});
+
+test('tracing: active on the receiver and the default worker, X-Ray statements on their roles', () => {
+  const { template: t } = botStack({ tracing: lambda.Tracing.ACTIVE });
+  for (const id of [receiverId(t), workerId(t)]) {
+    expect(t.toJSON().Resources[id].Properties.TracingConfig).toEqual({ Mode: 'Active' });
+  }
+  t.hasResourceProperties('AWS::IAM::Policy', {
+    PolicyDocument: { Statement: Match.arrayWith([{ Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], Effect: 'Allow', Resource: '*' }]) },
+  });
+  const off = botStack().template;
+  expect(off.toJSON().Resources[receiverId(off)].Properties.TracingConfig).toBeUndefined();
 });
