@@ -10,6 +10,8 @@ const ROOT = path.resolve(__dirname, '..', '..');
  * Bundles a handler entry point (e.g. `lambda/worker/index.ts`) with the flags of the build (.projenrc.ts: esbuild,
  * node22, cjs, AWS SDK bundled, `--main-fields=module,main`, minified, dangerous requires as errors) into a fresh temp
  * dir (`{prefix}…`); returns the bundle's path and the dir (remove it when done). Nothing is left behind on failure.
+ * One difference: the build leaves the credential providers a Lambda function never reaches external; here everything
+ * is inlined, so the bundle also runs outside Lambda (the tests give credentials through the environment either way).
  */
 export function bundleHandler(entry: string, prefix: string): { file: string; dir: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
