@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
-  inProcessContext, newTestUser, scanAll, startInProcessReceiver, teamsMessage, type ReceiverEnv, type TestUser,
+  newTestUser, scanAll, startInProcessReceiver, teamsMessage, withContext, type ReceiverEnv, type TestUser,
 } from './receiver-support';
 import { pendingEventOf, RequestError, validateActivity } from '../../lambda/receiver/activity';
 import { handleCallback, identityMismatch, parseCallbackQuery } from '../../lambda/receiver/callback';
@@ -118,8 +118,7 @@ describe('callback failures', () => {
 
   test('the IdP is unreachable: a 503 page (never a 500), the state is consumed, the prompt released', async () => {
     const port = await freePort();
-    const down = inProcessContext(env, { TDAB_ENTRA_AUTHORITY: `http://127.0.0.1:${port}` });
-    try {
+    await withContext(env, { TDAB_ENTRA_AUTHORITY: `http://127.0.0.1:${port}` }, async (down) => {
       const user = await newUser();
       expect(await down.ctx.conversations.claimSignInPrompt(userKey(user))).toBe(true);
       const { state } = await startSignIn(down.ctx, user);
@@ -127,15 +126,12 @@ describe('callback failures', () => {
       expect([502, 503, 504]).toContain(r.page.statusCode);
       expect(r.page.body).toContain('did not answer');
       expect(await down.ctx.conversations.claimSignInPrompt(userKey(user))).toBe(true);
-    } finally {
-      down.destroy();
-    }
+    });
   });
 
   test('the client secret is still the placeholder: 503 "not set up yet"', async () => {
     const arn = await createSecret(env.aws.motoEndpoint, `ph-${randomUUID().slice(0, 8)}`, JSON.stringify({ clientSecret: 'REPLACE_ME' }));
-    const unset = inProcessContext(env, { TDAB_SECRET_ARN: arn });
-    try {
+    await withContext(env, { TDAB_SECRET_ARN: arn }, async (unset) => {
       const user = await newUser();
       const { url, state } = await startSignIn(unset.ctx, user);
       const redirect = await env.idp.signIn(url, user.login);
@@ -143,9 +139,7 @@ describe('callback failures', () => {
       const r = await handleCallback(redirect.search.slice(1), unset.ctx);
       expect(r.page.statusCode).toBe(503);
       expect(r.page.body).toContain('not set up yet');
-    } finally {
-      unset.destroy();
-    }
+    });
   });
 
   test('the conversation table is unavailable: 503 page', async () => {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { inProcessContext, localClients, startReceiverEnv, type ReceiverEnv } from './receiver-support';
+import { localClients, startReceiverEnv, withContext, type ReceiverEnv } from './receiver-support';
 import {
   baseUrlReader,
   ConfigurationError,
@@ -36,27 +36,21 @@ describe('base URL and redirect URI', () => {
 
   test('the SSM parameter is read once; a function URL with a trailing slash gives an exact redirect URI', async () => {
     await putParameter(env.aws.motoEndpoint, '/tdab/ctx/base', 'https://xyz.lambda-url.eu-west-1.on.aws/');
-    const { ctx, destroy } = inProcessContext(env, { TDAB_BASE_URL_PARAMETER: '/tdab/ctx/base' });
-    try {
+    await withContext(env, { TDAB_BASE_URL_PARAMETER: '/tdab/ctx/base' }, async ({ ctx }) => {
       const mark = env.motoProxy.mark();
       expect(await ctx.redirectUri()).toBe('https://xyz.lambda-url.eu-west-1.on.aws/auth/callback');
       expect(await ctx.baseUrl()).toBe('https://xyz.lambda-url.eu-west-1.on.aws');
       await ctx.redirectUri();
       expect(env.motoProxy.since(mark)).toEqual(['GetParameter']);
-    } finally {
-      destroy();
-    }
+    });
   });
 
   test('PUBLIC_BASE_URL wins, without an SSM call', async () => {
-    const { ctx, destroy } = inProcessContext(env, { TDAB_PUBLIC_BASE_URL: 'https://bot.contoso.com/' });
-    try {
+    await withContext(env, { TDAB_PUBLIC_BASE_URL: 'https://bot.contoso.com/' }, async ({ ctx }) => {
       const mark = env.motoProxy.mark();
       expect(await ctx.redirectUri()).toBe('https://bot.contoso.com/auth/callback');
       expect(env.motoProxy.since(mark)).toEqual([]);
-    } finally {
-      destroy();
-    }
+    });
   });
 
   test('a missing parameter is not cached', async () => {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
-  activitiesTo, decryptToken, inProcessContext, invocationsFor, pendingItems, startInProcessReceiver, teamsMessage, testUser, tokenItem,
+  activitiesTo, decryptToken, invocationsFor, pendingItems, startInProcessReceiver, teamsMessage, testUser, tokenItem, withContext,
   type ReceiverEnv, type TestUser,
 } from './receiver-support';
 import { validateActivity } from '../../lambda/receiver/activity';
@@ -41,17 +41,14 @@ describe('RecentActivities', () => {
 
 describe('messaging flow', () => {
   test('SSO enabled: the card also carries an OAuthCard with tokenExchangeResource', async () => {
-    const sso = inProcessContext(env, { TDAB_SSO_ENABLED: 'true' });
-    try {
+    await withContext(env, { TDAB_SSO_ENABLED: 'true' }, async (sso) => {
       const u = newUser();
       expect(await handleMessage(msg(u, 'hi'), sso.ctx)).toBe('pending_prompted');
       const card = toUser(u).at(-1);
       expect(card.attachments.map((a: any) => a.contentType)).toEqual(['application/vnd.microsoft.card.adaptive', 'application/vnd.microsoft.card.oauth']);
       expect(card.attachments[1].content.tokenExchangeResource.uri).toBe(`api://botid-${env.appId}`);
       expect(card.attachments[1].content.buttons[0].value).toBe(card.attachments[0].content.actions[0].url);
-    } finally {
-      sso.destroy();
-    }
+    });
   });
 
   test('refresh answered invalid_grant: tokens deleted, treated as no token (pending + card)', async () => {
@@ -85,31 +82,25 @@ describe('messaging flow', () => {
 
   test('Entra unreachable during refresh, token not yet expired: the current token is used', async () => {
     const port = await freePort();
-    const down = inProcessContext(env, { TDAB_ENTRA_AUTHORITY: `http://127.0.0.1:${port}` });
-    try {
+    await withContext(env, { TDAB_ENTRA_AUTHORITY: `http://127.0.0.1:${port}` }, async (down) => {
       const u = newUser();
       await down.ctx.tokens.put(key(u), { accessToken: 'still-valid', refreshToken: 'rt', expiresIn: 200 });
       expect(await handleMessage(msg(u, 'hi'), down.ctx)).toBe('hot_path');
       await env.worker.idle();
       expect(invocationsFor(env, u)).toHaveLength(1);
-    } finally {
-      down.destroy();
-    }
+    });
   });
 
   test('Entra unreachable during refresh, token expired: message kept pending, tokens kept, no card', async () => {
     const port = await freePort();
-    const down = inProcessContext(env, { TDAB_ENTRA_AUTHORITY: `http://127.0.0.1:${port}` });
-    try {
+    await withContext(env, { TDAB_ENTRA_AUTHORITY: `http://127.0.0.1:${port}` }, async (down) => {
       const u = newUser();
       await down.ctx.tokens.put(key(u), { accessToken: 'expired', refreshToken: 'rt', expiresIn: 1 });
       expect(await handleMessage(msg(u, 'hi'), down.ctx)).toBe('pending_refresh_unavailable');
       expect(await pendingItems(env, u)).toHaveLength(1);
       expect(await tokenItem(env, u)).toBeDefined();
       expect(invocationsFor(env, u)).toHaveLength(0);
-    } finally {
-      down.destroy();
-    }
+    });
   });
 
   test('hot path, the worker invoke fails: the message is kept pending (not lost)', async () => {
@@ -151,15 +142,12 @@ describe('messaging flow', () => {
 
   test('placeholder secret: no card can be posted, the prompt is released, the message stays pending', async () => {
     const arn = await createSecret(env.aws.motoEndpoint, `ph-${randomUUID().slice(0, 8)}`, JSON.stringify({ clientSecret: '' }));
-    const unset = inProcessContext(env, { TDAB_SECRET_ARN: arn });
-    try {
+    await withContext(env, { TDAB_SECRET_ARN: arn }, async (unset) => {
       const u = newUser();
       expect(await handleMessage(msg(u, 'one'), unset.ctx)).toBe('pending_card_failed');
       expect(await handleMessage(msg(u, 'two'), unset.ctx)).toBe('pending_card_failed');
       expect(await pendingItems(env, u)).toHaveLength(2);
       expect(await unset.ctx.conversations.claimSignInPrompt(key(u))).toBe(true);
-    } finally {
-      unset.destroy();
-    }
+    });
   });
 });

@@ -569,3 +569,17 @@ export function activitiesTo(env: ReceiverEnv, user: TestUser): any[] {
 export function invocationsFor(env: ReceiverEnv, user: TestUser): any[] {
   return env.worker.invocations.filter((e: any) => e?.conversation?.user?.aadObjectId === user.oid);
 }
+
+/** Runs `fn` with an in-process context with TDAB_* overrides ({@link inProcessContext}), then destroys its clients. */
+export async function withContext<T>(
+  env: ReceiverEnv,
+  over: Record<string, string | undefined>,
+  fn: (c: { ctx: ReceiverContext }) => Promise<T>,
+): Promise<T> {
+  const c = inProcessContext(env, over);
+  try {
+    return await fn(c);
+  } finally {
+    c.destroy();
+  }
+}
