@@ -8,6 +8,7 @@ import {
 import { signedOutActivity, signInActivity, textActivity, type SignInCardOptions } from './cards';
 import type { ReceiverContext } from './context';
 import { errorName, markForResume, resumePending } from './resume';
+import { BotConnectorError } from '../shared/bot-connector';
 import type { ConversationReference, PendingEvent } from '../shared/contract';
 import { toWorkerEvent } from '../shared/contract';
 import { createPkce, OAuthError, randomUrlSafe } from '../shared/entra-oauth';
@@ -185,7 +186,8 @@ async function keepAndPrompt(activity: InboundActivity, user: UserKey, ctx: Rece
 
 /**
  * Creates a sign-in state (PKCE verifier, nonce, user, conversation reference) and posts the sign-in card. The caller
- * holds the prompt marker; on any failure the marker is released (the next message retries) and false is returned.
+ * holds the prompt marker; on a failure the marker is released (the next message retries) and false is returned,
+ * except when the card's fate is unknown (a timeout after the POST was sent): then the marker stays (true).
  * Exported for the SSO flows (signin/failure). Never throws.
  */
 export async function promptSignIn(ctx: ReceiverContext, p: {
@@ -224,6 +226,12 @@ export async function promptSignIn(ctx: ReceiverContext, p: {
     log.info('signin_card_sent', { sso });
     return true;
   } catch (err) {
+    if (err instanceof BotConnectorError && err.outcomeUnknown) {
+      // The POST may have reached Teams (a timeout after sending): keep the prompt marker rather than risk a second
+      // card. If the card was lost, the marker expires with the sign-in state and the next message prompts again.
+      log.warn('signin_card_outcome_unknown', { reason: errorName(err) });
+      return true;
+    }
     log.error('signin_card_failed', { reason: errorName(err) });
     try {
       await ctx.conversations.releaseSignInPrompt({ tenantId: p.user.tenantId, aadObjectId: p.user.aadObjectId });

@@ -140,6 +140,15 @@ describe('messaging flow', () => {
     expect(await pendingItems(env, u)).toHaveLength(3);
   });
 
+  test('card POST timed out (outcome unknown): the prompt is kept, the next message gets no second card', async () => {
+    const u = newUser();
+    env.connector.hangNext(1);
+    expect(await handleMessage(msg(u, 'one'), ctx)).toBe('pending_prompted');
+    expect(await handleMessage(msg(u, 'two'), ctx)).toBe('pending_quiet');
+    expect(await pendingItems(env, u)).toHaveLength(2);
+    expect(await ctx.conversations.claimSignInPrompt(key(u))).toBe(false);
+  });
+
   test('placeholder secret: no card can be posted, the prompt is released, the message stays pending', async () => {
     const arn = await createSecret(env.aws.motoEndpoint, `ph-${randomUUID().slice(0, 8)}`, JSON.stringify({ clientSecret: '' }));
     await withContext(env, { TDAB_SECRET_ARN: arn }, async (unset) => {
