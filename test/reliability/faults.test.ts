@@ -291,10 +291,9 @@ describe('Bot Connector failures', () => {
 });
 
 describe('Bot Connector answers late (delivered, but after the client timeout)', () => {
-  // KNOWN DEFECT, reported to the receiver's owner: promptSignIn releases the prompt marker on any failure, including
-  // a timeout whose outcome is unknown (BotConnectorError.outcomeUnknown). When the card did reach Teams, the next
-  // message posts a second card. `test.failing` passes while the defect is there; once fixed, make it a plain `test`.
-  test.failing('at most one card when the card post times out after delivery', async () => {
+  // The card post times out although the Bot Connector processed it (the outcome is unknown): the receiver must not
+  // release the prompt marker then, or the next message posts a second card. (Found by this test; fixed.)
+  test('at most one card when the card post times out after delivery', async () => {
     const proxy = await startFaultProxy(world.connector.origin);
     try {
       /* eslint-disable @typescript-eslint/no-require-imports */
