@@ -630,6 +630,10 @@ export class TeamsDelegatedAuthBot extends Construct {
       description: 'Entra app registration > Authentication > Web > Redirect URI',
       value: this.redirectUri,
     });
+    new CfnOutput(this, 'AppId', {
+      description: 'Microsoft App ID of the bot (Teams app package: npx teams-bot-app-package --stack-outputs <file>)',
+      value: props.appId,
+    });
     new CfnOutput(this, 'BotSecretArn', {
       description: 'Store the client secret here: {"clientSecret": "..."}',
       value: this.botSecret.secretArn,

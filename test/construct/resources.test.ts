@@ -1,3 +1,6 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { App, CfnParameter, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -5,6 +8,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { APP_ID, TENANT_ID, botStack, evaluate, logicalId, resourcesOfType } from './helpers';
+import { readStackOutputs } from '../../lambda/cli/teams-app-package';
 import { isPlaceholderSecret } from '../../lambda/shared/bot-secret';
 import { BotCloud, BotLogLevel, TeamsDelegatedAuthBot } from '../../src';
 import { BOT_SECRET_PLACEHOLDER } from '../../src/private/bot-secret';
@@ -243,6 +247,22 @@ describe('default bot', () => {
     expect(redirect.slice('https://'.length)).not.toContain('//');
     expect(evaluate(stack.resolve(bot.redirectUri), refs)).toBe(redirect);
     expect(evaluate(stack.resolve(bot.messagingEndpoint), refs)).toBe(messaging);
+  });
+
+  test('outputs as `cdk deploy --outputs-file` writes them feed the Teams app package tool (app id and endpoint)', () => {
+    const refs = { ...urlRefs(t), [logicalId(t, 'AWS::SecretsManager::Secret', 'BotBotSecret')]: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:bot' };
+    const outputs = Object.fromEntries(Object.entries<any>(t.toJSON().Outputs).map(([k, o]) => [k, evaluate(o.Value, refs)]));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tdab-outputs-'));
+    try {
+      const file = path.join(dir, 'cdk-outputs.json');
+      fs.writeFileSync(file, JSON.stringify({ [stack.stackName]: outputs }));
+      expect(readStackOutputs(file)).toMatchObject({
+        appId: APP_ID,
+        endpoint: 'https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws/api/messages',
+      });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('no warnings on the default bot', () => {
