@@ -131,10 +131,12 @@ async function messaging(event: FunctionUrlEvent, ctx: ReceiverContext, entry: R
   try {
     await ctx.authenticator.authenticate(authorization, { serviceUrl: body.serviceUrl, channelId: body.channelId });
   } catch (err) {
-    if (err instanceof AuthError) {
+    if (err instanceof AuthError && err.reason !== 'metadata_unavailable') {
       entry.reason = `auth:${err.reason}`;
       return jsonResult(401, { error: 'unauthorized' });
     }
+    // No signing keys at all (a cold container during a Bot Framework metadata outage): nothing was judged, so answer
+    // 503 and let the Bot Connector retry, rather than a 401 that drops the message.
     entry.reason = `auth_unavailable:${errorName(err)}`;
     log.error('auth_unavailable', { reason: errorName(err) });
     return jsonResult(503, { error: 'unavailable' });

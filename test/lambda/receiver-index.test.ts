@@ -1,5 +1,6 @@
 import type { ReceiverContext } from '../../lambda/receiver/context';
 import { createHandler, isAllowedTenant } from '../../lambda/receiver/index';
+import { AuthError } from '../../lambda/shared/botframework-auth';
 import { ConfigError, loadConfig } from '../../lambda/shared/config';
 import { setLogSink } from '../../lambda/shared/log';
 
@@ -49,6 +50,16 @@ describe('receiver handler (routing and configuration)', () => {
     const res = await handler(ev(method, path));
     expect(res.statusCode).toBe(status);
     expect(res.headers.allow).toBe(allow);
+  });
+
+  test('signing keys unavailable (cold container, metadata outage): 503 so Teams retries; a failed check stays 401', async () => {
+    const withAuth = (err: Error) => createHandler(() => ({
+      config: { messagingPath: '/api/messages', callbackPath: '/auth/callback' },
+      authenticator: { authenticate: () => Promise.reject(err) },
+    }) as unknown as ReceiverContext);
+    const post = ev('POST', '/api/messages', { headers: { authorization: 'Bearer x', 'content-type': 'application/json' }, body: JSON.stringify({ type: 'message', serviceUrl: 'https://smba.trafficmanager.net/amer/', channelId: 'msteams' }) });
+    expect((await withAuth(new AuthError('metadata_unavailable'))(post)).statusCode).toBe(503);
+    expect((await withAuth(new AuthError('unknown_kid'))(post)).statusCode).toBe(401);
   });
 
   test('no Authorization header: 401 before the body is even read', async () => {
