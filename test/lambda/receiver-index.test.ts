@@ -57,7 +57,7 @@ describe('receiver handler (routing and configuration)', () => {
       config: { messagingPath: '/api/messages', callbackPath: '/auth/callback' },
       authenticator: { authenticate: () => Promise.reject(err) },
     }) as unknown as ReceiverContext);
-    const post = ev('POST', '/api/messages', { headers: { authorization: 'Bearer x', 'content-type': 'application/json' }, body: JSON.stringify({ type: 'message', serviceUrl: 'https://smba.trafficmanager.net/amer/', channelId: 'msteams' }) });
+    const post = ev('POST', '/api/messages', { headers: { 'authorization': 'Bearer x', 'content-type': 'application/json' }, body: JSON.stringify({ type: 'message', serviceUrl: 'https://smba.trafficmanager.net/amer/', channelId: 'msteams' }) });
     expect((await withAuth(new AuthError('metadata_unavailable'))(post)).statusCode).toBe(503);
     expect((await withAuth(new AuthError('unknown_kid'))(post)).statusCode).toBe(401);
   });
