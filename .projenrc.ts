@@ -109,35 +109,11 @@ const UNREACHED_CREDENTIAL_PROVIDERS = [
   '@aws-sdk/nested-clients',
   '@aws-sdk/token-providers',
 ];
-for (const handler of HANDLERS) {
-  project.bundler.addBundle(`lambda/${handler}/index.ts`, {
-    platform: 'node',
-    target: 'node22',
-    format: 'cjs',
-    externals: UNREACHED_CREDENTIAL_PROVIDERS,
-    minify: true,
-    metafile: true,
-    mainFields: ['module', 'main'],
-    tsconfigPath: 'lambda/tsconfig.json',
-    watchTask: false,
-    esbuildArgs: {
-      '--log-override:require-resolve-not-external': 'error',
-      '--log-override:unsupported-require-call': 'error',
-      '--legal-comments': 'none',
-    },
-  });
-}
-
-// The worker kit, `cdk-teams-delegated-auth-bot/worker`: users bundle their own worker with it, so the AWS SDK stays
-// external (the Lambda Node.js runtime provides it; a user's bundler may inline its own copy), everything else is
-// inlined. Its type declarations are emitted next to it. Not jsii API: TypeScript/JavaScript only.
-const WORKER_KIT_TYPES = 'assets/lambda/worker-kit/types';
-project.bundler.addBundle('lambda/worker-kit/index.ts', {
+/** Options every bundle shares: CommonJS for Node, esbuild's dangerous-require warnings as errors (as aws-cdk does). */
+const bundle = (entry: string, options: Partial<javascript.AddBundleOptions>) => project.bundler.addBundle(entry, {
   platform: 'node',
   target: 'node22',
   format: 'cjs',
-  externals: ['@aws-sdk/*'],
-  minify: false,
   mainFields: ['module', 'main'],
   tsconfigPath: 'lambda/tsconfig.json',
   watchTask: false,
@@ -146,7 +122,17 @@ project.bundler.addBundle('lambda/worker-kit/index.ts', {
     '--log-override:unsupported-require-call': 'error',
     '--legal-comments': 'none',
   },
+  ...options,
 });
+for (const handler of HANDLERS) {
+  bundle(`lambda/${handler}/index.ts`, { externals: UNREACHED_CREDENTIAL_PROVIDERS, minify: true, metafile: true });
+}
+
+// The worker kit, `cdk-teams-delegated-auth-bot/worker`: users bundle their own worker with it, so the AWS SDK stays
+// external (the Lambda Node.js runtime provides it; a user's bundler may inline its own copy), everything else is
+// inlined. Its type declarations are emitted next to it. Not jsii API: TypeScript/JavaScript only.
+const WORKER_KIT_TYPES = 'assets/lambda/worker-kit/types';
+bundle('lambda/worker-kit/index.ts', { externals: ['@aws-sdk/*'], minify: false });
 const workerKitTypes = project.addTask('bundle:worker-kit:types', {
   description: 'Emit the worker kit type declarations',
   exec: `rm -rf ${WORKER_KIT_TYPES} && tsc --ignoreConfig --declaration --emitDeclarationOnly --strict --skipLibCheck --target es2022 --module preserve --moduleResolution bundler --lib es2022,dom --types node --rootDir . --outDir ${WORKER_KIT_TYPES} lambda/worker-kit/index.ts`,
@@ -163,17 +149,7 @@ project.package.addField('exports', {
 project.package.addField('typesVersions', { '*': { worker: [WORKER_KIT_DTS.slice(2)] } });
 
 // The Teams app package tool (`npx teams-bot-app-package`, docs/sso.md): a standalone bundle with its shebang.
-const cliBundle = project.bundler.addBundle('lambda/cli/teams-app-package.ts', {
-  platform: 'node',
-  target: 'node20',
-  format: 'cjs',
-  externals: [],
-  minify: true,
-  executable: true,
-  tsconfigPath: 'lambda/tsconfig.json',
-  watchTask: false,
-  esbuildArgs: { '--legal-comments': 'none' },
-});
+const cliBundle = bundle('lambda/cli/teams-app-package.ts', { target: 'node20', externals: [], minify: true, executable: true });
 project.addBins({ 'teams-bot-app-package': cliBundle.outfile });
 
 // Benchmarks (bench/run.ts, BENCHMARKS.md): `npm run bench`.
