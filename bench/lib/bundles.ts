@@ -1,7 +1,8 @@
 /**
  * Bundles of the benchmark subjects. Our handlers are built by the project (`npx projen bundle` →
  * assets/lambda/<name>/index/index.js); the comparison subjects (bench/fixtures) are built here with the very same
- * esbuild options (CJS, node22, minified, SDK and every dependency inlined, `module,main` main fields).
+ * esbuild options (CJS, node22, minified, `module,main` main fields, every dependency inlined except the
+ * `--external:` packages of the project's receiver bundle task).
  */
 // Benchmark code runs from the repository: its dependencies are the project's devDependencies.
 /* eslint-disable import/no-extraneous-dependencies */
@@ -36,6 +37,23 @@ export function ensureProjectBundles(handlers: string[], force = false): void {
   for (const h of handlers) if (!existsSync(assetBundle(h))) throw new Error(`bundle missing after projen bundle: ${assetBundle(h)}`);
 }
 
+/**
+ * The `--external:` packages of the project's receiver bundle task (.projen/tasks.json), so the comparison subjects
+ * are bundled exactly like our handlers (e.g. credential providers the Lambda runtime already has).
+ */
+export function projectExternals(): string[] {
+  try {
+    const tasks = JSON.parse(readFileSync(path.join(ROOT, '.projen', 'tasks.json'), 'utf8')) as {
+      tasks: Record<string, { steps?: Array<{ exec?: string; execArgs?: string[] }> }>;
+    };
+    const steps = tasks.tasks['bundle:lambda/receiver/index']?.steps ?? [];
+    const args = steps.flatMap((st) => st.execArgs ?? (st.exec ?? '').split(/\s+/));
+    return args.filter((a) => a.startsWith('--external:')).map((a) => a.slice('--external:'.length));
+  } catch {
+    return [];
+  }
+}
+
 /** Builds bench/fixtures/<name>.ts into bench/results/tmp/<name>/index.js with the project's handler options. */
 export function buildFixture(name: string): string {
   const outfile = path.join(TMP, name, 'index.js');
@@ -48,6 +66,7 @@ export function buildFixture(name: string): string {
     minify: true,
     mainFields: ['module', 'main'],
     legalComments: 'none',
+    external: projectExternals(),
     outfile,
     logLevel: 'error',
     logOverride: { 'require-resolve-not-external': 'error', 'unsupported-require-call': 'error' },
@@ -72,6 +91,7 @@ export async function buildReceiverWithNodeHttp(): Promise<string | undefined> {
       minify: true,
       mainFields: ['module', 'main'],
       legalComments: 'none',
+      external: projectExternals(),
       tsconfig: path.join(ROOT, 'lambda', 'tsconfig.json'),
       outfile,
       logLevel: 'silent',
