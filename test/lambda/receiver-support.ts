@@ -124,8 +124,8 @@ export async function startCountingProxy(upstream: string): Promise<CountingProx
 }
 
 /**
- * Bundles `lambda/receiver/index.ts` with the flags of the build (.projenrc.ts: esbuild, node22, cjs, AWS SDK bundled,
- * `--main-fields=module,main`, minified, dangerous requires as errors) into a fresh temp dir; returns the bundle's path.
+ * Bundles `lambda/receiver/index.ts` with the build's own esbuild arguments (read from .projen/tasks.json) into a fresh
+ * temp dir; returns the bundle's path.
  */
 export function bundleReceiver(): { file: string; dir: string } {
   return bundleHandler('lambda/receiver/index.ts', 'receiver-bundle-');
