@@ -76,6 +76,10 @@ p('|---|---|---|');
 p(`| before | ${mb(r.memory.before.rss)} | ${mb(r.memory.before.heapUsed)} |`);
 p(`| after | ${mb(r.memory.after.rss)} | ${mb(r.memory.after.heapUsed)} |`);
 p(`| delta | ${r.memory.rssDeltaMB} MB | ${r.memory.heapUsedDeltaMB} MB |`);
+if (r.memory.afterTwice) {
+  p(`| after ${(2 * r.memory.requests).toLocaleString('en-US')} (plateau check) | ${mb(r.memory.afterTwice.rss)} | ${mb(r.memory.afterTwice.heapUsed)} |`);
+  p(`| delta of the second ${r.memory.requests.toLocaleString('en-US')} | ${r.memory.secondRssDeltaMB} MB | ${r.memory.secondHeapUsedDeltaMB} MB |`);
+}
 p();
 p(`Checks: ${r.checks.signInCards} sign-in cards for ${r.settings.requestsPerPath} first contacts; ${r.checks.callbacksResumedMessages} messages resumed by the callbacks; ${r.checks.refreshesAtIdp} refreshes at the IdP.`);
 process.stdout.write(`${out.join('\n')}\n`);

@@ -380,6 +380,10 @@ async function main(): Promise<void> {
     const memRun = await memChild.repeat('receiver', memEv, MEM, PLACEHOLDER);
     expectAll200('memory run', memRun.statuses);
     const memAfter = await memChild.memory();
+    // Plateau check: the same number of requests again. Growth that repeats is a leak; growth that stops is warm-up.
+    const memRun2 = await memChild.repeat('receiver', memEv, MEM, PLACEHOLDER);
+    expectAll200('memory run 2', memRun2.statuses);
+    const memAfter2 = await memChild.memory();
     await memChild.stop();
 
     // Summaries and ratios.
@@ -423,6 +427,9 @@ async function main(): Promise<void> {
         after: memAfter,
         rssDeltaMB: Math.round((memAfter.rss - memBefore.rss) / 1e5) / 10,
         heapUsedDeltaMB: Math.round((memAfter.heapUsed - memBefore.heapUsed) / 1e5) / 10,
+        afterTwice: memAfter2,
+        secondRssDeltaMB: Math.round((memAfter2.rss - memAfter.rss) / 1e5) / 10,
+        secondHeapUsedDeltaMB: Math.round((memAfter2.heapUsed - memAfter.heapUsed) / 1e5) / 10,
         latency: summarize(memRun.ms),
       },
       checks: {
