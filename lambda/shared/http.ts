@@ -1,8 +1,12 @@
 /**
- * Outbound HTTP: the global `fetch` with a timeout on every call (default 5 s, covering the body too), no redirects
- * followed by default, typed errors. Never logs or echoes request or response bodies; error messages carry only the
+ * Outbound HTTP: `node:http` / `node:https` (Node's keep-alive global agents) with a timeout on every call (default 5 s,
+ * covering the body too), no redirects followed by default, typed errors. Not the global `fetch`: its lazy
+ * initialization (undici, llhttp WebAssembly, web streams) cost ~25 ms on the receiver's cold first request
+ * (BENCHMARKS.md). Never logs or echoes request or response bodies; error messages carry only the
  * URL's origin and path (query strings can hold codes and states).
  */
+import * as http from 'node:http';
+import * as https from 'node:https';
 import { sanitizeUrl } from './log';
 
 /** Default timeout of an outbound call, in milliseconds. */
@@ -12,8 +16,8 @@ export const DEFAULT_TIMEOUT_MS = 5000;
 export interface HttpResponse {
   /** HTTP status code. */
   status: number;
-  /** Response headers. */
-  headers: Headers;
+  /** Response headers (case-insensitive `get`, multiple values joined with `, `). */
+  headers: { get(name: string): string | null };
   /** The body as text. */
   text: string;
   /** Parses the body as JSON; throws {@link HttpBodyError} (without the body) if it is not JSON. */
@@ -93,76 +97,97 @@ function causeCode(err: unknown): string | undefined {
   return undefined;
 }
 
-function isAbort(err: unknown): boolean {
-  const name = (err as { name?: unknown } | undefined)?.name;
-  return name === 'TimeoutError' || name === 'AbortError';
-}
-
-async function readBody(res: Response, url: string, maxBytes: number): Promise<string> {
-  const declared = Number(res.headers.get('content-length'));
-  if (Number.isFinite(declared) && declared > maxBytes) {
-    await res.body?.cancel().catch(() => undefined);
-    throw new HttpBodyError(url, res.status, `is larger than ${maxBytes} bytes`);
-  }
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel().catch(() => undefined);
-      throw new HttpBodyError(url, res.status, `is larger than ${maxBytes} bytes`);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
+const MAX_REDIRECTS = 5;
 
 /**
  * Performs one HTTP request and reads the whole response. Throws {@link HttpTimeoutError} after `timeoutMs`
- * (default 5 s) and {@link HttpNetworkError} when no response arrives; any status is returned (callers decide).
+ * (default 5 s, body and followed redirects included) and {@link HttpNetworkError} when no response arrives; any status
+ * is returned (callers decide).
  */
 export async function httpRequest(url: string, init: HttpRequestInit = {}): Promise<HttpResponse> {
   const timeoutMs = init.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const deadline = Date.now() + timeoutMs;
+  let target = url;
+  for (let hop = 0; ; hop++) {
+    const res = await requestOnce(target, init, timeoutMs, deadline);
+    const location = res.headers.get('location');
+    if ((init.redirect ?? 'manual') === 'manual' || res.status < 300 || res.status >= 400 || !location) return res;
+    if (init.redirect === 'error' || hop >= MAX_REDIRECTS) throw new HttpNetworkError(sanitizeUrl(target), 'REDIRECT');
+    target = new URL(location, target).toString();
+  }
+}
+
+function requestOnce(url: string, init: HttpRequestInit, timeoutMs: number, deadline: number): Promise<HttpResponse> {
   const safeUrl = sanitizeUrl(url);
-  const signal = AbortSignal.timeout(timeoutMs);
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      method: init.method ?? 'GET',
-      headers: init.headers,
-      body: init.body,
-      redirect: init.redirect ?? 'manual',
-      signal,
-    });
-  } catch (err) {
-    if (isAbort(err) || signal.aborted) throw new HttpTimeoutError(safeUrl, timeoutMs);
-    throw new HttpNetworkError(safeUrl, causeCode(err));
-  }
-  let text: string;
-  try {
-    text = await readBody(res, safeUrl, init.maxResponseBytes ?? 5 * 1024 * 1024);
-  } catch (err) {
-    if (err instanceof HttpBodyError) throw err;
-    if (isAbort(err) || signal.aborted) throw new HttpTimeoutError(safeUrl, timeoutMs);
-    throw new HttpNetworkError(safeUrl, causeCode(err));
-  }
-  const status = res.status;
-  return {
-    status,
-    headers: res.headers,
-    text,
-    json<T = unknown>(): T {
-      try {
-        return JSON.parse(text) as T;
-      } catch {
-        throw new HttpBodyError(safeUrl, status, 'is not valid JSON');
+  const maxBytes = init.maxResponseBytes ?? 5 * 1024 * 1024;
+  return new Promise<HttpResponse>((resolve, reject) => {
+    let settled = false;
+    const settle = (fn: () => void): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      fn();
+    };
+    let target: URL;
+    try {
+      target = new URL(url);
+      if (target.protocol !== 'https:' && target.protocol !== 'http:') throw new Error('unsupported protocol');
+    } catch {
+      reject(new HttpNetworkError(safeUrl, 'BAD_URL'));
+      return;
+    }
+    const client = target.protocol === 'https:' ? https : http;
+    const req = client.request(target, { method: init.method ?? 'GET', headers: init.headers }, (res) => {
+      const status = res.statusCode ?? 0;
+      const declared = Number(res.headers['content-length']);
+      if (Number.isFinite(declared) && declared > maxBytes) {
+        settle(() => reject(new HttpBodyError(safeUrl, status, `is larger than ${maxBytes} bytes`)));
+        res.destroy();
+        return;
       }
-    },
-  };
+      const chunks: Buffer[] = [];
+      let total = 0;
+      res.on('data', (chunk: Buffer) => {
+        total += chunk.length;
+        if (total > maxBytes) {
+          settle(() => reject(new HttpBodyError(safeUrl, status, `is larger than ${maxBytes} bytes`)));
+          res.destroy();
+          return;
+        }
+        chunks.push(chunk);
+      });
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        const raw = res.headers;
+        const headers = {
+          get(name: string): string | null {
+            const v = raw[name.toLowerCase()];
+            return v === undefined ? null : Array.isArray(v) ? v.join(', ') : String(v);
+          },
+        };
+        settle(() => resolve({
+          status,
+          headers,
+          text,
+          json<T = unknown>(): T {
+            try {
+              return JSON.parse(text) as T;
+            } catch {
+              throw new HttpBodyError(safeUrl, status, 'is not valid JSON');
+            }
+          },
+        }));
+      });
+      res.on('error', (err) => settle(() => reject(new HttpNetworkError(safeUrl, causeCode(err)))));
+      res.on('aborted', () => settle(() => reject(new HttpNetworkError(safeUrl, 'ECONNRESET'))));
+    });
+    const timer = setTimeout(() => {
+      settle(() => reject(new HttpTimeoutError(safeUrl, timeoutMs)));
+      req.destroy();
+    }, Math.max(0, deadline - Date.now()));
+    req.on('error', (err) => settle(() => reject(new HttpNetworkError(safeUrl, causeCode(err)))));
+    req.end(init.body);
+  });
 }
 
 /** Encodes fields as `application/x-www-form-urlencoded`, skipping undefined values. */
