@@ -152,7 +152,13 @@ project.package.addField('typesVersions', { '*': { worker: [WORKER_KIT_DTS.slice
 const cliBundle = bundle('lambda/cli/teams-app-package.ts', { target: 'node20', externals: [], minify: true, executable: true });
 project.addBins({ 'teams-bot-app-package': cliBundle.outfile });
 
-// Benchmarks (bench/run.ts, BENCHMARKS.md): `npm run bench`.
+// Benchmarks (bench/run.ts, BENCHMARKS.md): `npm run bench`. Type-checked and linted with the tests.
+const typecheckBench = project.addTask('typecheck:bench', {
+  description: 'Type-check the benchmarks',
+  exec: 'tsc --noEmit -p bench/tsconfig.json',
+});
+project.testTask.prependSpawn(typecheckBench);
+project.eslint?.addLintPattern('bench');
 project.addTask('bench', {
   description: 'Cold start, bundle size, warm latency, round trips and memory, against botbuilder and the SDK floor',
   exec: 'node -r ./bench/ts-register.cjs bench/run.ts',
