@@ -23,7 +23,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
-import { assetBundle, buildFixture, buildReceiverWithNodeHttp, bundleSize, ensureProjectBundles, listProjectHandlers, ROOT, TMP } from './lib/bundles';
+import { assetBundle, buildFixture, bundleSize, ensureProjectBundles, listProjectHandlers, ROOT, TMP } from './lib/bundles';
 import { coldStart, WarmChild, type ColdResult } from './lib/child';
 import { median, ratio, summarize, type LatencySummary } from './lib/stats';
 import {
@@ -197,8 +197,6 @@ async function main(): Promise<void> {
   // Every handler bundle the project builds (assets/lambda/<name>/index/index.js), then the comparison subjects.
   const handlerBundles = Object.fromEntries(listProjectHandlers().map((h) => [h, assetBundle(h)]));
   results.bundleSizes = Object.fromEntries(Object.entries({ ...handlerBundles, ...bundles }).map(([k, f]) => [k, bundleSize(f)]));
-  // What-if (not shipped): the receiver with node:http instead of fetch, for the cold-start analysis.
-  const whatIfNodeHttp = await buildReceiverWithNodeHttp();
 
   // The world: users for first contact + callback (N), the round-trip sample, and a few spares.
   log('starting local servers');
@@ -280,7 +278,6 @@ async function main(): Promise<void> {
     // 3. Cold start (a quiet moment: nothing else of ours runs). Hot-path activity of a signed-in user.
     log(`cold start × ${COLD} per subject`);
     const coldSubjects: Record<string, string> = { receiver: bundles.receiver, botbuilder: bundles.botbuilder, floor: bundles.floor };
-    if (whatIfNodeHttp) coldSubjects['whatif-receiver-node-http'] = whatIfNodeHttp;
     const cold: Record<string, ColdResult[]> = Object.fromEntries(Object.keys(coldSubjects).map((s) => [s, []]));
     const coldEventFile = path.join(TMP, 'cold-event.json');
     for (let round = 0; round < COLD; round++) {
@@ -418,7 +415,6 @@ async function main(): Promise<void> {
         receiverOverBotbuilder: ratio(c.receiver.medianTotalMs, c.botbuilder.medianTotalMs),
         receiverOverFloor: ratio(c.receiver.medianTotalMs, c.floor.medianTotalMs),
         wallReceiverOverBotbuilder: ratio(c.receiver.medianWallMs, c.botbuilder.medianWallMs),
-        whatIfNodeHttpOverBotbuilder: c['whatif-receiver-node-http'] ? ratio(c['whatif-receiver-node-http'].medianTotalMs, c.botbuilder.medianTotalMs) : undefined,
       },
       roundTrips,
       memory: {

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { build, buildSync } from 'esbuild';
+import { buildSync } from 'esbuild';
 
 /** Repository root. */
 export const ROOT = path.resolve(__dirname, '..', '..');
@@ -72,42 +72,6 @@ export function buildFixture(name: string): string {
     logOverride: { 'require-resolve-not-external': 'error', 'unsupported-require-call': 'error' },
   });
   return outfile;
-}
-
-/**
- * WHAT-IF bundle (benchmark only): the receiver built like the project builds it, but with lambda/shared/http.ts
- * replaced by bench/whatif/http-node.ts (node:http instead of fetch). Returns undefined if it cannot be built.
- */
-export async function buildReceiverWithNodeHttp(): Promise<string | undefined> {
-  const outfile = path.join(TMP, 'receiver-nodehttp', 'index.js');
-  const swap = path.join(ROOT, 'bench', 'whatif', 'http-node.ts');
-  try {
-    await build({
-      entryPoints: [path.join(ROOT, 'lambda', 'receiver', 'index.ts')],
-      bundle: true,
-      platform: 'node',
-      target: 'node22',
-      format: 'cjs',
-      minify: true,
-      mainFields: ['module', 'main'],
-      legalComments: 'none',
-      external: projectExternals(),
-      tsconfig: path.join(ROOT, 'lambda', 'tsconfig.json'),
-      outfile,
-      logLevel: 'silent',
-      plugins: [{
-        name: 'swap-http',
-        setup(b) {
-          b.onResolve({ filter: /(^|\/)http$/ }, (a) => (a.importer.includes(`${path.sep}lambda${path.sep}`) && /^\.\.?\//.test(a.path) ? { path: swap } : undefined));
-        },
-      }],
-    });
-    const text = readFileSync(outfile, 'utf8');
-    // The swap must have happened: no global fetch left in the bundle.
-    return /\bfetch\(/.test(text) ? undefined : outfile;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Size of a bundle: raw bytes and gzip (level 9) bytes. */
