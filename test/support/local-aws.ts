@@ -535,15 +535,10 @@ export const AWS_ENV_TO_CLEAR = [
 ] as const;
 
 /**
- * Applies {@link testAwsEnv} to `process.env` (clearing {@link AWS_ENV_TO_CLEAR}); returns a function that restores
- * the previous values. Inside jest this is the test file's own `process.env` (what handler modules and the SDK read
- * there); a child process does not inherit it: pass `{ env: { ...process.env, ...testAwsEnv(aws) } }` to spawn.
+ * Sets `env` on `process.env`, clearing {@link AWS_ENV_TO_CLEAR} first (variables that would redirect the SDK);
+ * returns a function that restores the previous values.
  */
-export function applyTestAwsEnv(
-  local: { readonly dynamodbEndpoint: string; readonly motoEndpoint: string },
-  extras: TestAwsEnvExtras = {},
-): () => void {
-  const env = testAwsEnv(local, extras);
+export function applyEnv(env: Record<string, string>): () => void {
   const keys = [...Object.keys(env), ...AWS_ENV_TO_CLEAR];
   const saved = new Map(keys.map((k) => [k, process.env[k]]));
   for (const k of AWS_ENV_TO_CLEAR) delete process.env[k];
@@ -554,4 +549,16 @@ export function applyTestAwsEnv(
       else process.env[k] = v;
     }
   };
+}
+
+/**
+ * Applies {@link testAwsEnv} to `process.env` with {@link applyEnv}; returns a function that restores
+ * the previous values. Inside jest this is the test file's own `process.env` (what handler modules and the SDK read
+ * there); a child process does not inherit it: pass `{ env: { ...process.env, ...testAwsEnv(aws) } }` to spawn.
+ */
+export function applyTestAwsEnv(
+  local: { readonly dynamodbEndpoint: string; readonly motoEndpoint: string },
+  extras: TestAwsEnvExtras = {},
+): () => void {
+  return applyEnv(testAwsEnv(local, extras));
 }

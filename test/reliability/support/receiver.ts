@@ -3,7 +3,7 @@
  * world's environment to `process.env` first (the handler creates its SDK clients at module scope and reads its
  * configuration on the first request), then imports it. One receiver per test file (jest's module registry).
  */
-import { AWS_ENV_TO_CLEAR } from '../../support/local-aws';
+import { applyEnv } from '../../support/local-aws';
 
 /** What the receiver answers (a function URL result). */
 export interface ReceiverResult {
@@ -16,18 +16,7 @@ export interface ReceiverResult {
 export type ReceiverHandler = (event: Record<string, unknown>) => Promise<ReceiverResult>;
 
 /** Sets `env` on `process.env` (clearing variables that would redirect the SDK); returns a restore function. */
-export function applyEnv(env: Record<string, string>): () => void {
-  const keys = [...Object.keys(env), ...AWS_ENV_TO_CLEAR];
-  const saved = new Map(keys.map((k) => [k, process.env[k]]));
-  for (const k of AWS_ENV_TO_CLEAR) delete process.env[k];
-  Object.assign(process.env, env);
-  return () => {
-    for (const [k, v] of saved) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  };
-}
+export { applyEnv };
 
 /** Imports the receiver after `applyEnv`. */
 export async function loadReceiver(): Promise<ReceiverHandler> {
