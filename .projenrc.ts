@@ -57,6 +57,13 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'ajv@^8',
     'ajv-formats@^3',
     'fflate@^0.8.2',
+    // The playground's chat page (bundled into its asset): Microsoft's Adaptive Cards renderer (+ its carousel peer),
+    // markdown-it for message text; puppeteer-core drives Debian's chromium in its browser test (no browser download).
+    'adaptivecards@^3.0.6',
+    'swiper@^12.1.2',
+    'markdown-it@^14',
+    '@types/markdown-it@^14',
+    'puppeteer-core@^25',
   ],
   gitignore: ['/cdk.out/', 'examples/**/cdk.out/', '/bench/results/tmp/', '/.tmp/'],
   jestOptions: {
@@ -152,6 +159,35 @@ project.package.addField('typesVersions', { '*': { worker: [WORKER_KIT_DTS.slice
 const cliBundle = bundle('lambda/cli/teams-app-package.ts', { target: 'node20', externals: [], minify: true, executable: true });
 project.addBins({ 'teams-bot-app-package': cliBundle.outfile });
 
+// Command-line tools outside lambda/: cli/<tool>/, type-checked with their own tsconfig.
+new javascript.TypescriptConfig(project, {
+  fileName: 'cli/tsconfig.json',
+  extends: javascript.TypescriptConfigExtends.fromPaths(['../tsconfig.json']),
+  include: ['**/*.ts'],
+  compilerOptions: {
+    module: 'preserve',
+    moduleResolution: javascript.TypeScriptModuleResolution.BUNDLER,
+    noEmit: true,
+    rootDir: '..',
+    lib: ['es2022', 'dom', 'dom.iterable'],
+  },
+});
+const typecheckCli = project.addTask('typecheck:cli', {
+  description: 'Type-check the command-line tools',
+  exec: 'tsc --noEmit -p cli/tsconfig.json',
+});
+project.preCompileTask.prependSpawn(typecheckCli);
+project.eslint?.addLintPattern('cli');
+
+// The local playground (`npx teams-bot-playground`, docs/playground.md): a standalone Node bundle (node built-ins only
+// at run time; it loads the receiver and worker bundles of assets/lambda/) and the chat page's browser bundle (the
+// Adaptive Cards renderer, markdown-it and the renderer's stylesheet inlined).
+const playgroundBundle = bundle('cli/playground/index.ts', { tsconfigPath: 'cli/tsconfig.json', externals: [], minify: true, executable: true });
+project.addBins({ 'teams-bot-playground': playgroundBundle.outfile });
+bundle('cli/playground/page/index.ts', {
+  tsconfigPath: 'cli/tsconfig.json', platform: 'browser', format: 'iife', target: 'es2022', minify: true, loaders: { css: 'text' },
+});
+
 // Benchmarks (bench/run.ts, BENCHMARKS.md): `npm run bench`. Type-checked and linted with the tests.
 const typecheckBench = project.addTask('typecheck:bench', {
   description: 'Type-check the benchmarks',
@@ -166,7 +202,7 @@ project.addTask('bench', {
 });
 
 // Only lib/, assets/ and the docs belong in the tarball.
-for (const ignored of ['/lambda/', '/examples/', '/bench/', '/docs/', '/.ci/', '/cdk.out/', '/.tmp/', 'index.meta.json', '/BENCHMARKS.md', '__pycache__/']) {
+for (const ignored of ['/lambda/', '/cli/', '/examples/', '/bench/', '/docs/', '/.ci/', '/cdk.out/', '/.tmp/', 'index.meta.json', '/BENCHMARKS.md', '__pycache__/']) {
   project.addPackageIgnore(ignored);
 }
 

@@ -17,6 +17,7 @@ const ALLOWED = [
   /^assets\/lambda\/(receiver|worker|[a-z-]+)\/index\/index\.js$/,
   /^assets\/lambda\/cli\/teams-app-package\/index\.js$/,
   /^assets\/lambda\/worker-kit\/types\/.+\.d\.ts$/,
+  /^assets\/cli\/playground\/(index|page)\/index\/index\.js$/,
 ];
 
 test('npm pack: handler bundles and compiled library only', () => {
@@ -33,6 +34,8 @@ test('npm pack: handler bundles and compiled library only', () => {
     'assets/lambda/worker-kit/index/index.js',
     'assets/lambda/worker-kit/types/lambda/worker-kit/index.d.ts',
     'assets/lambda/cli/teams-app-package/index.js',
+    'assets/cli/playground/index/index.js',
+    'assets/cli/playground/page/index/index.js',
     'lib/index.js',
     'lib/index.d.ts',
     'lib/teams-delegated-auth-bot.js',
@@ -71,6 +74,16 @@ test('a consumer with only aws-cdk-lib and constructs synthesizes from the packe
     const bundles = fs.readdirSync(path.join(work, 'cdk.out')).filter((d) => fs.existsSync(path.join(work, 'cdk.out', d, 'index.js')));
     // receiver, worker and the AwsCustomResource provider: each asset directory holds an index.js
     expect(bundles.length).toBeGreaterThanOrEqual(3);
+    // The playground runs from the tarball alone (no AWS SDK, esbuild or anything else installed next to it): a script
+    // through the real receiver and default worker, sign-in at the local IdP included.
+    fs.writeFileSync(path.join(work, 'script.json'), JSON.stringify({
+      steps: [{ send: 'hello' }, { expect: { signInCard: true } }, { signIn: 'ada' }, { expect: { text: 'Ada Lovelace' } }],
+    }));
+    const pgPkg = JSON.parse(fs.readFileSync(path.join(pkgDir, 'package.json'), 'utf8'));
+    const run = execFileSync(process.execPath, [path.join(pkgDir, pgPkg.bin['teams-bot-playground']), 'test', 'script.json'], {
+      cwd: work, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    expect(run).toContain('passed');
     // The worker kit subpath (a kit user installs the AWS SDK clients it names) and the Teams app package tool.
     fs.symlinkSync(path.join(root, 'node_modules', '@aws-sdk'), path.join(work, 'node_modules', '@aws-sdk'), 'dir');
     const kit = execFileSync(process.execPath, ['-e', "console.log(typeof require('cdk-teams-delegated-auth-bot/worker').defineWorker)"], { cwd: work, encoding: 'utf8' });

@@ -1,0 +1,576 @@
+/**
+ * The playground: one HTTP server on localhost that is, at once, the chat page and its scripted API, the Bot
+ * Framework issuer, the Bot Connector, the local OpenID provider (Entra stand-in), Microsoft Graph, the AWS endpoint
+ * (DynamoDB, KMS, Secrets Manager, SSM, Lambda) and the receiver's function URL; the real receiver and worker
+ * bundles run in this process against it. See docs/playground.md.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { LocalDynamoDb, type DynamoSnapshot } from './aws/dynamodb';
+import { LocalAws, LocalKms, LocalLambda, LocalParameters, type LocalFunction } from './aws/services';
+import { Chat, ChatError, type Conversation } from './chat';
+import { bundlePath, loadHandler, packageRoot, WorkerFile } from './functions';
+import { FixtureStore, graphGet } from './graph';
+import { exportSigningKey, importSigningKey, LocalIdp, newSigningKey, OAuthError, publicJwk, type SigningKey, type TestUser } from './identity';
+import { chatPage, escapeHtml, loginPage } from './pages';
+import { ENV } from '../../src/private/env';
+
+/** Options of {@link startPlayground} (the command line's flags). */
+export interface PlaygroundOptions {
+  /** TCP port on 127.0.0.1 (0: any free port). Default 3978. */
+  port?: number;
+  /** Host name in the printed URL and the base URL (`localhost`). */
+  host?: string;
+  /** The user's worker file; default: the package's default worker. */
+  worker?: string;
+  /** `local` (default) or `entra`. */
+  idp?: 'local' | 'entra';
+  /** Directory that keeps state across restarts (tables, keys, transcripts, fixtures). */
+  data?: string;
+  /** Graph fixtures JSON file (default: `fixtures.json` in `data`, else built in). */
+  fixtures?: string;
+  /** Teams SSO simulation (TDAB_SSO_ENABLED=true and silent token exchange by the page). */
+  sso?: boolean;
+  /** Handler log level (TDAB_LOG_LEVEL), default `warn`. */
+  logLevel?: string;
+  /** Graph scopes the bot asks for (default `User.Read Mail.Read Calendars.Read Files.Read`). */
+  graphScopes?: string;
+  /** `--idp entra`: the app registration. */
+  entra?: { clientId: string; tenantId: string; clientSecret: string; userOid: string; userName?: string };
+  /** Seconds of the local IdP's access tokens (default 3600): short values exercise the refresh path. */
+  accessTokenSeconds?: number;
+}
+
+/** A running playground. */
+export interface Playground {
+  url: string;
+  port: number;
+  chat: Chat;
+  idp?: LocalIdp;
+  lambda: LocalLambda;
+  fixtures: FixtureStore;
+  /** Worker reload outcomes (`--worker`). */
+  reloads: Array<{ at: string; error?: string }>;
+  /** Signs a user in through the local IdP with the sign-in URL of a card (what the browser does); the callback's answer. */
+  signIn(handle: string, authorizeUrl: string): Promise<{ status: number; title: string }>;
+  stop(): Promise<void>;
+}
+
+const APP_ID = '00000000-0000-4000-8000-00000000b07a';
+const BOT_NAME = 'Playground Bot';
+const TABLES = { tokens: 'playground-tokens', conversations: 'playground-conversations' };
+const WORKER_FUNCTION = 'playground-worker';
+const SECRET_NAME = 'playground/bot-client-secret';
+
+interface SavedState {
+  version: 1;
+  dynamodb: DynamoSnapshot;
+  kms: Array<[string, string]>;
+  keys: { botFramework: { kid: string; pem: string }; idp: { kid: string; pem: string } };
+  clientSecret: string;
+  conversations: Conversation[];
+}
+
+/** Starts the playground. */
+export async function startPlayground(o: PlaygroundOptions = {}): Promise<Playground> {
+  const root = packageRoot();
+  const dataFile = o.data ? join(o.data, 'state.json') : undefined;
+  if (o.data) mkdirSync(o.data, { recursive: true, mode: 0o700 });
+  const saved: SavedState | undefined = dataFile && existsSync(dataFile) ? JSON.parse(readFileSync(dataFile, 'utf8')) : undefined;
+
+  const dynamodb = new LocalDynamoDb();
+  const kms = new LocalKms();
+  const params = new LocalParameters();
+  const lambda = new LocalLambda();
+  const aws = new LocalAws(dynamodb, kms, params, lambda);
+  const botFrameworkKey: SigningKey = saved ? importSigningKey(saved.keys.botFramework) : newSigningKey('playground-bf');
+  const idpKey: SigningKey = saved ? importSigningKey(saved.keys.idp) : newSigningKey('playground-idp');
+  const clientSecret = saved?.clientSecret ?? randomBytes(24).toString('base64url');
+  if (saved) {
+    dynamodb.restore(saved.dynamodb);
+    for (const [id, k] of saved.kms) kms.keys.set(id, Buffer.from(k, 'base64'));
+  }
+  const fixtures = new FixtureStore(o.fixtures ?? (o.data ? join(o.data, 'fixtures.json') : undefined));
+
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port ?? 3978, '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = o.host ?? 'localhost';
+  const base = `http://${host}:${port}`;
+  const entra = o.idp === 'entra' ? o.entra : undefined;
+  if (o.idp === 'entra' && !entra) throw new Error('--idp entra needs --client-id, --tenant-id, --user-oid and TEAMS_BOT_PLAYGROUND_CLIENT_SECRET');
+  const tenantId = entra?.tenantId ?? fixtures.get().tenantId;
+  const appId = entra?.clientId ?? APP_ID;
+  const users = (): TestUser[] => (entra
+    ? [{ handle: 'me', oid: entra.userOid, teamsId: `29:1${entra.userOid.replace(/-/g, '')}`, name: entra.userName ?? 'Me', upn: '' }]
+    : fixtures.users());
+
+  // Resources the construct would create.
+  const keyArn = kms.createKey(saved ? [...kms.keys.keys()][0] : undefined);
+  params.secrets.set(SECRET_NAME, JSON.stringify({ clientSecret: entra?.clientSecret ?? clientSecret }));
+  for (const [name, range] of [[TABLES.tokens, undefined], [TABLES.conversations, 'sk']] as const) {
+    try {
+      dynamodb.handle('CreateTable', {
+        TableName: name,
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, ...(range ? [{ AttributeName: range, KeyType: 'RANGE' }] : [])],
+        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }, ...(range ? [{ AttributeName: range, AttributeType: 'S' }] : [])],
+      });
+      dynamodb.handle('UpdateTimeToLive', { TableName: name, TimeToLiveSpecification: { Enabled: true, AttributeName: 'ttl' } });
+    } catch {
+      // restored from --data
+    }
+  }
+
+  applyHandlerEnv({ base, port, appId, tenantId, keyArn, secretArn: params.secretArn(SECRET_NAME), o, entra: !!entra });
+
+  const idp = entra ? undefined : new LocalIdp(idpKey, {
+    authority: `${base}/entra`,
+    tenantId,
+    appId,
+    clientSecret,
+    redirectUris: [`${base}/auth/callback`],
+    ssoResource: `api://botid-${appId}`,
+    ssoScope: 'access_as_user',
+    users,
+    accessTokenSeconds: o.accessTokenSeconds,
+  });
+  const chat = new Chat({
+    appId,
+    botName: BOT_NAME,
+    tenantId,
+    serviceUrl: `${base}/connector/amer/`,
+    messagingEndpoint: `http://127.0.0.1:${port}/api/messages`,
+    botFrameworkKey,
+    users,
+  });
+  for (const c of saved?.conversations ?? []) chat.conversations.set(c.id, c);
+
+  // The handlers, unchanged. The environment is set before they load (their SDK clients read it at module scope).
+  const receiver = loadHandler(bundlePath(root, 'receiver'));
+  const reloads: Playground['reloads'] = [];
+  let worker: () => LocalFunction;
+  let workerFile: WorkerFile | undefined;
+  if (o.worker) {
+    workerFile = new WorkerFile(o.worker, join(root, 'assets', 'lambda', 'worker-kit', 'index', 'index.js'));
+    await workerFile.start();
+    workerFile.onReload = (error) => {
+      reloads.push({ at: new Date().toISOString(), error });
+      process.stderr.write(error ? `playground: ${o.worker} did not build, the previous version stays:\n${error}\n` : `playground: ${o.worker} reloaded\n`);
+    };
+    const wf = workerFile;
+    worker = () => wf.handler();
+  } else {
+    const h = loadHandler(bundlePath(root, 'worker'));
+    worker = () => h;
+  }
+  lambda.functions.set(WORKER_FUNCTION, worker);
+  lambda.onOutcome = (out) => {
+    if (!out.ok) process.stderr.write(`playground: the worker failed ${out.attempts} times (${out.error ?? 'error'}); Lambda would now send the event to the on-failure destination\n`);
+  };
+
+  let saveTimer: NodeJS.Timeout | undefined;
+  const save = (): void => {
+    if (!dataFile || saveTimer) return;
+    saveTimer = setTimeout(() => {
+      saveTimer = undefined;
+      const state: SavedState = {
+        version: 1,
+        dynamodb: dynamodb.snapshot(),
+        kms: [...kms.keys].map(([id, k]) => [id, k.toString('base64')]),
+        keys: { botFramework: exportSigningKey(botFrameworkKey), idp: exportSigningKey(idpKey) },
+        clientSecret,
+        conversations: [...chat.conversations.values()],
+      };
+      writeFileSync(dataFile, JSON.stringify(state));
+      chmodSync(dataFile, 0o600);
+    }, 200);
+  };
+  dynamodb.onChange = save;
+  const sweeper = setInterval(() => dynamodb.sweepExpired(), 30_000);
+  sweeper.unref();
+
+  const ctx: RouteContext = { base, aws, idp, chat, fixtures, receiver, botFrameworkKey, sso: !!o.sso, save, worker: o.worker ?? 'default', idpMode: entra ? 'entra' : 'local', reloads, appId };
+  server.on('request', (req, res) => {
+    void handleRequest(ctx, req, res).catch((err) => {
+      process.stderr.write(`playground: ${req.method} ${(req.url ?? '').split('?')[0]} failed: ${(err as Error)?.message}\n`);
+      if (!res.headersSent) sendJson(res, 500, { error: 'internal_error' });
+      else res.end();
+    });
+  });
+
+  const signIn = (handle: string, authorizeUrl: string): Promise<{ status: number; title: string }> => scriptedSignIn(ctx, handle, authorizeUrl);
+  return {
+    url: `${base}/`,
+    port,
+    chat,
+    idp,
+    lambda,
+    fixtures,
+    signIn,
+    reloads,
+    async stop() {
+      clearInterval(sweeper);
+      workerFile?.stop();
+      await lambda.idle();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (saveTimer) {
+        clearTimeout(saveTimer);
+        saveTimer = undefined;
+        save();
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    },
+  };
+}
+
+interface HandlerEnvInput {
+  base: string;
+  port: number;
+  appId: string;
+  tenantId: string;
+  keyArn: string;
+  secretArn: string;
+  o: PlaygroundOptions;
+  entra: boolean;
+}
+
+function applyHandlerEnv(a: HandlerEnvInput): void {
+  const aws = `http://127.0.0.1:${a.port}`;
+  const env: Record<string, string> = {
+    AWS_REGION: 'us-east-1',
+    AWS_DEFAULT_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'PLAYGROUNDLOCAL',
+    AWS_SECRET_ACCESS_KEY: 'playground-local',
+    AWS_ENDPOINT_URL_DYNAMODB: aws,
+    AWS_ENDPOINT_URL_KMS: aws,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: aws,
+    AWS_ENDPOINT_URL_SSM: aws,
+    AWS_ENDPOINT_URL_LAMBDA: aws,
+    AWS_LAMBDA_FUNCTION_NAME: 'playground',
+    [ENV.APP_ID]: a.appId,
+    [ENV.TENANT_ID]: a.tenantId,
+    [ENV.SECRET_ARN]: a.secretArn,
+    [ENV.KMS_KEY_ARN]: a.keyArn,
+    [ENV.TOKEN_TABLE]: TABLES.tokens,
+    [ENV.CONVERSATION_TABLE]: TABLES.conversations,
+    [ENV.WORKER_FUNCTION]: WORKER_FUNCTION,
+    [ENV.PUBLIC_BASE_URL]: a.base,
+    [ENV.BOT_OPENID_METADATA_URL]: `${a.base}/botframework/v1/.well-known/openidconfiguration`,
+    // Explicitly, not the cloud profile's Teams-only hosts: the playground's Bot Connector is this server.
+    [ENV.SERVICE_URL_HOSTS]: new URL(a.base).origin,
+    [ENV.GRAPH_SCOPES]: a.o.graphScopes ?? 'User.Read Mail.Read Calendars.Read Files.Read',
+    [ENV.SSO_ENABLED]: a.o.sso ? 'true' : 'false',
+    [ENV.LOG_LEVEL]: a.o.logLevel ?? 'warn',
+  };
+  if (a.entra) {
+    // The real Entra ID and Graph; the bot's outbound app token is asked for the app itself (any registration can).
+    env[ENV.BOT_CONNECTOR_SCOPE] = `${a.appId}/.default`;
+  } else {
+    env[ENV.ENTRA_AUTHORITY] = `${a.base}/entra`;
+    env[ENV.GRAPH_BASE_URL] = `${a.base}/graph`;
+  }
+  for (const k of ['AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_ENDPOINT_URL', 'AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE', ENV.BASE_URL_PARAMETER, ENV.ALLOWED_TENANT_IDS, ENV.CLOUD, ENV.BOT_TOKEN_ISSUER]) delete process.env[k];
+  Object.assign(process.env, env);
+}
+
+interface RouteContext {
+  base: string;
+  aws: LocalAws;
+  idp?: LocalIdp;
+  chat: Chat;
+  fixtures: FixtureStore;
+  receiver: LocalFunction;
+  botFrameworkKey: SigningKey;
+  sso: boolean;
+  save: () => void;
+  worker: string;
+  idpMode: 'local' | 'entra';
+  reloads: Playground['reloads'];
+  appId: string;
+}
+
+const MAX_BODY = 1024 * 1024;
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) {
+        reject(new ChatError(413, 'body too large'));
+        req.destroy();
+      } else {
+        chunks.push(c);
+      }
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers });
+  res.end(JSON.stringify(body));
+}
+
+function sendHtml(res: ServerResponse, status: number, html: string): void {
+  res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+  res.end(html);
+}
+
+async function handleRequest(ctx: RouteContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const path = url.pathname;
+  const method = req.method ?? 'GET';
+  const body = await readBody(req);
+  if (LocalAws.isAwsRequest(req)) return ctx.aws.handle(req, res, body);
+  if (path === '/api/messages' || path === '/auth/callback') return functionUrl(ctx, req, res, url, body);
+  if (path.startsWith('/botframework/v1/.well-known/')) return botFrameworkMetadata(ctx, res, path);
+  if (path.startsWith('/entra/')) return entraRoute(ctx, req, res, url, body);
+  if (path.startsWith('/graph/')) return graphRoute(ctx, req, res, url);
+  if (path.startsWith('/connector/amer/')) return connectorRoute(ctx, req, res, path.slice('/connector/amer/'.length), body);
+  if (path.startsWith('/playground/api/')) return apiRoute(ctx, req, res, url, body);
+  if (path === '/playground/app.js' && method === 'GET') {
+    res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache' });
+    res.end(readFileSync(join(__dirname, '..', 'page', 'index', 'index.js')));
+    return;
+  }
+  if (path === '/' && method === 'GET') return sendHtml(res, 200, chatPage());
+  sendHtml(res, 404, '<!doctype html><title>Not found</title><p>Not found. The chat is at <a href="/">/</a>.</p>');
+}
+
+/** The receiver's function URL: the request as a Lambda function URL event (payload format 2.0). */
+async function functionUrl(ctx: RouteContext, req: IncomingMessage, res: ServerResponse, url: URL, body: string): Promise<void> {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(',') : v;
+  const event = {
+    version: '2.0',
+    rawPath: url.pathname,
+    rawQueryString: url.search.slice(1),
+    headers,
+    body,
+    isBase64Encoded: false,
+    requestContext: { http: { method: req.method ?? 'GET', path: url.pathname, sourceIp: req.socket.remoteAddress ?? '' } },
+  };
+  const out = await ctx.receiver(event, { functionName: 'playground-receiver', awsRequestId: randomBytes(8).toString('hex'), getRemainingTimeInMillis: () => 30_000 }) as
+    { statusCode: number; headers?: Record<string, string>; body?: string };
+  res.writeHead(out.statusCode, out.headers ?? {});
+  res.end(out.body ?? '');
+}
+
+function botFrameworkMetadata(ctx: RouteContext, res: ServerResponse, path: string): void {
+  if (path.endsWith('/openidconfiguration')) {
+    return sendJson(res, 200, {
+      issuer: 'https://api.botframework.com',
+      authorization_endpoint: `${ctx.base}/botframework/v1/authorize`,
+      jwks_uri: `${ctx.base}/botframework/v1/.well-known/keys`,
+      id_token_signing_alg_values_supported: ['RS256'],
+      token_endpoint_auth_methods_supported: ['private_key_jwt'],
+    });
+  }
+  if (path.endsWith('/keys')) return sendJson(res, 200, { keys: [publicJwk(ctx.botFrameworkKey, { endorsements: ['msteams'] })] });
+  sendJson(res, 404, { error: 'not_found' });
+}
+
+async function entraRoute(ctx: RouteContext, req: IncomingMessage, res: ServerResponse, url: URL, body: string): Promise<void> {
+  const idp = ctx.idp;
+  const m = /^\/entra\/([^/]+)\/(.+)$/.exec(url.pathname);
+  if (!idp || !m || m[1].toLowerCase() !== idp.o.tenantId.toLowerCase()) return sendJson(res, 400, { error: 'invalid_tenant', error_description: 'AADSTS90002: Tenant not found.' });
+  const route = m[2];
+  try {
+    if (route === 'v2.0/.well-known/openid-configuration') return sendJson(res, 200, idp.discovery());
+    if (route === 'discovery/v2.0/keys') return sendJson(res, 200, idp.jwks());
+    if (route === 'oauth2/v2.0/token' && req.method === 'POST') {
+      const basic = /^Basic (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+      return sendJson(res, 200, idp.token(new URLSearchParams(body), basic));
+    }
+    if (route === 'oauth2/v2.0/authorize') return authorize(ctx, idp, req, res, url, body);
+    sendJson(res, 404, { error: 'not_found' });
+  } catch (err) {
+    if (!(err instanceof OAuthError)) throw err;
+    if (route === 'oauth2/v2.0/authorize') return sendHtml(res, err.status, loginPage({ error: `${err.error}: ${err.description}` }));
+    sendJson(res, err.status, { error: err.error, error_description: err.description, error_codes: [Number(/AADSTS(\d+)/.exec(err.description)?.[1] ?? 0)] });
+  }
+}
+
+function authorize(ctx: RouteContext, idp: LocalIdp, req: IncomingMessage, res: ServerResponse, url: URL, body: string): void {
+  if (req.method === 'POST') {
+    const form = new URLSearchParams(body);
+    const p = idp.checkAuthorize(new URLSearchParams(form.get('request') ?? ''));
+    if (form.get('action') === 'cancel') return redirect(res, idp.denied(p));
+    const user = idp.o.users().find((u) => u.handle === form.get('user'));
+    if (!user) return sendHtml(res, 400, loginPage({ error: 'Pick one of the test users.' }));
+    return redirect(res, idp.issueCode(p, user));
+  }
+  const p = idp.checkAuthorize(url.searchParams);
+  const hinted = idp.o.users().find((u) => u.upn === p.login_hint);
+  sendHtml(res, 200, loginPage({ users: idp.o.users(), request: url.searchParams.toString(), hint: hinted?.handle, scope: p.scope ?? '' }));
+  void ctx;
+}
+
+function redirect(res: ServerResponse, location: string): void {
+  res.writeHead(302, { location, 'cache-control': 'no-store' });
+  res.end();
+}
+
+function graphRoute(ctx: RouteContext, req: IncomingMessage, res: ServerResponse, url: URL): void {
+  const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+  const claims = token && ctx.idp ? ctx.idp.verifyGraphToken(token) : undefined;
+  if (req.method !== 'GET') return sendJson(res, 405, { error: { code: 'Request_BadRequest', message: 'The playground Graph stand-in serves GET only.' } });
+  const answer = graphGet(ctx.fixtures.get(), claims as { oid: string; scp?: string } | undefined, url.pathname.slice('/graph'.length), url.searchParams);
+  sendJson(res, answer.status, answer.body);
+}
+
+function connectorRoute(ctx: RouteContext, req: IncomingMessage, res: ServerResponse, path: string, body: string): void {
+  const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+  // The bot's app token from the local IdP (client credentials for the Bot Framework); with --idp entra any bearer.
+  const ok = token && (ctx.idp ? ctx.idp.verifyBotToken(token, 'https://api.botframework.com') : true);
+  if (!ok) return sendJson(res, 401, { error: { code: 'Unauthorized', message: 'Authorization has been denied for this request.' } });
+  if ((req.method === 'POST' || req.method === 'PUT') && !(req.headers['content-type'] ?? '').startsWith('application/json')) {
+    return sendJson(res, 415, { error: { code: 'BadArgument', message: 'content-type must be application/json' } });
+  }
+  let activity: unknown;
+  try {
+    activity = body === '' ? undefined : JSON.parse(body);
+  } catch {
+    return sendJson(res, 400, { error: { code: 'BadSyntax', message: 'invalid JSON' } });
+  }
+  const out = ctx.chat.connector(req.method ?? 'GET', path, activity);
+  ctx.save();
+  sendJson(res, out.status, out.body);
+  if (ctx.sso && out.status === 201) simulateSso(ctx, path, activity);
+}
+
+/**
+ * Teams SSO, simulated: when the bot posts an OAuthCard with a `tokenExchangeResource` in a personal chat, Teams
+ * (signed in as the user) sends the `signin/tokenExchange` invoke with a token for the bot's API instead of showing
+ * the card; the receiver exchanges it on behalf of the user at the local IdP.
+ */
+function simulateSso(ctx: RouteContext, path: string, activity: any): void {
+  const card = (activity?.attachments ?? []).find((a: any) => a?.contentType === 'application/vnd.microsoft.card.oauth')?.content;
+  const resource = card?.tokenExchangeResource;
+  const conversationId = decodeURIComponent(/^v3\/conversations\/([^/]+)\//.exec(path)?.[1] ?? '');
+  const conversation = ctx.chat.conversations.get(conversationId);
+  if (!resource?.id || !ctx.idp || conversation?.type !== 'personal') return;
+  const user = ctx.chat.user(conversation.members[0]);
+  setTimeout(() => {
+    void ctx.chat.sendInvoke(conversationId, user.handle, 'signin/tokenExchange', { id: resource.id, connectionName: card.connectionName, token: ctx.idp!.ssoToken(user) });
+  }, 50);
+}
+
+/** Signs `handle` in at the local IdP with a card's authorize URL and follows the redirect to the receiver's callback. */
+async function scriptedSignIn(ctx: RouteContext, handle: string, authorizeUrl: string): Promise<{ status: number; title: string }> {
+  if (!ctx.idp) throw new ChatError(400, 'scripted sign-in needs --idp local');
+  const u = new URL(authorizeUrl);
+  if (`${u.origin}${u.pathname}` !== `${ctx.idp.o.authority}/${ctx.idp.o.tenantId}/oauth2/v2.0/authorize`) throw new ChatError(400, 'not a sign-in URL of the local IdP');
+  let p: Record<string, string>;
+  try {
+    p = ctx.idp.checkAuthorize(u.searchParams);
+  } catch (err) {
+    throw new ChatError(400, (err as Error).message);
+  }
+  const callback = new URL(ctx.idp.issueCode(p, ctx.chat.user(handle)));
+  const res = await fetch(`http://127.0.0.1:${new URL(ctx.base).port}${callback.pathname}${callback.search}`);
+  const html = await res.text();
+  return { status: res.status, title: (/<title>([^<]*)<\/title>/.exec(html)?.[1] ?? '').trim() };
+}
+
+async function apiRoute(ctx: RouteContext, req: IncomingMessage, res: ServerResponse, url: URL, body: string): Promise<void> {
+  const route = url.pathname.slice('/playground/api/'.length);
+  const method = req.method ?? 'GET';
+  let input: any = {};
+  try {
+    if (body !== '') input = JSON.parse(body);
+  } catch {
+    return sendJson(res, 400, { error: 'invalid JSON body' });
+  }
+  try {
+    const m = /^conversations\/([^/]+)\/(messages|invoke|activities|events)$/.exec(route);
+    if (m) return await conversationRoute(ctx, req, res, decodeURIComponent(m[1]), m[2], url, input);
+    if (route === 'status' && method === 'GET') return sendJson(res, 200, statusOf(ctx));
+    if (route === 'users' && method === 'GET') return sendJson(res, 200, { users: ctx.chat.o.users() });
+    if (route === 'conversations' && method === 'GET') return sendJson(res, 200, { conversations: [...ctx.chat.conversations.values()].map(summary) });
+    if (route === 'conversations' && method === 'POST') {
+      const c = input.type === 'groupChat' ? await ctx.chat.group(input.members ?? [], input.title) : await ctx.chat.personal(String(input.user ?? ''));
+      return sendJson(res, 201, summary(c));
+    }
+    if (route === 'signin' && method === 'POST') return sendJson(res, 200, await scriptedSignIn(ctx, String(input.user ?? ''), String(input.url ?? '')));
+    if (route === 'fixtures' && method === 'GET') return sendJson(res, 200, ctx.fixtures.get());
+    if (route === 'fixtures' && method === 'PUT') {
+      try {
+        return sendJson(res, 200, ctx.fixtures.set(input));
+      } catch (err) {
+        return sendJson(res, 400, { error: (err as Error).message });
+      }
+    }
+    if (route === 'revoke' && method === 'POST') return sendJson(res, 200, { revoked: ctx.idp?.revoke(ctx.chat.user(String(input.user ?? '')).oid) ?? 0 });
+    sendJson(res, 404, { error: 'no such API route (see docs/playground.md)' });
+  } catch (err) {
+    if (err instanceof ChatError) return sendJson(res, err.status, { error: err.message });
+    throw err;
+  }
+}
+
+function summary(c: Conversation): Record<string, unknown> {
+  return { id: c.id, type: c.type, members: c.members, title: c.title, entries: c.entries.length };
+}
+
+function statusOf(ctx: RouteContext): Record<string, unknown> {
+  return {
+    worker: ctx.worker,
+    idp: ctx.idpMode,
+    sso: ctx.sso,
+    appId: ctx.appId,
+    botName: BOT_NAME,
+    reloads: ctx.reloads,
+    invocations: ctx.aws.lambda.outcomes.slice(-20),
+  };
+}
+
+async function conversationRoute(
+  ctx: RouteContext, req: IncomingMessage, res: ServerResponse, id: string, what: string, url: URL, input: any,
+): Promise<void> {
+  const method = req.method ?? 'GET';
+  if (what === 'messages' && method === 'POST') {
+    const e = await ctx.chat.sendMessage(id, String(input.user ?? ''), { text: input.text, value: input.value, replyToId: input.replyToId, attachments: input.attachments });
+    ctx.save();
+    return sendJson(res, 200, e);
+  }
+  if (what === 'invoke' && method === 'POST') {
+    const e = await ctx.chat.sendInvoke(id, String(input.user ?? ''), String(input.name ?? ''), input.value);
+    return sendJson(res, 200, e);
+  }
+  if (what === 'activities' && method === 'GET') {
+    const after = Math.max(0, Number(url.searchParams.get('after') ?? 0) || 0);
+    const wait = Math.min(30_000, Math.max(0, Number(url.searchParams.get('wait') ?? 0) || 0));
+    return sendJson(res, 200, { entries: await ctx.chat.entriesAfter(id, after, wait) });
+  }
+  if (what === 'events' && method === 'GET') return events(ctx, req, res, id, Number(url.searchParams.get('after') ?? 0) || 0);
+  sendJson(res, 405, { error: 'method not allowed' });
+}
+
+/** Server-sent events: the transcript from `after`, then every new entry (and receiver status notices). */
+function events(ctx: RouteContext, req: IncomingMessage, res: ServerResponse, id: string, after: number): void {
+  const c = ctx.chat.get(id);
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'connection': 'keep-alive' });
+  const write = (e: unknown): void => {
+    res.write(`data: ${JSON.stringify(e)}\n\n`);
+  };
+  for (const e of c.entries.slice(after)) write(e);
+  const off = ctx.chat.subscribe(id, write);
+  const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
+  req.on('close', () => {
+    off();
+    clearInterval(ping);
+  });
+}
+
+export { escapeHtml };
