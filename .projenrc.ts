@@ -63,7 +63,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'swiper@^12.1.2',
     'markdown-it@^14',
     '@types/markdown-it@^14',
-    'puppeteer-core@^25',
+    'puppeteer-core@^24',
   ],
   gitignore: ['/cdk.out/', 'examples/**/cdk.out/', '/bench/results/tmp/', '/.tmp/'],
   jestOptions: {

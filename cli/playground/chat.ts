@@ -19,7 +19,7 @@ export interface Entry {
   kind: 'activity' | 'update' | 'delete' | 'notice';
   activity: Record<string, any>;
   /** For user activities: the receiver's answer. */
-  receiver?: { status: number; body?: unknown };
+  receiver?: { status: number; body?: unknown; outcome?: string; reason?: string };
   /** Conversation-relative reply target (`replyToId`). */
   replyToId?: string;
   at: string;
@@ -48,6 +48,8 @@ export interface ChatOptions {
   messagingEndpoint: string;
   botFrameworkKey: SigningKey;
   users: () => TestUser[];
+  /** The receiver's outcome for an activity it answered (from its request log line), if known. */
+  outcomeOf?: (activityId: string) => { outcome?: string; reason?: string } | undefined;
 }
 
 /** What a test user sends: text, or a card's `Action.Submit` value; optionally as a reply. */
@@ -178,11 +180,11 @@ export class Chat {
       } catch {
         // keep the text
       }
-      entry.receiver = { status: res.status, body };
+      entry.receiver = { status: res.status, body, ...this.o.outcomeOf?.(String(activity.id)) };
     } catch (err) {
       entry.receiver = { status: 0, body: { error: (err as Error).message } };
     }
-    this.notify(c, { ...entry, kind: 'notice', activity: { type: 'receiverStatus', id: activity.id, status: entry.receiver.status } });
+    this.notify(c, { ...entry, kind: 'notice', activity: { type: 'receiverStatus', id: activity.id, ...entry.receiver } });
     return entry;
   }
 

@@ -15,6 +15,7 @@ import { Chat, ChatError, type Conversation } from './chat';
 import { bundlePath, loadHandler, packageRoot, WorkerFile } from './functions';
 import { FixtureStore, graphGet } from './graph';
 import { exportSigningKey, importSigningKey, LocalIdp, newSigningKey, OAuthError, publicJwk, type SigningKey, type TestUser } from './identity';
+import { HandlerLogs } from './logs';
 import { chatPage, escapeHtml, loginPage } from './pages';
 import { ENV } from '../../src/private/env';
 
@@ -127,6 +128,9 @@ export async function startPlayground(o: PlaygroundOptions = {}): Promise<Playgr
     }
   }
 
+  const logs = new HandlerLogs(o.logLevel ?? 'warn');
+  logs.install();
+  const outcomes = new Map<string, { outcome?: string; reason?: string }>();
   applyHandlerEnv({ base, port, appId, tenantId, keyArn, secretArn: params.secretArn(SECRET_NAME), o, entra: !!entra });
 
   const idp = entra ? undefined : new LocalIdp(idpKey, {
@@ -148,6 +152,7 @@ export async function startPlayground(o: PlaygroundOptions = {}): Promise<Playgr
     messagingEndpoint: `http://127.0.0.1:${port}/api/messages`,
     botFrameworkKey,
     users,
+    outcomeOf: (id) => outcomes.get(id),
   });
   for (const c of saved?.conversations ?? []) chat.conversations.set(c.id, c);
 
@@ -195,7 +200,7 @@ export async function startPlayground(o: PlaygroundOptions = {}): Promise<Playgr
   const sweeper = setInterval(() => dynamodb.sweepExpired(), 30_000);
   sweeper.unref();
 
-  const ctx: RouteContext = { base, aws, idp, chat, fixtures, receiver, botFrameworkKey, sso: !!o.sso, save, worker: o.worker ?? 'default', idpMode: entra ? 'entra' : 'local', reloads, appId };
+  const ctx: RouteContext = { logs, outcomes, base, aws, idp, chat, fixtures, receiver, botFrameworkKey, sso: !!o.sso, save, worker: o.worker ?? 'default', idpMode: entra ? 'entra' : 'local', reloads, appId };
   server.on('request', (req, res) => {
     void handleRequest(ctx, req, res).catch((err) => {
       process.stderr.write(`playground: ${req.method} ${(req.url ?? '').split('?')[0]} failed: ${(err as Error)?.message}\n`);
@@ -267,7 +272,8 @@ function applyHandlerEnv(a: HandlerEnvInput): void {
     [ENV.SERVICE_URL_HOSTS]: new URL(a.base).origin,
     [ENV.GRAPH_SCOPES]: a.o.graphScopes ?? 'User.Read Mail.Read Calendars.Read Files.Read',
     [ENV.SSO_ENABLED]: a.o.sso ? 'true' : 'false',
-    [ENV.LOG_LEVEL]: a.o.logLevel ?? 'warn',
+    // info at least: the receiver's request line carries each activity's outcome (the terminal shows --log-level up).
+    [ENV.LOG_LEVEL]: a.o.logLevel === 'debug' ? 'debug' : 'info',
   };
   if (a.entra) {
     // The real Entra ID and Graph; the bot's outbound app token is asked for the app itself (any registration can).
@@ -281,6 +287,9 @@ function applyHandlerEnv(a: HandlerEnvInput): void {
 }
 
 interface RouteContext {
+  logs: HandlerLogs;
+  /** activity id → the receiver's outcome for it (from its request log line) */
+  outcomes: Map<string, { outcome?: string; reason?: string }>;
   base: string;
   aws: LocalAws;
   idp?: LocalIdp;
@@ -360,10 +369,26 @@ async function functionUrl(ctx: RouteContext, req: IncomingMessage, res: ServerR
     isBase64Encoded: false,
     requestContext: { http: { method: req.method ?? 'GET', path: url.pathname, sourceIp: req.socket.remoteAddress ?? '' } },
   };
-  const out = await ctx.receiver(event, { functionName: 'playground-receiver', awsRequestId: randomBytes(8).toString('hex'), getRemainingTimeInMillis: () => 30_000 }) as
-    { statusCode: number; headers?: Record<string, string>; body?: string };
+  const lambdaContext = { functionName: 'playground-receiver', awsRequestId: randomBytes(8).toString('hex'), getRemainingTimeInMillis: () => 30_000 };
+  const { result, lines } = await ctx.logs.capture(() => ctx.receiver(event, lambdaContext));
+  const out = result as { statusCode: number; headers?: Record<string, string>; body?: string };
+  const request = lines.find((l) => l.event === 'request');
+  const activityId = activityIdOf(body);
+  if (request && activityId) {
+    ctx.outcomes.set(activityId, { outcome: request.outcome as string | undefined, reason: request.reason as string | undefined });
+    if (ctx.outcomes.size > 1000) ctx.outcomes.delete(ctx.outcomes.keys().next().value!);
+  }
   res.writeHead(out.statusCode, out.headers ?? {});
   res.end(out.body ?? '');
+}
+
+function activityIdOf(body: string): string | undefined {
+  try {
+    const id = (JSON.parse(body) as { id?: unknown }).id;
+    return typeof id === 'string' ? id : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function botFrameworkMetadata(ctx: RouteContext, res: ServerResponse, path: string): void {
@@ -496,6 +521,7 @@ async function apiRoute(ctx: RouteContext, req: IncomingMessage, res: ServerResp
     const m = /^conversations\/([^/]+)\/(messages|invoke|activities|events)$/.exec(route);
     if (m) return await conversationRoute(ctx, req, res, decodeURIComponent(m[1]), m[2], url, input);
     if (route === 'status' && method === 'GET') return sendJson(res, 200, statusOf(ctx));
+    if (route === 'logs' && method === 'GET') return sendJson(res, 200, { lines: ctx.logs.lines });
     if (route === 'users' && method === 'GET') return sendJson(res, 200, { users: ctx.chat.o.users() });
     if (route === 'conversations' && method === 'GET') return sendJson(res, 200, { conversations: [...ctx.chat.conversations.values()].map(summary) });
     if (route === 'conversations' && method === 'POST') {

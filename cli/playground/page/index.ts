@@ -72,7 +72,7 @@ body{margin:0;font-family:"Segoe UI",system-ui,-apple-system,sans-serif;backgrou
 .msg .text p{margin:0 0 6px}.msg .text p:last-child{margin:0}.msg .text.plain{white-space:pre-wrap}
 .msg .quote{border-left:3px solid #5b5fc7;padding:2px 8px;margin-bottom:6px;font-size:12px;color:#424242;background:rgba(0,0,0,.03)}
 .msg .edited{font-size:11px;color:#8a8a8a;margin-left:4px}.msg.deleted .text{font-style:italic;color:#8a8a8a}
-.msg .status{font-size:11px;color:#a4262c}.msg.streaming .text{color:#424242}.msg .informative{font-style:italic;color:#616161}
+.msg .status{font-size:11px;color:#a4262c}.msg .receiver{font-size:11px;color:#8a8a8a;margin-top:4px}.msg.streaming .text{color:#424242}.msg .informative{font-style:italic;color:#616161}
 .msg pre.json{font-size:11px;background:#1e1e1e;color:#d4d4d4;padding:8px;overflow:auto;max-height:320px;border-radius:4px}
 .card{margin-top:6px;border:1px solid #e0e0e0;border-radius:4px;overflow:hidden;background:#fff}
 .system{text-align:center;font-size:12px;color:#616161;margin:8px 0}
@@ -172,14 +172,14 @@ function streamInfo(a: any): { streamType?: string; streamId?: string; streamSeq
 
 function show(e: Entry): void {
   const a = e.activity;
-  if (e.kind === 'notice') return receiverStatus(a.id, a.status);
+  if (e.kind === 'notice') return receiverStatus(a.id, a);
   if (e.kind === 'update') return update(a);
   if (e.kind === 'delete') return remove(a.id);
   state.activities.set(a.id, a);
   if (e.from === 'user') {
     if (a.type === 'message') append(message(e));
     else if (a.type === 'invoke') append(h('div', { 'class': 'system', 'data-activity': a.id }, `Teams sent the invoke "${a.name}" for ${a.from?.name ?? 'the user'}`));
-    if (e.receiver) receiverStatus(a.id, e.receiver.status);
+    if (e.receiver) receiverStatus(a.id, e.receiver);
     return;
   }
   if (a.type === 'typing') return typing(a);
@@ -283,10 +283,12 @@ function remove(id: string): void {
   old.querySelectorAll('.card').forEach((c) => c.remove());
 }
 
-function receiverStatus(id: string, status: number): void {
+/** Under a user's message: the receiver's HTTP status and outcome (`hot_path`, `pending`, `signed_out`...). */
+function receiverStatus(id: string, r: { status: number; outcome?: string; reason?: string }): void {
   const el = document.querySelector(`.msg[data-activity="${CSS.escape(id)}"]`);
-  if (!el || status === 200 || el.querySelector('.status')) return;
-  el.append(h('div', { class: 'status', title: 'the receiver\'s HTTP status' }, `receiver answered ${status}`));
+  if (!el || el.querySelector('.receiver')) return;
+  const text = `receiver: ${r.status}${r.outcome ? ` · ${r.outcome}` : ''}${r.reason ? ` · ${r.reason}` : ''}`;
+  el.append(h('div', { class: r.status === 200 ? 'receiver' : 'receiver status', title: 'the receiver\'s answer to this activity' }, text));
 }
 
 /** An attachment as an Adaptive Card (OAuth, sign-in and hero cards converted like Teams renders them). */
@@ -405,6 +407,7 @@ async function main(): Promise<void> {
   const first = state.users.find((u) => u.handle === wanted) ?? state.users[0];
   select.value = first.handle;
   await selectUser(first.handle);
+  document.body.dataset.ready = 'true';
 }
 
 void main();
