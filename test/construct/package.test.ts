@@ -17,7 +17,7 @@ const ALLOWED = [
   /^assets\/lambda\/(receiver|worker|[a-z-]+)\/index\/index\.js$/,
   /^assets\/lambda\/cli\/teams-app-package\/index\.js$/,
   /^assets\/lambda\/worker-kit\/types\/.+\.d\.ts$/,
-  /^assets\/cli\/playground\/(index|page)\/index\/index\.js$/,
+  /^assets\/cli\/playground\/(index|page\/index)\/index\.js$/,
 ];
 
 test('npm pack: handler bundles and compiled library only', () => {

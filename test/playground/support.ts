@@ -51,7 +51,9 @@ export async function startPlaygroundProcess(args: string[] = [], opts: { cwd?: 
     return { status: res.status, body: await res.json() };
   };
   return {
-    url, proc, api,
+    url,
+    proc,
+    api,
     output: () => out,
     stop: () => new Promise<void>((resolve) => {
       if (proc.exitCode !== null) return resolve();
