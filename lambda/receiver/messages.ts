@@ -5,14 +5,14 @@ import {
   userKeyOf,
   type InboundActivity,
 } from './activity';
-import { signedOutActivity, signInActivity, textActivity, type SignInCardOptions } from './cards';
+import { signedOutActivity, textActivity } from './cards';
 import type { ReceiverContext } from './context';
-import { errorName, markForResume, resumePending } from './resume';
-import { BotConnectorError } from '../shared/bot-connector';
+import { markForResume, resumePending } from './resume';
+import { promptSignIn } from './sign-in';
 import type { ConversationReference, PendingEvent } from '../shared/contract';
 import { toWorkerEvent } from '../shared/contract';
-import { createPkce, OAuthError, randomUrlSafe } from '../shared/entra-oauth';
-import { log } from '../shared/log';
+import { OAuthError } from '../shared/entra-oauth';
+import { errorName, log } from '../shared/log';
 import { isUsable, type StoredToken, type TokenSet, type UserKey } from '../shared/token-store';
 
 /** Seconds before `exp` at which an access token counts as expired (refreshed first). */
@@ -182,64 +182,6 @@ async function keepAndPrompt(activity: InboundActivity, user: UserKey, ctx: Rece
     replyToId: activityId,
   });
   return ok ? 'pending_prompted' : 'pending_card_failed';
-}
-
-/**
- * Creates a sign-in state (PKCE verifier, nonce, user, conversation reference) and posts the sign-in card. The caller
- * holds the prompt marker; on a failure the marker is released (the next message retries) and false is returned,
- * except when the card's fate is unknown (a timeout after the POST was sent): then the marker stays (true).
- * Exported for the SSO flows (signin/failure). Never throws.
- */
-export async function promptSignIn(ctx: ReceiverContext, p: {
-  user: UserKey & { teamsUserId: string };
-  conversation: ConversationReference;
-  replyToId?: string;
-  card?: Pick<SignInCardOptions, 'title' | 'text'>;
-  /**
-   * Leave out the SSO OAuthCard even when SSO is enabled (after `signin/failure`: another token exchange would fail
-   * the same way, and loop). Default false: the OAuthCard is attached whenever SSO is enabled.
-   */
-  omitSsoCard?: boolean;
-}): Promise<boolean> {
-  try {
-    const redirectUri = await ctx.redirectUri();
-    const pkce = createPkce();
-    const nonce = randomUrlSafe(32);
-    const state = await ctx.conversations.createSignInState({
-      user: p.user,
-      conversation: p.conversation,
-      codeVerifier: pkce.verifier,
-      nonce,
-    });
-    const authorizeUrl = ctx.oauth.authorizeUrl({
-      tenantId: p.user.tenantId,
-      state: state.state,
-      nonce,
-      codeChallenge: pkce.challenge,
-      scopes: ctx.oauth.scopesFor(ctx.config.graphScopes),
-      redirectUri,
-    });
-    const sso = ctx.config.sso.enabled && !p.omitSsoCard;
-    const card = signInActivity({ authorizeUrl, sso: sso ? ctx.config.sso : undefined, ...p.card });
-    if (p.replyToId) await ctx.connector.replyToActivity(p.conversation, p.replyToId, card);
-    else await ctx.connector.sendToConversation(p.conversation, card);
-    log.info('signin_card_sent', { sso });
-    return true;
-  } catch (err) {
-    if (err instanceof BotConnectorError && err.outcomeUnknown) {
-      // The POST may have reached Teams (a timeout after sending): keep the prompt marker rather than risk a second
-      // card. If the card was lost, the marker expires with the sign-in state and the next message prompts again.
-      log.warn('signin_card_outcome_unknown', { reason: errorName(err) });
-      return true;
-    }
-    log.error('signin_card_failed', { reason: errorName(err) });
-    try {
-      await ctx.conversations.releaseSignInPrompt({ tenantId: p.user.tenantId, aadObjectId: p.user.aadObjectId });
-    } catch (releaseErr) {
-      log.error('release_prompt_failed', { reason: errorName(releaseErr) });
-    }
-    return false;
-  }
 }
 
 /** "sign out": delete the tokens, release the prompt marker, confirm once per activity id. */

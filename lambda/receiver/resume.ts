@@ -1,6 +1,6 @@
 import type { ReceiverContext } from './context';
 import { toWorkerEvent } from '../shared/contract';
-import { log } from '../shared/log';
+import { errorName, log } from '../shared/log';
 import type { StoredToken, TokenSet, UserKey } from '../shared/token-store';
 
 /** Outcome of resuming a user's pending messages. */
@@ -63,17 +63,4 @@ export async function markForResume(ctx: ReceiverContext, user: UserKey, tokens:
     log.error('mark_for_resume_failed', { reason: errorName(err) });
     return false;
   }
-}
-
-/** A safe name of an error for logs (class name and, for typed errors, their code). Never the message text. */
-export function errorName(err: unknown): string {
-  if (err && typeof err === 'object') {
-    const e = err as { name?: unknown; error?: unknown; code?: unknown; status?: unknown };
-    const parts = [typeof e.name === 'string' ? e.name : 'Error'];
-    if (typeof e.error === 'string') parts.push(e.error);
-    if (typeof e.code === 'string') parts.push(e.code);
-    if (typeof e.status === 'number') parts.push(String(e.status));
-    return parts.join(':').slice(0, 120);
-  }
-  return typeof err;
 }

@@ -113,6 +113,22 @@ export function serializeError(err: unknown): Record<string, unknown> {
   return { name: 'NonError', message: typeof err === 'string' ? sanitizeString(err) : typeof err };
 }
 
+/**
+ * A short, log-safe name of an error for a `reason` field: the class name and, for typed errors, their OAuth `error`,
+ * `code` and HTTP `status` (`OAuthError:invalid_grant:400`). Never the message text. At most 120 characters.
+ */
+export function errorName(err: unknown): string {
+  if (err && typeof err === 'object') {
+    const e = err as { name?: unknown; error?: unknown; code?: unknown; status?: unknown };
+    const parts = [typeof e.name === 'string' ? e.name : 'Error'];
+    if (typeof e.error === 'string') parts.push(e.error);
+    if (typeof e.code === 'string') parts.push(e.code);
+    if (typeof e.status === 'number') parts.push(String(e.status));
+    return parts.join(':').slice(0, 120);
+  }
+  return typeof err;
+}
+
 /** Returns a sanitized deep copy of `value` (see the module comment for the rules). */
 export function sanitize(value: unknown, depth = 0, seen: WeakSet<object> = new WeakSet()): unknown {
   if (value === null || value === undefined) return value;
