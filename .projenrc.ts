@@ -148,9 +148,38 @@ project.package.addField('exports', {
 // TypeScript with moduleResolution node10 ignores `exports`: point it at the same declarations.
 project.package.addField('typesVersions', { '*': { worker: [WORKER_KIT_DTS.slice(2)] } });
 
-// The Teams app package tool (`npx teams-bot-app-package`, docs/sso.md): a standalone bundle with its shebang.
-const cliBundle = bundle('lambda/cli/teams-app-package.ts', { target: 'node20', externals: [], minify: true, executable: true });
-project.addBins({ 'teams-bot-app-package': cliBundle.outfile });
+// ---------------------------------------------------------------------------------------------------------------
+// Command-line tools: cli/<tool>/index.ts → assets/cli/<tool>/index/index.js, one bin each, standalone bundles with their
+// shebang (node built-ins only at run time). cli/shared/ holds what the tools share (the package root, its version).
+// Adding a tool is adding its folder and a line here.
+// ---------------------------------------------------------------------------------------------------------------
+const CLI_TOOLS: Record<string, string> = {
+  'teams-bot-app-package': 'app-package', // docs/sso.md
+};
+new javascript.TypescriptConfig(project, {
+  fileName: 'cli/tsconfig.json',
+  extends: javascript.TypescriptConfigExtends.fromPaths(['../tsconfig.json']),
+  include: ['**/*.ts'],
+  compilerOptions: {
+    module: 'preserve',
+    moduleResolution: javascript.TypeScriptModuleResolution.BUNDLER,
+    noEmit: true,
+    rootDir: '..',
+    lib: ['es2022', 'dom'],
+  },
+});
+const typecheckCli = project.addTask('typecheck:cli', {
+  description: 'Type-check the command-line tools',
+  exec: 'tsc --noEmit -p cli/tsconfig.json',
+});
+project.preCompileTask.prependSpawn(typecheckCli);
+project.eslint?.addLintPattern('cli');
+for (const [bin, tool] of Object.entries(CLI_TOOLS)) {
+  const cliBundle = bundle(`cli/${tool}/index.ts`, {
+    tsconfigPath: 'cli/tsconfig.json', externals: [], minify: true, executable: true,
+  });
+  project.addBins({ [bin]: cliBundle.outfile });
+}
 
 // Benchmarks (bench/run.ts, BENCHMARKS.md): `npm run bench`. Type-checked and linted with the tests.
 const typecheckBench = project.addTask('typecheck:bench', {
@@ -166,7 +195,7 @@ project.addTask('bench', {
 });
 
 // Only lib/, assets/ and the docs belong in the tarball.
-for (const ignored of ['/lambda/', '/examples/', '/bench/', '/docs/', '/.ci/', '/cdk.out/', '/.tmp/', 'index.meta.json', '/BENCHMARKS.md', '__pycache__/']) {
+for (const ignored of ['/lambda/', '/cli/', '/examples/', '/bench/', '/docs/', '/.ci/', '/cdk.out/', '/.tmp/', 'index.meta.json', '/BENCHMARKS.md', '__pycache__/']) {
   project.addPackageIgnore(ignored);
 }
 

@@ -15,7 +15,8 @@ const ALLOWED = [
   /^\.jsii$/,
   /^lib\/.+\.(js|d\.ts)$/,
   /^assets\/lambda\/(receiver|worker|[a-z-]+)\/index\/index\.js$/,
-  /^assets\/lambda\/cli\/teams-app-package\/index\.js$/,
+  /^assets\/cli\/[a-z-]+\/index\/index\.js$/,
+  /^schemas\/teams-manifest\/(MicrosoftTeams\.schema\.v[0-9.]+\.json|LICENSE|SOURCE\.md)$/,
   /^assets\/lambda\/worker-kit\/types\/.+\.d\.ts$/,
 ];
 
@@ -32,7 +33,9 @@ test('npm pack: handler bundles and compiled library only', () => {
     'assets/lambda/worker/index/index.js',
     'assets/lambda/worker-kit/index/index.js',
     'assets/lambda/worker-kit/types/lambda/worker-kit/index.d.ts',
-    'assets/lambda/cli/teams-app-package/index.js',
+    'assets/cli/app-package/index/index.js',
+    'schemas/teams-manifest/MicrosoftTeams.schema.v1.29.json',
+    'schemas/teams-manifest/LICENSE',
     'lib/index.js',
     'lib/index.d.ts',
     'lib/teams-delegated-auth-bot.js',
@@ -78,6 +81,8 @@ test('a consumer with only aws-cdk-lib and constructs synthesizes from the packe
     const pkg = JSON.parse(fs.readFileSync(path.join(pkgDir, 'package.json'), 'utf8'));
     const help = execFileSync(process.execPath, [path.join(pkgDir, pkg.bin['teams-bot-app-package']), '--help'], { cwd: work, encoding: 'utf8' });
     expect(help).toContain('Usage: teams-bot-app-package');
+    const version = execFileSync(process.execPath, [path.join(pkgDir, pkg.bin['teams-bot-app-package']), '--version'], { cwd: work, encoding: 'utf8' });
+    expect(version).toBe(`${pkg.version}\n`);
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }

@@ -4,9 +4,10 @@
  */
 // eslint-disable-next-line import/no-extraneous-dependencies -- inlined into the CLI bundle by esbuild
 import { zipSync } from 'fflate';
-import { colorIcon, outlineIcon, parseHexColor } from './png';
+import { colorIcon, outlineIcon, parseHexColor, readPngHeader } from './png';
+import { manifestSchemaErrors } from './schema';
 
-/** The manifest schema version the tool writes (and the fixture the tests validate against). */
+/** The manifest schema version the tool writes (and validates against: `schemas/teams-manifest/`). */
 export const MANIFEST_VERSION = '1.29';
 
 /** The `$schema` URL of that version. */
@@ -51,7 +52,14 @@ export interface AppPackageOptions {
   readonly extraValidDomains?: readonly string[];
   readonly scopes: readonly BotScope[];
   readonly commands: readonly BotCommand[];
+  /** Your colour icon (PNG, 192×192); default: drawn in the accent colour. */
+  readonly colorIcon?: Uint8Array;
+  /** Your outline icon (PNG, 32×32, white on transparent); default: drawn. */
+  readonly outlineIcon?: Uint8Array;
 }
+
+/** Icon sizes the Teams manifest requires. */
+export const ICON_SIZES = { color: 192, outline: 32 } as const;
 
 /** A usage problem in the options: the CLI prints the message and exits with status 2. */
 export class UsageError extends Error {
@@ -141,6 +149,31 @@ export function validateOptions(o: AppPackageOptions): void {
     checkLength('--command title', c.title, 32);
     checkLength('--command description', c.description, 128);
   }
+  validateIcons(o);
+}
+
+function checkIcon(flag: string, png: Uint8Array, size: number, alpha: boolean): void {
+  let header;
+  try {
+    header = readPngHeader(png);
+  } catch {
+    throw new UsageError(`${flag}: not a PNG file`);
+  }
+  if (header.width !== size || header.height !== size) {
+    throw new UsageError(`${flag}: the icon is ${header.width}x${header.height}; Teams requires ${size}x${size} pixels`);
+  }
+  if (alpha && header.colorType !== 4 && header.colorType !== 6) {
+    throw new UsageError(`${flag}: the outline icon needs a transparent background (a PNG with an alpha channel)`);
+  }
+}
+
+function validateIcons(o: AppPackageOptions): void {
+  if (o.colorIcon !== undefined) {
+    checkIcon('--color-icon', o.colorIcon, ICON_SIZES.color, false);
+  }
+  if (o.outlineIcon !== undefined) {
+    checkIcon('--outline-icon', o.outlineIcon, ICON_SIZES.outline, true);
+  }
 }
 
 /** The host the validDomains entry names: the endpoint's host name (with its port when not 443). */
@@ -194,14 +227,26 @@ export function buildManifest(o: AppPackageOptions): Record<string, unknown> {
   };
 }
 
-/** The files of the package, by name at the archive's root. */
+/** A manifest the shipped schema refuses (a defect of this tool or of options it did not check): exit status 1. */
+export class ManifestSchemaError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`the manifest does not match the Teams app manifest schema v${MANIFEST_VERSION}:\n  ${problems.join('\n  ')}`);
+    this.name = 'ManifestSchemaError';
+  }
+}
+
+/** The files of the package, by name at the archive's root. The manifest is checked against the shipped schema. */
 export function buildPackageFiles(o: AppPackageOptions): Record<string, Uint8Array> {
   validateOptions(o);
   const manifest = buildManifest(o);
+  const problems = manifestSchemaErrors(manifest);
+  if (problems.length > 0) {
+    throw new ManifestSchemaError(problems);
+  }
   return {
     'manifest.json': new TextEncoder().encode(JSON.stringify(manifest, null, 2) + '\n'),
-    'color.png': colorIcon(o.accentColor),
-    'outline.png': outlineIcon(),
+    'color.png': o.colorIcon ?? colorIcon(o.accentColor),
+    'outline.png': o.outlineIcon ?? outlineIcon(),
   };
 }
 
