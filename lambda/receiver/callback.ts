@@ -18,7 +18,7 @@ import type { SignInState } from '../shared/conversation-store';
 import { OAuthError, OAuthUnavailableError, TokenValidationError } from '../shared/entra-oauth';
 import { HttpTimeoutError } from '../shared/http';
 import { errorName, log } from '../shared/log';
-import type { TokenSet, UserKey } from '../shared/token-store';
+import { SignedOutError, type TokenBasis, type TokenSet, type UserKey } from '../shared/token-store';
 
 
 /** A `state` value: base64url, 22 (128 bits) to 128 characters. Anything else is rejected without I/O. */
@@ -161,7 +161,15 @@ export async function handleCallback(rawQueryString: string | undefined, ctx: Re
     return failure('missing_code', 400, 'Sign-in did not complete', ['The sign-in response had no authorization code. Send a message in Teams to get a new sign-in link.'], link);
   }
 
-  // 4. Redeem and verify.
+  // 4. Read the sign-out generation (a sign-out from here on makes the token write fail), then redeem and verify.
+  let basis: TokenBasis;
+  try {
+    basis = await ctx.tokens.basis(user);
+  } catch (err) {
+    await releasePrompt(ctx, user);
+    log.error('token_store_failed', { reason: errorName(err) });
+    return { reason: 'token_store_failed', page: unavailablePage(link) };
+  }
   const verified = await redeemAndVerify(query.code, state, ctx, link);
   if ('done' in verified) {
     await releasePrompt(ctx, user);
@@ -171,9 +179,10 @@ export async function handleCallback(rawQueryString: string | undefined, ctx: Re
   // 5. Complete: store, release the prompt, resume.
   let result;
   try {
-    result = await completeSignIn(ctx, user, verified.tokenSet);
+    result = await completeSignIn(ctx, user, verified.tokenSet, basis);
   } catch (err) {
     await releasePrompt(ctx, user);
+    if (err instanceof SignedOutError) return signedOutPage(link);
     log.error('token_store_failed', { reason: errorName(err) });
     return { reason: 'token_store_failed', page: unavailablePage(link) };
   }
@@ -182,6 +191,15 @@ export async function handleCallback(rawQueryString: string | undefined, ctx: Re
     reason: result.remaining === 0 ? 'signed_in' : 'signed_in_partial_resume',
     page: signedInPage({ deepLink: link.href, resumed: result.resumed, remaining: result.remaining === 0 ? 0 : Math.max(result.remaining, 1) }),
   };
+}
+
+/** The user signed out while this sign-in was in progress: nothing was stored (409). */
+function signedOutPage(link: Link): CallbackResult {
+  log.info('signin_after_sign_out', {});
+  return failure('signed_out_during_signin', 409, 'You signed out', [
+    'You signed out of the bot while this sign-in was in progress, so nothing was stored.',
+    'Go back to Teams and send a message to get a new sign-in link.',
+  ], link);
 }
 
 /** The page for an id_token that could not be verified (tenant mismatch, bad signature or nonce, keys unavailable). */

@@ -13,7 +13,7 @@ import type { ConversationReference, PendingEvent } from '../shared/contract';
 import { toWorkerEvent } from '../shared/contract';
 import { OAuthError } from '../shared/entra-oauth';
 import { errorName, log } from '../shared/log';
-import { isUsable, type StoredToken, type TokenSet, type UserKey } from '../shared/token-store';
+import { SignedOutError, isUsable, type StoredToken, type TokenSet, type UserKey } from '../shared/token-store';
 
 /** Seconds before `exp` at which an access token counts as expired (refreshed first). */
 export const EXPIRY_SKEW_SECONDS = 300;
@@ -116,7 +116,7 @@ async function messageFlow(activity: InboundActivity, user: UserKey, ctx: Receiv
       const before = await resumePending(ctx, user, fresh);
       if (before.remaining !== 0) {
         await ctx.conversations.addPendingMessage(user, activityId, pending);
-        if (tokens) await markForResume(ctx, user, tokens);
+        if (tokens) await markForResume(ctx, user, tokens, fresh);
         return 'pending_invoke_failed';
       }
       try {
@@ -124,12 +124,12 @@ async function messageFlow(activity: InboundActivity, user: UserKey, ctx: Receiv
       } catch (err) {
         log.error('worker_invoke_failed', { reason: errorName(err) });
         await ctx.conversations.addPendingMessage(user, activityId, pending);
-        if (tokens) await markForResume(ctx, user, tokens);
+        if (tokens) await markForResume(ctx, user, tokens, fresh);
         return 'pending_invoke_failed';
       }
       return 'refreshed';
     }
-    // refresh token rejected: tokens deleted, continue as a user without a token
+    // refresh token rejected (tokens deleted) or the user signed out meanwhile: continue as a user without a token
   }
 
   return keepAndPrompt(activity, user, ctx, pending);
@@ -137,8 +137,8 @@ async function messageFlow(activity: InboundActivity, user: UserKey, ctx: Receiv
 
 /**
  * Refreshes the user's tokens. Returns the new stored token (with the plaintext token set, unless a concurrent request
- * refreshed first), `undefined` when the user must sign in again (tokens deleted), or 'unavailable' when the token
- * service failed for another reason.
+ * refreshed first), `undefined` when the user must sign in again (tokens deleted, or a sign-out came first: nothing
+ * stored), or 'unavailable' when the token service failed for another reason.
  */
 async function refresh(ctx: ReceiverContext, user: UserKey, stored: StoredToken):
 Promise<{ stored: StoredToken; tokens?: TokenSet } | undefined | 'unavailable'> {
@@ -165,7 +165,15 @@ Promise<{ stored: StoredToken; tokens?: TokenSet } | undefined | 'unavailable'> 
     return 'unavailable';
   }
   // Refresh tokens rotate: the new one replaces the stored one; without one, TokenStore.put keeps the stored one.
-  const fresh = await ctx.tokens.put(user, tokens);
+  // Conditioned on what we read: if the user signed out meanwhile, the new tokens are dropped and they sign in again.
+  let fresh: StoredToken;
+  try {
+    fresh = await ctx.tokens.put(user, tokens, stored);
+  } catch (err) {
+    if (!(err instanceof SignedOutError)) throw err;
+    log.info('refresh_after_sign_out', {});
+    return undefined;
+  }
   log.info('refreshed', {});
   return { stored: fresh, tokens };
 }
@@ -188,7 +196,7 @@ async function keepAndPrompt(activity: InboundActivity, user: UserKey, ctx: Rece
 async function signOut(activity: InboundActivity, user: UserKey, ctx: ReceiverContext): Promise<MessageOutcome> {
   const activityId = activity.id as string;
   if (!(await ctx.conversations.claim(`signout#${activity.conversation.id}#${activityId}`, 24 * 3600))) return 'sign_out_duplicate';
-  const hadTokens = await ctx.tokens.delete(user);
+  const hadTokens = await ctx.tokens.signOut(user);
   await ctx.conversations.releaseSignInPrompt(user);
   log.info('signed_out', { deleted: hadTokens });
   await notify(ctx, conversationReferenceOf(activity), activityId, signedOutActivity(hadTokens));

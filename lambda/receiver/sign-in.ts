@@ -15,7 +15,7 @@ import { BotConnectorError } from '../shared/bot-connector';
 import type { ConversationReference } from '../shared/contract';
 import { createPkce, randomUrlSafe } from '../shared/entra-oauth';
 import { errorName, log } from '../shared/log';
-import type { TokenSet, UserKey } from '../shared/token-store';
+import type { TokenBasis, TokenSet, UserKey } from '../shared/token-store';
 
 /** Who a prompt is for and where it goes. */
 export interface SignInPrompt {
@@ -104,14 +104,15 @@ export interface SignInCompletion {
 }
 
 /**
- * Completes a sign-in whose identity the caller has verified: stores the tokens (rejects if that fails: nothing else
- * happened then), releases the prompt marker, and resumes the waiting messages in order. If some could not be handed
- * over, the stored token is marked so that the next message resumes them first. Throws only when storing fails.
+ * Completes a sign-in whose identity the caller has verified: stores the tokens if the user has not signed out since
+ * `basis` was read (rejects if storing fails, with `SignedOutError` after such a sign-out: nothing else happened then),
+ * releases the prompt marker, and resumes the waiting messages in order. If some could not be handed over, the stored
+ * token is marked so that the next message resumes them first. Throws only when storing fails.
  */
-export async function completeSignIn(ctx: ReceiverContext, user: UserKey, tokenSet: TokenSet): Promise<SignInCompletion> {
-  const stored = await ctx.tokens.put(user, tokenSet);
+export async function completeSignIn(ctx: ReceiverContext, user: UserKey, tokenSet: TokenSet, basis: TokenBasis): Promise<SignInCompletion> {
+  const stored = await ctx.tokens.put(user, tokenSet, basis);
   await releasePrompt(ctx, user);
   const result = await resumePending(ctx, user, stored);
-  if (result.remaining !== 0) await markForResume(ctx, user, tokenSet);
+  if (result.remaining !== 0) await markForResume(ctx, user, tokenSet, stored);
   return result;
 }

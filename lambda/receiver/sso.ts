@@ -18,7 +18,7 @@ import { completeSignIn, promptSignIn, tokenSetOf } from './sign-in';
 import type { ConversationReference } from '../shared/contract';
 import { OAuthError, OAuthUnavailableError, TokenValidationError } from '../shared/entra-oauth';
 import { errorName, log } from '../shared/log';
-import { isUsable, type StoredToken, type TokenSet, type UserKey } from '../shared/token-store';
+import { SignedOutError, isUsable, type StoredToken, type TokenBasis, type TokenSet, type UserKey } from '../shared/token-store';
 
 /** An InvokeResponse: HTTP status and JSON body. */
 export interface InvokeResult {
@@ -172,9 +172,12 @@ export async function handleTokenExchange(activity: InboundActivity, ctx: Receiv
   }
   if (!first) return awaitFirstExchange(id, user, claimKey, ctx, opts);
 
-  // 3. On-behalf-of, then complete the sign-in (store, release the prompt, resume).
+  // 3. On-behalf-of, then complete the sign-in (store, release the prompt, resume). The sign-out generation is read
+  // first: a sign-out from here on wins.
   let tokenSet: TokenSet;
+  let basis: TokenBasis;
   try {
+    basis = await ctx.tokens.basis(user);
     const scopes = ctx.oauth.scopesFor(ctx.config.graphScopes);
     tokenSet = tokenSetOf(await ctx.oauth.onBehalfOf({ tenantId: user.tenantId, assertion: token, scopes }));
   } catch (err) {
@@ -185,9 +188,10 @@ export async function handleTokenExchange(activity: InboundActivity, ctx: Receiv
   }
   let result;
   try {
-    result = await completeSignIn(ctx, user, tokenSet);
+    result = await completeSignIn(ctx, user, tokenSet, basis);
   } catch (err) {
-    log.error('sso_exchange', { outcome: 'failed', reason: `token_store_failed:${errorName(err)}` });
+    const reason = err instanceof SignedOutError ? 'signed_out_during_exchange' : `token_store_failed:${errorName(err)}`;
+    log.error('sso_exchange', { outcome: 'failed', reason });
     await releaseClaim(ctx, claimKey);
     return exchangeFailure(412, id, 'The bot could not store the sign-in. Proceed with the sign-in card.');
   }

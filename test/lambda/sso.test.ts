@@ -247,7 +247,7 @@ describe('signin/tokenExchange', () => {
   test('a refresh token left from an earlier sign-in does not make a duplicate succeed', async () => {
     const user = await newTestUser(env);
     const id = randomUUID();
-    await ctx.tokens.put(userKey(user), { accessToken: 'old', refreshToken: 'old-rt', expiresIn: 1 });
+    await ctx.tokens.put(userKey(user), { accessToken: 'old', refreshToken: 'old-rt', expiresIn: 1 }, { generation: 0 });
     expect(await ctx.conversations.claim(ssoClaimKey(id, userKey(user)), 600)).toBe(true);
     const res = await run(exchange(user, { id, token: await env.idp.mintSsoToken(user.login) }));
     expect(res.status).toBe(412);
@@ -342,19 +342,19 @@ describe('signin/verifyState', () => {
     expect(await run(invoke(user, 'signin/verifyState', {}))).toEqual({ status: 404 });
     expect(await run(invoke(user, 'signin/verifyState', undefined))).toEqual({ status: 404 });
     expect(await run(invoke(user, 'signin/verifyState', { state: '123456' }))).toEqual({ status: 412 });
-    await ctx.tokens.put(userKey(user), { accessToken: 'at', refreshToken: 'rt', expiresIn: 3600 });
+    await ctx.tokens.put(userKey(user), { accessToken: 'at', refreshToken: 'rt', expiresIn: 3600 }, { generation: 0 });
     expect(await run(invoke(user, 'signin/verifyState', { state: '123456' }))).toEqual({ status: 200 });
-    await ctx.tokens.put(userKey(user), { accessToken: 'at', refreshToken: 'rt', expiresIn: 1 });
+    await ctx.tokens.put(userKey(user), { accessToken: 'at', refreshToken: 'rt', expiresIn: 1 }, { generation: 0 });
     expect(await run(invoke(user, 'signin/verifyState', { state: '123456' }))).toEqual({ status: 200 });
     await ctx.tokens.delete(userKey(user));
-    await ctx.tokens.put(userKey(user), { accessToken: 'at', expiresIn: 1 });
+    await ctx.tokens.put(userKey(user), { accessToken: 'at', expiresIn: 1 }, { generation: 0 });
     expect(await run(invoke(user, 'signin/verifyState', { state: '123456' }))).toEqual({ status: 412 });
   });
 
   test("another user's tokens do not count", async () => {
     const user = await newTestUser(env);
     const other = await newTestUser(env);
-    await ctx.tokens.put(userKey(other), { accessToken: 'at', refreshToken: 'rt', expiresIn: 3600 });
+    await ctx.tokens.put(userKey(other), { accessToken: 'at', refreshToken: 'rt', expiresIn: 3600 }, { generation: 0 });
     expect(await run(invoke(user, 'signin/verifyState', { state: 'anything' }))).toEqual({ status: 412 });
   });
 });
