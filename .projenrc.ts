@@ -1,4 +1,4 @@
-import { awscdk, javascript } from 'projen';
+import { JsonPatch, awscdk, github, javascript } from 'projen';
 
 const PACKAGE = 'cdk-teams-delegated-auth-bot';
 
@@ -17,7 +17,10 @@ const project = new awscdk.AwsCdkConstructLibrary({
   packageManager: javascript.NodePackageManager.NPM,
   projenrcTs: true,
   repositoryUrl: 'https://github.com/teams-delegated-auth-bot/cdk-teams-delegated-auth-bot.git',
-  minNodeVersion: '20.0.0',
+  // Node 22 is the floor (Node 20 is past its end of life; AWS SDK v3 releases from January 2027 need 22). CI builds on
+  // 22 (the build job) and 24 (a second job below); .ci/run fetches Node 22 from npm when the machine has an older one.
+  minNodeVersion: '22.0.0',
+  workflowNodeVersion: '22.x',
 
   publishToPypi: {
     distName: PACKAGE,
@@ -57,6 +60,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'ajv@^8',
     'ajv-formats@^3',
     'fflate@^0.8.2',
+    // The newest aws-cdk-lib 2.x next to the minimum (cdkVersion): test/construct/latest-cdk.test.ts synthesizes the
+    // example app against it in a child process, so nothing is installed at test time.
+    'aws-cdk-lib-latest@npm:aws-cdk-lib@^2',
   ],
   gitignore: ['/cdk.out/', 'examples/**/cdk.out/', '/bench/results/tmp/', '/.tmp/'],
   jestOptions: {
@@ -193,6 +199,29 @@ project.addTask('bench', {
   exec: 'node -r ./bench/ts-register.cjs bench/run.ts',
   receiveArgs: true,
 });
+
+// ---------------------------------------------------------------------------------------------------------------
+// CI and release workflows: the build on Node 24 too; .NET 10 (LTS) instead of projen's .NET 6, which is out of support.
+// ---------------------------------------------------------------------------------------------------------------
+project.buildWorkflow?.addPostBuildJob('build-node-24', {
+  runsOn: ['ubuntu-latest'],
+  permissions: { contents: github.workflows.JobPermission.READ },
+  env: { CI: 'true' },
+  steps: [
+    { name: 'Checkout', uses: 'actions/checkout@v5' },
+    { name: 'Setup Node.js', uses: 'actions/setup-node@v5', with: { 'node-version': '24.x' } },
+    { name: 'Install dependencies', run: 'npm ci' },
+    { name: 'build', run: 'npx projen build' },
+  ],
+});
+const DOTNET_VERSION = '10.x';
+for (const [file, job] of [['.github/workflows/build.yml', 'package-dotnet'], ['.github/workflows/release.yml', 'release_nuget']]) {
+  // The setup-dotnet step is the second of the job (after setup-node); `test` makes the synth fail if projen moves it.
+  project.tryFindObjectFile(file)?.patch(
+    JsonPatch.test(`/jobs/${job}/steps/1/uses`, 'actions/setup-dotnet@v6.0.0'),
+    JsonPatch.replace(`/jobs/${job}/steps/1/with/dotnet-version`, DOTNET_VERSION),
+  );
+}
 
 // Only lib/, assets/ and the docs belong in the tarball.
 for (const ignored of ['/lambda/', '/cli/', '/examples/', '/bench/', '/docs/', '/.ci/', '/cdk.out/', '/.tmp/', 'index.meta.json', '/BENCHMARKS.md', '__pycache__/']) {
