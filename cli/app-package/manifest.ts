@@ -6,6 +6,7 @@
 import { zipSync } from 'fflate';
 import { colorIcon, outlineIcon, parseHexColor, readPngHeader } from './png';
 import { manifestSchemaErrors } from './schema';
+import { isGuid } from '../../src/private/shared-data';
 
 /** The manifest schema version the tool writes (and validates against: `schemas/teams-manifest/`). */
 export const MANIFEST_VERSION = '1.29';
@@ -69,7 +70,6 @@ export class UsageError extends Error {
   }
 }
 
-const GUID = /^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$/;
 const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$/;
 // A domain for validDomains: host names (optionally `*.` wildcard), no scheme, no path.
 const DOMAIN = /^(\*\.)?([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}(:\d{1,5})?$/;
@@ -101,10 +101,10 @@ function checkHttpsUrl(flag: string, value: string): URL {
 
 /** Validates the options against the manifest's constraints; throws {@link UsageError} naming the flag. */
 export function validateOptions(o: AppPackageOptions): void {
-  if (!GUID.test(o.appId)) {
+  if (!isGuid(o.appId)) {
     throw new UsageError(`--app-id ${JSON.stringify(o.appId)} is not a GUID (the Entra application (client) id)`);
   }
-  if (o.teamsAppId !== undefined && !GUID.test(o.teamsAppId)) {
+  if (o.teamsAppId !== undefined && !isGuid(o.teamsAppId)) {
     throw new UsageError(`--teams-app-id ${JSON.stringify(o.teamsAppId)} is not a GUID`);
   }
   checkLength('--name', o.name, 30);

@@ -1,3 +1,4 @@
+import { isGuid } from '../../src/private/shared-data';
 import { ContractError, pendingEventFromActivity, type ConversationReference, type PendingEvent } from '../shared/contract';
 import { collapseWhitespace, stripMentions, trimEndChars } from '../shared/teams-text';
 import type { UserKey } from '../shared/token-store';
@@ -88,7 +89,6 @@ export interface InboundActivity {
   readonly locale?: string;
 }
 
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // Activity ids: Teams uses digits or `f:…`/`1:…` forms. Bounded printable ASCII without spaces.
 const ACTIVITY_ID = /^[\x21-\x7e]{1,256}$/;
 const MAX_FIELD = 1024;
@@ -107,10 +107,8 @@ function optStr(v: unknown, field: string, max = MAX_FIELD): string | undefined 
   return v;
 }
 
-/** True for a GUID (Entra tenant and object ids). */
-export function isGuid(v: unknown): v is string {
-  return typeof v === 'string' && GUID.test(v);
-}
+/** Re-exported: the GUID rule lives in src/private/shared-data.ts. */
+export { isGuid };
 
 /**
  * Validates the activity fields every route needs (after authentication). Messages and invokes additionally need an

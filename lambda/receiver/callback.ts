@@ -14,15 +14,12 @@ import { RequestError } from './activity';
 import { ConfigurationError, type ReceiverContext } from './context';
 import { errorPage, idpErrorPage, signedInPage, teamsDeepLink, type HttpResult } from './pages';
 import { completeSignIn, releasePrompt, tokenSetOf } from './sign-in';
-import type { SignInState } from '../shared/conversation-store';
+import { SIGN_IN_STATE_PATTERN, type SignInState } from '../shared/conversation-store';
 import { OAuthError, OAuthUnavailableError, TokenValidationError } from '../shared/entra-oauth';
 import { HttpTimeoutError } from '../shared/http';
 import { errorName, log } from '../shared/log';
 import { SignedOutError, type TokenBasis, type TokenSet, type UserKey } from '../shared/token-store';
 
-
-/** A `state` value: base64url, 22 (128 bits) to 128 characters. Anything else is rejected without I/O. */
-const STATE_SYNTAX = /^[A-Za-z0-9_-]{22,128}$/;
 /** OAuth error codes are ASCII tokens; anything else is shown as "unknown". */
 const ERROR_CODE = /^[a-z0-9_.-]{1,64}$/i;
 const MAX_CODE_LENGTH = 4096;
@@ -35,7 +32,11 @@ export interface CallbackQuery {
   errorDescription?: string;
 }
 
-/** Parses and checks the raw query string. Throws {@link RequestError} (400). */
+/**
+ * The one parser of the OAuth redirect's query (response_mode=query): each parameter at most once, `state` of the
+ * sign-in state syntax, `code` 1–4096 characters without whitespace, control characters or commas (a repeated
+ * parameter joined by commas is refused). Throws {@link RequestError} (400).
+ */
 export function parseCallbackQuery(rawQueryString: string | undefined): CallbackQuery {
   if ((rawQueryString ?? '').length > 16 * 1024) throw new RequestError(400, 'query_too_long');
   const params = new URLSearchParams(rawQueryString ?? '');
@@ -50,8 +51,10 @@ export function parseCallbackQuery(rawQueryString: string | undefined): Callback
     error: one('error'),
     errorDescription: one('error_description'),
   };
-  if (q.state !== undefined && !STATE_SYNTAX.test(q.state)) throw new RequestError(400, 'invalid_state');
-  if (q.code !== undefined && (q.code.length === 0 || q.code.length > MAX_CODE_LENGTH)) throw new RequestError(400, 'invalid_code');
+  if (q.state !== undefined && !SIGN_IN_STATE_PATTERN.test(q.state)) throw new RequestError(400, 'invalid_state');
+  if (q.code !== undefined && (q.code.length === 0 || q.code.length > MAX_CODE_LENGTH || /[\s\u0000-\u001f,]/.test(q.code))) {
+    throw new RequestError(400, 'invalid_code');
+  }
   if (q.error !== undefined && !ERROR_CODE.test(q.error)) q.error = 'unknown_error';
   return q;
 }

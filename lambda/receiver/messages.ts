@@ -18,9 +18,6 @@ import { SignedOutError, isUsable, type StoredToken, type TokenSet, type UserKey
 /** Seconds before `exp` at which an access token counts as expired (refreshed first). */
 export const EXPIRY_SKEW_SECONDS = 300;
 
-/** OAuth errors on refresh that mean "the user must sign in again interactively". */
-const SIGN_IN_AGAIN = new Set(['invalid_grant', 'interaction_required', 'consent_required', 'login_required']);
-
 /** What the messaging flow did (for the request log line and tests). */
 export type MessageOutcome =
   | 'hot_path' | 'refreshed' | 'duplicate' | 'pending_prompted' | 'pending_quiet' | 'pending_card_failed'
@@ -148,7 +145,7 @@ Promise<{ stored: StoredToken; tokens?: TokenSet } | undefined | 'unavailable'> 
   try {
     tokens = await ctx.oauth.refresh({ tenantId: user.tenantId, refreshToken, scopes: ctx.oauth.scopesFor(ctx.config.graphScopes) });
   } catch (err) {
-    if (err instanceof OAuthError && (SIGN_IN_AGAIN.has(err.error) || err.suberror === 'consent_required')) {
+    if (err instanceof OAuthError && err.requiresSignIn) {
       // A concurrent request may have refreshed (and rotated) the token a moment ago, which makes the one we read
       // stale: use the newer tokens rather than deleting them.
       const current = await ctx.tokens.get(user);

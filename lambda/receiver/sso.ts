@@ -16,7 +16,7 @@ import { SSO_CONNECTION_NAME } from './cards';
 import type { ReceiverContext } from './context';
 import { completeSignIn, promptSignIn, tokenSetOf } from './sign-in';
 import type { ConversationReference } from '../shared/contract';
-import { OAuthError, OAuthUnavailableError, TokenValidationError } from '../shared/entra-oauth';
+import { OAuthError, OAuthUnavailableError, ssoAudiences, TokenValidationError } from '../shared/entra-oauth';
 import { errorName, log } from '../shared/log';
 import { SignedOutError, isUsable, type StoredToken, type TokenBasis, type TokenSet, type UserKey } from '../shared/token-store';
 
@@ -134,7 +134,7 @@ async function refuseForeignToken(id: string, token: string, user: UserKey, ctx:
   try {
     const who = await ctx.oauth.validateSsoToken(token, {
       tenantId: user.tenantId,
-      audiences: [...new Set([ctx.config.appId, ctx.config.sso.resource])],
+      audiences: ssoAudiences(ctx.config.appId, ctx.config.sso.resource),
       requiredScope: ctx.config.sso.scope,
     });
     if (who.oid.toLowerCase() !== user.aadObjectId || who.tid.toLowerCase() !== user.tenantId) {

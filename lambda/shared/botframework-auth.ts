@@ -21,9 +21,10 @@
 import { createPublicKey, KeyObject } from 'node:crypto';
 // eslint-disable-next-line import/no-extraneous-dependencies -- esbuild bundles handler dependencies (devDependencies)
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify, JWTPayload } from 'jose';
-import { isLoopbackHost, ResolvedConfig } from './config';
+import type { ResolvedConfig } from './config';
 import { httpRequest } from './http';
 import { log, sanitizeUrl } from './log';
+import { isHttpsOrLoopback } from '../../src/private/shared-data';
 
 /** Machine-readable reasons of an {@link AuthError}. */
 export type AuthFailureReason =
@@ -149,8 +150,7 @@ export function isAllowedServiceUrl(serviceUrl: string, hosts: readonly string[]
       } catch {
         continue;
       }
-      const schemeOk = e.protocol === 'https:' || (e.protocol === 'http:' && isLoopbackHost(e.hostname));
-      if (schemeOk && u.origin === e.origin) return true;
+      if (isHttpsOrLoopback(e) && u.origin === e.origin) return true;
       continue;
     }
     if (u.protocol !== 'https:' || u.port !== '') continue;
@@ -384,7 +384,7 @@ export function createBotFrameworkAuthenticator(
 function isSafeFetchUrl(url: string): boolean {
   try {
     const u = new URL(url);
-    return !u.username && !u.password && (u.protocol === 'https:' || (u.protocol === 'http:' && isLoopbackHost(u.hostname)));
+    return !u.username && !u.password && isHttpsOrLoopback(u);
   } catch {
     return false;
   }

@@ -12,6 +12,7 @@
  * - errors become `{name, message, code}` (message sanitized, no stack, no cause bodies).
  */
 import { ENV } from '../../src/private/env';
+import { isGuid } from '../../src/private/shared-data';
 
 /** A log level. */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -50,7 +51,6 @@ const OPAQUE_RE = /[A-Za-z0-9_~+/=-]{40,}/g;
 /** Credentials in URL query strings / form bodies and in authorization values embedded in text. */
 const QUERY_SECRET_RE = /([?&#;\s](?:code|state|token|access_token|id_token|refresh_token|client_secret|client_assertion|assertion|code_verifier|nonce|password|sig|signature)=)[^&#\s"']*/gi;
 const AUTH_SCHEME_RE = /\b(Bearer|Basic)\s+[^\s"',;]+/gi;
-const GUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_STRING = 2000;
 const MAX_SCAN = 64 * 1024;
 const MAX_DEPTH = 6;
@@ -82,7 +82,7 @@ export function classifyKey(key: string): KeyClass {
 /** A long opaque run is left alone when it is a path of short, readable segments (`key/<guid>`, `a/b/c`). */
 function looksLikeReadablePath(run: string): boolean {
   if (!run.includes('/')) return false;
-  return run.split('/').every((seg) => seg.length < 20 || GUID_RE.test(seg));
+  return run.split('/').every((seg) => seg.length < 20 || isGuid(seg));
 }
 
 /** Masks JWT-looking substrings and long opaque credentials inside a string. */
