@@ -1,6 +1,8 @@
 import { JsonPatch, awscdk, github, javascript } from 'projen';
 
 const PACKAGE = 'cdk-teams-delegated-auth-bot';
+/** Prints the next version for projen's bump: 0.1.0 without a release tag, `minor` for a breaking change in 0.x. */
+const NEXT_VERSION_COMMAND = 'if [ -z "${LATEST_TAG:-}" ]; then echo 0.1.0; elif [ "${SUGGESTED_BUMP:-}" = major ] && [ "${VERSION%%.*}" = 0 ]; then echo minor; fi';
 
 const project = new awscdk.AwsCdkConstructLibrary({
   author: 'TeamsDelegatedAuthBot maintainers',
@@ -20,6 +22,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
   // Node 22 is the floor (Node 20 is past its end of life; AWS SDK v3 releases from January 2027 need 22). CI builds on
   // 22 (the build job) and 24 (a second job below); .ci/run fetches Node 22 from npm when the machine has an older one.
   minNodeVersion: '22.0.0',
+  // Releases: the first is 0.1.0; while the major is 0, a breaking change bumps the minor version (semver's rule for
+  // 0.x), otherwise projen's bump from the commits. Upgrade notes go to CHANGELOG.md with every release.
+  nextVersionCommand: NEXT_VERSION_COMMAND,
   workflowNodeVersion: '22.x',
 
   publishToPypi: {
@@ -223,8 +228,9 @@ for (const [file, job] of [['.github/workflows/build.yml', 'package-dotnet'], ['
   );
 }
 
-// Only lib/, assets/ and the docs belong in the tarball.
-for (const ignored of ['/lambda/', '/cli/', '/examples/', '/bench/', '/docs/', '/.ci/', '/cdk.out/', '/.tmp/', 'index.meta.json', '/BENCHMARKS.md', '__pycache__/']) {
+// Only lib/, assets/, schemas/ and the docs (README, docs/, SECURITY, BENCHMARKS, CHANGELOG: every relative README link
+// resolves in the tarball, test/docs/readme.test.ts) belong in the tarball.
+for (const ignored of ['/lambda/', '/cli/', '/examples/', '/bench/', '/.ci/', '/cdk.out/', '/.tmp/', 'index.meta.json', '__pycache__/']) {
   project.addPackageIgnore(ignored);
 }
 

@@ -12,6 +12,9 @@ const ALLOWED = [
   /^LICENSE$/,
   /^API\.md$/,
   /^SECURITY\.md$/,
+  /^BENCHMARKS\.md$/,
+  /^CHANGELOG\.md$/,
+  /^docs\/[a-z-]+\.md$/,
   /^\.jsii$/,
   /^lib\/.+\.(js|d\.ts)$/,
   /^assets\/lambda\/(receiver|worker|[a-z-]+)\/index\/index\.js$/,
@@ -42,8 +45,12 @@ test('npm pack: handler bundles and compiled library only', () => {
     '.jsii',
     'README.md',
     'API.md',
+    'SECURITY.md',
+    'CHANGELOG.md',
+    'BENCHMARKS.md',
+    'docs/setup.md',
   ]));
-  for (const banned of [/^src\//, /^test\//, /^lambda\//, /^examples\//, /^bench\//, /^docs\//, /\.meta\.json$/, /\.test\./, /^\.ci\//]) {
+  for (const banned of [/^src\//, /^test\//, /^lambda\//, /^examples\//, /^bench\//, /^cli\//, /\.meta\.json$/, /\.test\./, /^\.ci\//]) {
     expect(files.filter((f) => banned.test(f))).toEqual([]);
   }
 });
