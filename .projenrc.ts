@@ -1,6 +1,8 @@
-import { awscdk, javascript } from 'projen';
+import { JsonPatch, awscdk, github, javascript } from 'projen';
 
 const PACKAGE = 'cdk-teams-delegated-auth-bot';
+/** Prints the next version for projen's bump: 0.1.0 without a release tag, `minor` for a breaking change in 0.x. */
+const NEXT_VERSION_COMMAND = 'if [ -z "${LATEST_TAG:-}" ]; then echo 0.1.0; elif [ "${SUGGESTED_BUMP:-}" = major ] && [ "${VERSION%%.*}" = 0 ]; then echo minor; fi';
 
 const project = new awscdk.AwsCdkConstructLibrary({
   author: 'TeamsDelegatedAuthBot maintainers',
@@ -17,7 +19,13 @@ const project = new awscdk.AwsCdkConstructLibrary({
   packageManager: javascript.NodePackageManager.NPM,
   projenrcTs: true,
   repositoryUrl: 'https://github.com/teams-delegated-auth-bot/cdk-teams-delegated-auth-bot.git',
-  minNodeVersion: '20.0.0',
+  // Node 22 is the floor (Node 20 is past its end of life; AWS SDK v3 releases from January 2027 need 22). CI builds on
+  // 22 (the build job) and 24 (a second job below); .ci/run fetches Node 22 from npm when the machine has an older one.
+  minNodeVersion: '22.0.0',
+  // Releases: the first is 0.1.0; while the major is 0, a breaking change bumps the minor version (semver's rule for
+  // 0.x), otherwise projen's bump from the commits. Upgrade notes go to CHANGELOG.md with every release.
+  nextVersionCommand: NEXT_VERSION_COMMAND,
+  workflowNodeVersion: '22.x',
 
   publishToPypi: {
     distName: PACKAGE,
@@ -57,8 +65,12 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'ajv@^8',
     'ajv-formats@^3',
     'fflate@^0.8.2',
+    // The newest aws-cdk-lib 2.x next to the minimum (cdkVersion): test/construct/latest-cdk.test.ts synthesizes the
+    // example app against it in a child process, so nothing is installed at test time.
+    'aws-cdk-lib-latest@npm:aws-cdk-lib@^2',
     // The playground's chat page (bundled into its asset): Microsoft's Adaptive Cards renderer (+ its carousel peer),
-    // markdown-it for message text; puppeteer-core drives Debian's chromium in its browser test (no browser download).
+    // markdown-it for message text; puppeteer-core (24: CommonJS, which jest needs) drives Debian's chromium in its
+    // browser test (no browser download).
     'adaptivecards@^3.0.6',
     'swiper@^12.1.2',
     'markdown-it@^14',
@@ -155,11 +167,15 @@ project.package.addField('exports', {
 // TypeScript with moduleResolution node10 ignores `exports`: point it at the same declarations.
 project.package.addField('typesVersions', { '*': { worker: [WORKER_KIT_DTS.slice(2)] } });
 
-// The Teams app package tool (`npx teams-bot-app-package`, docs/sso.md): a standalone bundle with its shebang.
-const cliBundle = bundle('lambda/cli/teams-app-package.ts', { target: 'node20', externals: [], minify: true, executable: true });
-project.addBins({ 'teams-bot-app-package': cliBundle.outfile });
-
-// Command-line tools outside lambda/: cli/<tool>/, type-checked with their own tsconfig.
+// ---------------------------------------------------------------------------------------------------------------
+// Command-line tools: cli/<tool>/index.ts → assets/cli/<tool>/index/index.js, one bin each, standalone bundles with their
+// shebang (node built-ins only at run time). cli/shared/ holds what the tools share (the package root, its version).
+// Adding a tool is adding its folder and a line here.
+// ---------------------------------------------------------------------------------------------------------------
+const CLI_TOOLS: Record<string, string> = {
+  'teams-bot-app-package': 'app-package', // docs/sso.md
+  'teams-bot-playground': 'playground', // docs/playground.md
+};
 new javascript.TypescriptConfig(project, {
   fileName: 'cli/tsconfig.json',
   extends: javascript.TypescriptConfigExtends.fromPaths(['../tsconfig.json']),
@@ -178,12 +194,14 @@ const typecheckCli = project.addTask('typecheck:cli', {
 });
 project.preCompileTask.prependSpawn(typecheckCli);
 project.eslint?.addLintPattern('cli');
-
-// The local playground (`npx teams-bot-playground`, docs/playground.md): a standalone Node bundle (node built-ins only
-// at run time; it loads the receiver and worker bundles of assets/lambda/) and the chat page's browser bundle (the
-// Adaptive Cards renderer, markdown-it and the renderer's stylesheet inlined).
-const playgroundBundle = bundle('cli/playground/index.ts', { tsconfigPath: 'cli/tsconfig.json', externals: [], minify: true, executable: true });
-project.addBins({ 'teams-bot-playground': playgroundBundle.outfile });
+for (const [bin, tool] of Object.entries(CLI_TOOLS)) {
+  const cliBundle = bundle(`cli/${tool}/index.ts`, {
+    tsconfigPath: 'cli/tsconfig.json', externals: [], minify: true, executable: true,
+  });
+  project.addBins({ [bin]: cliBundle.outfile });
+}
+// The playground's chat page: a browser bundle (the Adaptive Cards renderer, markdown-it and the renderer's stylesheet
+// inlined) that the playground serves (docs/playground.md).
 bundle('cli/playground/page/index.ts', {
   tsconfigPath: 'cli/tsconfig.json', platform: 'browser', format: 'iife', target: 'es2022', minify: true, loaders: { css: 'text' },
 });
@@ -201,8 +219,32 @@ project.addTask('bench', {
   receiveArgs: true,
 });
 
-// Only lib/, assets/ and the docs belong in the tarball.
-for (const ignored of ['/lambda/', '/cli/', '/examples/', '/bench/', '/docs/', '/.ci/', '/cdk.out/', '/.tmp/', 'index.meta.json', '/BENCHMARKS.md', '__pycache__/']) {
+// ---------------------------------------------------------------------------------------------------------------
+// CI and release workflows: the build on Node 24 too; .NET 10 (LTS) instead of projen's .NET 6, which is out of support.
+// ---------------------------------------------------------------------------------------------------------------
+project.buildWorkflow?.addPostBuildJob('build-node-24', {
+  runsOn: ['ubuntu-latest'],
+  permissions: { contents: github.workflows.JobPermission.READ },
+  env: { CI: 'true' },
+  steps: [
+    { name: 'Checkout', uses: 'actions/checkout@v5' },
+    { name: 'Setup Node.js', uses: 'actions/setup-node@v5', with: { 'node-version': '24.x' } },
+    { name: 'Install dependencies', run: 'npm ci' },
+    { name: 'build', run: 'npx projen build' },
+  ],
+});
+const DOTNET_VERSION = '10.x';
+for (const [file, job] of [['.github/workflows/build.yml', 'package-dotnet'], ['.github/workflows/release.yml', 'release_nuget']]) {
+  // The setup-dotnet step is the second of the job (after setup-node); `test` makes the synth fail if projen moves it.
+  project.tryFindObjectFile(file)?.patch(
+    JsonPatch.test(`/jobs/${job}/steps/1/uses`, 'actions/setup-dotnet@v6.0.0'),
+    JsonPatch.replace(`/jobs/${job}/steps/1/with/dotnet-version`, DOTNET_VERSION),
+  );
+}
+
+// Only lib/, assets/, schemas/ and the docs (README, docs/, SECURITY, BENCHMARKS, CHANGELOG: every relative README link
+// resolves in the tarball, test/docs/readme.test.ts) belong in the tarball.
+for (const ignored of ['/lambda/', '/cli/', '/examples/', '/bench/', '/.ci/', '/cdk.out/', '/.tmp/', 'index.meta.json', '__pycache__/']) {
   project.addPackageIgnore(ignored);
 }
 

@@ -1,2 +1,3 @@
 export * from './bot-cloud';
+export * from './log-level';
 export * from './teams-delegated-auth-bot';

@@ -1,5 +1,3 @@
-import * as fs from 'fs';
-import * as path from 'path';
 import { Annotations, CfnOutput, Duration, Fn, RemovalPolicy, SecretValue, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -8,37 +6,17 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { BotCloud, BotCloudEndpoints } from './bot-cloud';
+import { BotLogLevel } from './log-level';
+import { BaseUrlParameter, baseUrlOfFunctionUrl, baseUrlParameterOf, createBaseUrlResource, joinUrl } from './private/base-url';
+import { createBotFunction } from './private/bot-function';
 import { BOT_SECRET_FIELD, BOT_SECRET_PLACEHOLDER } from './private/bot-secret';
-import { ENV } from './private/env';
-import { QueueFailureDestination } from './private/queue-failure-destination';
-import {
-  TeamsBotValidationError,
-  durationSeconds,
-  normalizeBaseUrl,
-  validateGuid,
-  validateHost,
-  validateHttpsUrl,
-  validateInteger,
-  validatePath,
-  validateScope,
-} from './private/validation';
+import { ENDPOINT_ENV, ENV } from './private/env';
+import { QueueFailureDestination, createWorkerFailureQueue } from './private/queue-failure-destination';
+import { ResolvedBotProps, resolveBotProps } from './private/resolve-props';
 
 const WARNING_PREFIX = 'cdk-teams-delegated-auth-bot';
-
-/** Log level of the handlers' structured JSON logs. */
-export enum BotLogLevel {
-  /** Everything, including per-request details (never tokens, codes or message text). */
-  DEBUG = 'debug',
-  /** Normal operation. */
-  INFO = 'info',
-  /** Problems the bot recovered from. */
-  WARN = 'warn',
-  /** Failures only. */
-  ERROR = 'error',
-}
 
 /**
  * Teams single sign-on (silent sign-in by token exchange). Needs an Application ID URI and an exposed scope on the
@@ -318,111 +296,75 @@ export class TeamsDelegatedAuthBot extends Construct {
   /** The bot's Microsoft App ID. */
   public readonly appId: string;
 
-  private readonly cloud: BotCloud;
   private readonly allowedTenantIdsForConditions?: string[];
   private readonly createdSecret: boolean;
 
   constructor(scope: Construct, id: string, props: TeamsDelegatedAuthBotProps) {
     super(scope, id);
-    const stack = Stack.of(this);
+    const config = resolveBotProps(this, props);
+    this.appId = config.appId;
+    this.allowedTenantIdsForConditions = config.literalTenantIds;
 
-    // ----- validation (eager, before any resource) -----------------------------------------------------------------
-    validateGuid(this, 'appId', props.appId, 'the Microsoft App ID (Application (client) ID)');
-    validateGuid(this, 'tenantId', props.tenantId, 'the Directory (tenant) ID');
-    const allowedTenantIds = props.allowedTenantIds ?? [props.tenantId];
-    if (!Token.isUnresolved(allowedTenantIds)) {
-      if (allowedTenantIds.length === 0) {
-        throw new TeamsBotValidationError(this, 'allowedTenantIds', allowedTenantIds,
-          'list at least one tenant id (omit the prop to allow only tenantId)');
-      }
-      allowedTenantIds.forEach((t, i) => validateGuid(this, `allowedTenantIds[${i}]`, t, 'a tenant id'));
-    }
-    const graphScopes = props.graphScopes ?? ['User.Read'];
-    if (!Token.isUnresolved(graphScopes)) {
-      if (graphScopes.length === 0) {
-        throw new TeamsBotValidationError(this, 'graphScopes', graphScopes, "list at least one delegated permission, e.g. ['User.Read']");
-      }
-      graphScopes.forEach((s, i) => validateScope(this, `graphScopes[${i}]`, s));
-    }
-    const messagingPath = props.messagingPath ?? '/api/messages';
-    const callbackPath = props.callbackPath ?? '/auth/callback';
-    validatePath(this, 'messagingPath', messagingPath);
-    validatePath(this, 'callbackPath', callbackPath);
-    if (messagingPath === callbackPath) {
-      throw new TeamsBotValidationError(this, 'callbackPath', callbackPath, 'must differ from messagingPath');
-    }
-    const publicBaseUrl = props.publicBaseUrl !== undefined ? normalizeBaseUrl(this, 'publicBaseUrl', props.publicBaseUrl) : undefined;
-    const endpoints = props.endpoints ?? {};
-    for (const key of ['botOpenIdMetadataUrl', 'botTokenIssuer', 'entraAuthority', 'botConnectorScope', 'graphBaseUrl'] as const) {
-      const value = endpoints[key];
-      if (value !== undefined) validateHttpsUrl(this, `endpoints.${key}`, value);
-    }
-    if (endpoints.serviceUrlHosts !== undefined && !Token.isUnresolved(endpoints.serviceUrlHosts)) {
-      if (endpoints.serviceUrlHosts.length === 0) {
-        throw new TeamsBotValidationError(this, 'endpoints.serviceUrlHosts', [], 'list at least one host, or omit it to use the cloud profile');
-      }
-      endpoints.serviceUrlHosts.forEach((h, i) => validateHost(this, `endpoints.serviceUrlHosts[${i}]`, h));
-    }
-    const pendingTtl = durationSeconds(this, 'pendingMessageTtl', props.pendingMessageTtl ?? Duration.hours(24), Duration.minutes(1), Duration.days(14));
-    const signInTtl = durationSeconds(this, 'signInTimeout', props.signInTimeout ?? Duration.minutes(10), Duration.minutes(1), Duration.hours(1));
-    const receiverMemorySize = props.receiverMemorySize ?? 512;
-    const workerMemorySize = props.workerMemorySize ?? 512;
-    validateInteger(this, 'receiverMemorySize', receiverMemorySize, 128, 10240);
-    validateInteger(this, 'workerMemorySize', workerMemorySize, 128, 10240);
-    const receiverTimeout = props.receiverTimeout ?? Duration.seconds(30);
-    const workerTimeout = props.workerTimeout ?? Duration.minutes(1);
-    durationSeconds(this, 'receiverTimeout', receiverTimeout, Duration.seconds(3), Duration.minutes(15));
-    durationSeconds(this, 'workerTimeout', workerTimeout, Duration.seconds(3), Duration.minutes(15));
-    const workerMaxEventAge = props.workerMaxEventAge ?? Duration.hours(1);
-    durationSeconds(this, 'workerMaxEventAge', workerMaxEventAge, Duration.minutes(1), Duration.hours(6));
-    const workerRetryAttempts = props.workerRetryAttempts ?? 2;
-    validateInteger(this, 'workerRetryAttempts', workerRetryAttempts, 0, 2);
-    const sso = props.sso;
-    const ssoEnabled = sso !== undefined && (sso.enabled ?? true);
-    const ssoResource = sso?.applicationIdUri ?? `api://botid-${props.appId}`;
-    const ssoScope = sso?.scope ?? 'access_as_user';
-    if (!Token.isUnresolved(ssoScope)) validateScope(this, 'sso.scope', ssoScope);
-    if (sso?.applicationIdUri !== undefined && !Token.isUnresolved(sso.applicationIdUri) && !/^(api|https):\/\/\S+$/.test(sso.applicationIdUri)) {
-      throw new TeamsBotValidationError(this, 'sso.applicationIdUri', sso.applicationIdUri,
-        'expected the Application ID URI of the app registration, e.g. "api://botid-<appId>"');
-    }
+    this.encryptionKey = props.encryptionKey ?? this.createKey(config);
+    const tables = this.createTables(config);
+    this.tokenTable = tables.tokenTable;
+    this.conversationTable = tables.conversationTable;
+    this.createdSecret = props.botSecret === undefined;
+    this.botSecret = props.botSecret ?? this.createSecret(config);
+    this.workerEnvironment = this.handlerEnvironment(config);
 
-    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
-    const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
-    const logLevel = props.logLevel ?? BotLogLevel.INFO;
-    const tracing = props.tracing ?? lambda.Tracing.DISABLED;
-    const acknowledgeTracing = (role: iam.IRole) => {
-      if (tracing === lambda.Tracing.DISABLED) return;
-      Validations.of(role).acknowledge({
-        id: 'AwsSolutions-IAM5[Resource::*]',
-        reason: 'Added by Lambda tracing (props.tracing): xray:PutTraceSegments and xray:PutTelemetryRecords support no ' +
-          'resource-level permissions, so AWS requires Resource "*". Every other statement of this role names its resources.',
+    const worker = props.worker === undefined ? this.createDefaultWorker(config) : this.configureWorker(props.worker, config);
+    this.worker = worker.fn;
+    this.workerLogGroup = worker.logGroup;
+    this.workerDeadLetterQueue = worker.deadLetterQueue;
+    this.grantWorkerInThisStack();
+
+    // The base URL parameter has a fixed name, so the receiver's environment and IAM policy never reference the
+    // function URL (which references the receiver): no circular dependency.
+    const baseUrlParameter = config.publicBaseUrl === undefined ? baseUrlParameterOf(this) : undefined;
+    const receiver = this.createReceiver(config, baseUrlParameter);
+    this.receiver = receiver.fn;
+    this.receiverLogGroup = receiver.logGroup;
+    this.receiverUrl = receiver.url;
+
+    if (baseUrlParameter === undefined) {
+      this.baseUrl = config.publicBaseUrl!;
+    } else {
+      this.baseUrl = baseUrlOfFunctionUrl(this.receiverUrl.url);
+      this.baseUrlParameterName = baseUrlParameter.name;
+      createBaseUrlResource(this, {
+        parameter: baseUrlParameter,
+        baseUrl: this.baseUrl,
+        retention: config.logRetention,
+        removalPolicy: config.removalPolicy,
       });
-    };
-    this.cloud = props.cloud ?? BotCloud.PUBLIC;
-    this.appId = props.appId;
-    if (!Token.isUnresolved(allowedTenantIds) && allowedTenantIds.every((t) => !Token.isUnresolved(t))) {
-      this.allowedTenantIdsForConditions = [...allowedTenantIds];
     }
+    this.messagingEndpoint = joinUrl(this.baseUrl, config.messagingPath);
+    this.redirectUri = joinUrl(this.baseUrl, config.callbackPath);
+    this.createOutputs();
+  }
 
-    // ----- key, tables, secret ------------------------------------------------------------------------------------
-    this.encryptionKey = props.encryptionKey ?? new kms.Key(this, 'Key', {
+  /** The customer-managed key of the tokens and of every encrypted resource (when `props.encryptionKey` is not given). */
+  private createKey(config: ResolvedBotProps): kms.IKey {
+    return new kms.Key(this, 'Key', {
       description: `Delegated user tokens and data of the Teams bot ${this.node.path}`,
       enableKeyRotation: true,
-      removalPolicy,
+      removalPolicy: config.removalPolicy,
     });
+  }
 
-    this.tokenTable = new dynamodb.Table(this, 'TokenTable', {
+  /** The token table and the conversation table: on demand, encrypted with the key, TTL, point-in-time recovery. */
+  private createTables(config: ResolvedBotProps): { tokenTable: dynamodb.Table; conversationTable: dynamodb.Table } {
+    const tokenTable = new dynamodb.Table(this, 'TokenTable', {
       partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
       encryptionKey: this.encryptionKey,
       timeToLiveAttribute: 'ttl',
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      removalPolicy,
+      removalPolicy: config.removalPolicy,
     });
-
-    this.conversationTable = new dynamodb.Table(this, 'ConversationTable', {
+    const conversationTable = new dynamodb.Table(this, 'ConversationTable', {
       partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
       sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
@@ -431,197 +373,148 @@ export class TeamsDelegatedAuthBot extends Construct {
       timeToLiveAttribute: 'ttl',
       // Records live minutes to a day; recovery still costs little and keeps a restore possible.
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      removalPolicy,
+      removalPolicy: config.removalPolicy,
     });
+    return { tokenTable, conversationTable };
+  }
 
-    this.createdSecret = props.botSecret === undefined;
-    this.botSecret = props.botSecret ?? new secretsmanager.Secret(this, 'BotSecret', {
+  /** The bot's secret, created with a placeholder the handlers refuse (when `props.botSecret` is not given). */
+  private createSecret(config: ResolvedBotProps): secretsmanager.ISecret {
+    const secret = new secretsmanager.Secret(this, 'BotSecret', {
       description: `Client secret of the Teams bot ${this.node.path}: {"${BOT_SECRET_FIELD}": "..."}`,
       encryptionKey: this.encryptionKey,
       // A placeholder, not a secret: the handlers refuse it and tell the operator to store the real client secret.
       secretObjectValue: { [BOT_SECRET_FIELD]: SecretValue.unsafePlainText(BOT_SECRET_PLACEHOLDER) },
-      removalPolicy,
+      removalPolicy: config.removalPolicy,
     });
-    if (this.createdSecret) {
-      Validations.of(this.botSecret).acknowledge({
-        id: 'AwsSolutions-SMG4',
-        reason: 'The secret holds the client secret of the bot\'s Entra ID app registration. Entra ID issues and expires it; ' +
-          'no AWS rotation function can create a new one. Rotate it in Entra ID and store it with put-secret-value.',
-      });
-    }
+    Validations.of(secret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason: 'The secret holds the client secret of the bot\'s Entra ID app registration. Entra ID issues and expires it; ' +
+        'no AWS rotation function can create a new one. Rotate it in Entra ID and store it with put-secret-value.',
+    });
+    return secret;
+  }
 
-    // ----- environment ------------------------------------------------------------------------------------------
-    const common: { [name: string]: string } = {
-      [ENV.APP_ID]: props.appId,
-      [ENV.TENANT_ID]: props.tenantId,
-      [ENV.ALLOWED_TENANT_IDS]: Token.isUnresolved(allowedTenantIds) ? Fn.join(',', allowedTenantIds) : allowedTenantIds.join(','),
-      [ENV.CLOUD]: this.cloud.profileName,
+  /** The environment both the receiver and a worker need; endpoint overrides from the one endpoint table. */
+  private handlerEnvironment(config: ResolvedBotProps): { [name: string]: string } {
+    const env: { [name: string]: string } = {
+      [ENV.APP_ID]: config.appId,
+      [ENV.TENANT_ID]: config.tenantId,
+      [ENV.ALLOWED_TENANT_IDS]: joinList(',', config.allowedTenantIds),
+      [ENV.CLOUD]: config.cloud.profileName,
       [ENV.SECRET_ARN]: this.botSecret.secretArn,
       [ENV.KMS_KEY_ARN]: this.encryptionKey.keyArn,
       [ENV.CONVERSATION_TABLE]: this.conversationTable.tableName,
-      [ENV.GRAPH_SCOPES]: Token.isUnresolved(graphScopes) ? Fn.join(' ', graphScopes) : graphScopes.join(' '),
-      [ENV.LOG_LEVEL]: logLevel,
+      [ENV.GRAPH_SCOPES]: joinList(' ', config.graphScopes),
+      [ENV.LOG_LEVEL]: config.logLevel,
     };
-    if (endpoints.botOpenIdMetadataUrl !== undefined) common[ENV.BOT_OPENID_METADATA_URL] = endpoints.botOpenIdMetadataUrl;
-    if (endpoints.botTokenIssuer !== undefined) common[ENV.BOT_TOKEN_ISSUER] = endpoints.botTokenIssuer;
-    if (endpoints.entraAuthority !== undefined) common[ENV.ENTRA_AUTHORITY] = endpoints.entraAuthority;
-    if (endpoints.botConnectorScope !== undefined) common[ENV.BOT_CONNECTOR_SCOPE] = endpoints.botConnectorScope;
-    if (endpoints.graphBaseUrl !== undefined) common[ENV.GRAPH_BASE_URL] = endpoints.graphBaseUrl;
-    if (endpoints.serviceUrlHosts !== undefined) {
-      common[ENV.SERVICE_URL_HOSTS] = Token.isUnresolved(endpoints.serviceUrlHosts)
-        ? Fn.join(',', endpoints.serviceUrlHosts) : endpoints.serviceUrlHosts.join(',');
+    for (const { key, env: name } of ENDPOINT_ENV) {
+      const value = config.endpoints[key];
+      if (value !== undefined) env[name] = typeof value === 'string' ? value : joinList(',', value);
     }
-    this.workerEnvironment = { ...common };
+    return env;
+  }
 
-    // ----- worker ---------------------------------------------------------------------------------------------
-    const workerFailureQueue = (): sqs.Queue => {
-      const queue = new sqs.Queue(this, 'WorkerFailureQueue', {
-        encryption: sqs.QueueEncryption.KMS,
-        encryptionMasterKey: this.encryptionKey,
-        enforceSSL: true,
-        retentionPeriod: Duration.days(14),
-        removalPolicy,
-      });
-      Validations.of(queue).acknowledge({
-        id: 'AwsSolutions-SQS3',
-        reason: 'This queue is the dead-letter queue of the worker: its Lambda on-failure destination for asynchronous ' +
-          'invocations. cdk-nag only recognizes queues named in another queue\'s redrive policy.',
-      });
-      return queue;
-    };
-    const asyncConfig = (queue: sqs.IQueue): lambda.EventInvokeConfigOptions => ({
-      retryAttempts: workerRetryAttempts,
-      maxEventAge: workerMaxEventAge,
-      onFailure: new QueueFailureDestination(queue, this.encryptionKey),
+  /** The default worker (Graph profile reply) with its failure queue. */
+  private createDefaultWorker(config: ResolvedBotProps): WorkerParts {
+    const { fn, logGroup } = createBotFunction(this, config, {
+      id: 'Worker',
+      bundle: 'worker',
+      description: 'Teams bot worker: acts on a message with the user\'s delegated Microsoft Graph token',
+      roleDescription: `Default worker of the Teams bot ${this.node.path}`,
+      size: config.worker,
+      environment: this.workerEnvironment,
     });
+    const deadLetterQueue = createWorkerFailureQueue(this, this.encryptionKey, config.removalPolicy);
+    fn.configureAsyncInvoke(this.workerAsyncConfig(config, deadLetterQueue));
+    return { fn, logGroup, deadLetterQueue };
+  }
 
-    if (props.worker === undefined) {
-      const workerLogGroup = new logs.LogGroup(this, 'WorkerLogs', { retention: logRetention, removalPolicy });
-      const workerRole = new iam.Role(this, 'WorkerRole', {
-        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-        description: `Default worker of the Teams bot ${this.node.path}`,
-      });
-      workerLogGroup.grantWrite(workerRole);
-      const worker = new lambda.Function(this, 'Worker', {
-        description: 'Teams bot worker: acts on a message with the user\'s delegated Microsoft Graph token',
-        runtime: lambda.Runtime.NODEJS_24_X,
-        architecture: lambda.Architecture.ARM_64,
-        handler: 'index.handler',
-        code: handlerCode(this, 'worker'),
-        role: workerRole,
-        logGroup: workerLogGroup,
-        memorySize: workerMemorySize,
-        timeout: workerTimeout,
-        environment: this.workerEnvironment,
-        tracing,
-      });
-      acknowledgeTracing(workerRole);
-      const queue = workerFailureQueue();
-      worker.configureAsyncInvoke(asyncConfig(queue));
-      this.worker = worker;
-      this.workerLogGroup = workerLogGroup;
-      this.workerDeadLetterQueue = queue;
-    } else {
-      this.worker = props.worker;
+  /**
+   * The user's worker: a `lambda.Function` of this stack gets the environment and (unless it has one) the failure
+   * queue; anything else gets a warning listing what to set.
+   */
+  private configureWorker(worker: lambda.IFunction, config: ResolvedBotProps): WorkerParts {
+    // Only a function of this stack can take the environment: from another stack, its environment would reference
+    // this stack while the receiver references the function (a cross-stack cycle).
+    if (!(worker instanceof lambda.Function && Stack.of(worker) === Stack.of(this))) {
       const names = Object.keys(this.workerEnvironment).join(', ');
-      // Only a function of this stack can take the environment: from another stack, its environment would reference
-      // this stack while the receiver references the function (a cross-stack cycle).
-      if (props.worker instanceof lambda.Function && Stack.of(props.worker) === stack) {
-        for (const [name, value] of Object.entries(this.workerEnvironment)) {
-          props.worker.addEnvironment(name, value);
-        }
-        if (props.worker.node.tryFindChild('EventInvokeConfig') === undefined) {
-          const queue = workerFailureQueue();
-          props.worker.configureAsyncInvoke(asyncConfig(queue));
-          this.workerDeadLetterQueue = queue;
-        } else {
-          Annotations.of(this).addWarningV2(`${WARNING_PREFIX}:workerAsyncConfigKept`,
-            `The worker ${props.worker.node.path} already has an asynchronous invocation configuration; it is kept as is. ` +
-            'Make sure it has an on-failure destination, or failed messages disappear silently.');
-        }
-      } else {
-        Annotations.of(this).addWarningV2(`${WARNING_PREFIX}:workerNotConfigurable`,
-          `The worker ${props.worker.node.path} is not a lambda.Function of this stack, so the construct cannot configure it. ` +
-          `Set its environment variables from the workerEnvironment property (${names}) and give it an on-failure destination ` +
-          '(EventInvokeConfig) so failed messages are not lost. Its execution role gets grantWorkerAccess() when it has one.');
-      }
+      Annotations.of(this).addWarningV2(`${WARNING_PREFIX}:workerNotConfigurable`,
+        `The worker ${worker.node.path} is not a lambda.Function of this stack, so the construct cannot configure it. ` +
+        `Set its environment variables from the workerEnvironment property (${names}) and give it an on-failure destination ` +
+        '(EventInvokeConfig) so failed messages are not lost. Its execution role gets grantWorkerAccess() when it has one.');
+      return { fn: worker };
     }
-    if (Stack.of(this.worker) === stack) {
+    for (const [name, value] of Object.entries(this.workerEnvironment)) {
+      worker.addEnvironment(name, value);
+    }
+    if (worker.node.tryFindChild('EventInvokeConfig') !== undefined) {
+      Annotations.of(this).addWarningV2(`${WARNING_PREFIX}:workerAsyncConfigKept`,
+        `The worker ${worker.node.path} already has an asynchronous invocation configuration; it is kept as is. ` +
+        'Make sure it has an on-failure destination, or failed messages disappear silently.');
+      return { fn: worker };
+    }
+    const deadLetterQueue = createWorkerFailureQueue(this, this.encryptionKey, config.removalPolicy);
+    worker.configureAsyncInvoke(this.workerAsyncConfig(config, deadLetterQueue));
+    return { fn: worker, deadLetterQueue };
+  }
+
+  private workerAsyncConfig(config: ResolvedBotProps, queue: sqs.IQueue): lambda.EventInvokeConfigOptions {
+    return {
+      retryAttempts: config.workerRetryAttempts,
+      maxEventAge: config.workerMaxEventAge,
+      onFailure: new QueueFailureDestination(queue, this.encryptionKey),
+    };
+  }
+
+  /** `grantWorkerAccess()` on the worker, unless it belongs to another stack (the grant would make a cycle). */
+  private grantWorkerInThisStack(): void {
+    if (Stack.of(this.worker) === Stack.of(this)) {
       this.grantWorkerAccess(this.worker);
-    } else {
-      Annotations.of(this).addWarningV2(`${WARNING_PREFIX}:workerInOtherStack`,
-        `The worker ${this.worker.node.path} belongs to another stack: granting it access or configuring it from here would ` +
-        'make the two stacks reference each other. Define the worker in the same stack as the bot, or import it by ARN ' +
-        '(lambda.Function.fromFunctionAttributes with its role) in this stack.');
+      return;
     }
+    Annotations.of(this).addWarningV2(`${WARNING_PREFIX}:workerInOtherStack`,
+      `The worker ${this.worker.node.path} belongs to another stack: granting it access or configuring it from here would ` +
+      'make the two stacks reference each other. Define the worker in the same stack as the bot, or import it by ARN ' +
+      '(lambda.Function.fromFunctionAttributes with its role) in this stack.');
+  }
 
-    // ----- receiver -----------------------------------------------------------------------------------------
-    const receiverLogGroup = new logs.LogGroup(this, 'ReceiverLogs', { retention: logRetention, removalPolicy });
-    this.receiverLogGroup = receiverLogGroup;
-    const receiverRole = new iam.Role(this, 'ReceiverRole', {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: `Receiver of the Teams bot ${this.node.path}`,
-    });
-    receiverLogGroup.grantWrite(receiverRole);
-
-    const receiverEnvironment: { [name: string]: string } = {
-      ...common,
+  /** The receiver, its grants and its public function URL. */
+  private createReceiver(config: ResolvedBotProps, baseUrlParameter: BaseUrlParameter | undefined): ReceiverParts {
+    const environment: { [name: string]: string } = {
+      ...this.workerEnvironment,
       [ENV.TOKEN_TABLE]: this.tokenTable.tableName,
       [ENV.WORKER_FUNCTION]: this.worker.functionArn,
-      [ENV.MESSAGING_PATH]: messagingPath,
-      [ENV.CALLBACK_PATH]: callbackPath,
-      [ENV.PENDING_TTL_SECONDS]: String(pendingTtl),
-      [ENV.SIGNIN_TTL_SECONDS]: String(signInTtl),
-      [ENV.SSO_ENABLED]: ssoEnabled ? 'true' : 'false',
-      [ENV.SSO_RESOURCE]: ssoResource,
-      [ENV.SSO_SCOPE]: ssoScope,
+      [ENV.MESSAGING_PATH]: config.messagingPath,
+      [ENV.CALLBACK_PATH]: config.callbackPath,
+      [ENV.PENDING_TTL_SECONDS]: String(config.pendingTtlSeconds),
+      [ENV.SIGNIN_TTL_SECONDS]: String(config.signInTtlSeconds),
+      [ENV.SSO_ENABLED]: config.sso.enabled ? 'true' : 'false',
+      [ENV.SSO_RESOURCE]: config.sso.resource,
+      [ENV.SSO_SCOPE]: config.sso.scope,
     };
-
-    // The base URL parameter has a fixed name, so the receiver's environment and IAM policy never reference the
-    // function URL (which references the receiver): no circular dependency.
-    const baseUrlParameterName = publicBaseUrl === undefined ? parameterNameFor(this) : undefined;
-    const baseUrlParameterArn = baseUrlParameterName === undefined ? undefined : stack.formatArn({
-      service: 'ssm',
-      resource: 'parameter',
-      resourceName: baseUrlParameterName.slice(1),
-    });
-    if (publicBaseUrl !== undefined) {
-      receiverEnvironment[ENV.PUBLIC_BASE_URL] = publicBaseUrl;
+    if (baseUrlParameter === undefined) {
+      environment[ENV.PUBLIC_BASE_URL] = config.publicBaseUrl!;
     } else {
-      receiverEnvironment[ENV.BASE_URL_PARAMETER] = baseUrlParameterName!;
+      environment[ENV.BASE_URL_PARAMETER] = baseUrlParameter.name;
     }
-
-    this.receiver = new lambda.Function(this, 'Receiver', {
+    const { fn, role, logGroup } = createBotFunction(this, config, {
+      id: 'Receiver',
+      bundle: 'receiver',
       description: 'Teams bot receiver: Bot Framework messaging endpoint and OAuth callback',
-      runtime: lambda.Runtime.NODEJS_24_X,
-      architecture: lambda.Architecture.ARM_64,
-      handler: 'index.handler',
-      code: handlerCode(this, 'receiver'),
-      role: receiverRole,
-      logGroup: receiverLogGroup,
-      memorySize: receiverMemorySize,
-      timeout: receiverTimeout,
-      environment: receiverEnvironment,
-      tracing,
+      roleDescription: `Receiver of the Teams bot ${this.node.path}`,
+      size: config.receiver,
+      environment,
     });
-    acknowledgeTracing(receiverRole);
     // Every request is authenticated by the handler: Bot Framework JWT on the messaging endpoint, single-use
     // state + PKCE on the callback. Teams and browsers cannot sign requests with SigV4.
-    this.receiverUrl = this.receiver.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });
-    this.grantReceiverAccess(receiverRole, baseUrlParameterArn);
+    const url = fn.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });
+    this.grantReceiverAccess(role, baseUrlParameter?.arn);
+    return { fn, logGroup, url };
+  }
 
-    // ----- base URL, endpoints, outputs -------------------------------------------------------------------------
-    if (publicBaseUrl !== undefined) {
-      this.baseUrl = publicBaseUrl;
-    } else {
-      // A function URL is `https://<id>.lambda-url.<region>.on.aws/`: keep the host, drop the trailing slash.
-      this.baseUrl = Fn.join('', ['https://', Fn.select(2, Fn.split('/', this.receiverUrl.url))]);
-      this.baseUrlParameterName = baseUrlParameterName;
-      this.createBaseUrlResource(baseUrlParameterName!, baseUrlParameterArn!, logRetention, removalPolicy);
-    }
-    this.messagingEndpoint = joinUrl(this.baseUrl, messagingPath);
-    this.redirectUri = joinUrl(this.baseUrl, callbackPath);
-
+  /** What the operator copies into Azure, Entra ID and the Teams app package. */
+  private createOutputs(): void {
     new CfnOutput(this, 'MessagingEndpoint', {
       description: 'Azure Bot > Configuration > Messaging endpoint',
       value: this.messagingEndpoint,
@@ -632,7 +525,7 @@ export class TeamsDelegatedAuthBot extends Construct {
     });
     new CfnOutput(this, 'AppId', {
       description: 'Microsoft App ID of the bot (Teams app package: npx teams-bot-app-package --stack-outputs <file>)',
-      value: props.appId,
+      value: this.appId,
     });
     new CfnOutput(this, 'BotSecretArn', {
       description: 'Store the client secret here: {"clientSecret": "..."}',
@@ -756,85 +649,23 @@ export class TeamsDelegatedAuthBot extends Construct {
     });
     return read.combine(decrypt);
   }
-
-  /**
-   * Puts the base URL (from the function URL) into the fixed-name SSM parameter after the URL exists; deletes the
-   * parameter with the stack. Updates overwrite it, so there is no drift.
-   */
-  private createBaseUrlResource(name: string, arn: string, retention: logs.RetentionDays, removalPolicy: RemovalPolicy): void {
-    const stack = Stack.of(this);
-    // AwsCustomResource shares one provider function per stack; only its first creator chooses its role and logs.
-    const providerExists = stack.node.tryFindChild('AWS' + cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace(/-/g, '')) !== undefined;
-    let role: iam.Role | undefined;
-    let logGroup: logs.LogGroup | undefined;
-    if (!providerExists) {
-      logGroup = new logs.LogGroup(this, 'BaseUrlProviderLogs', { retention, removalPolicy });
-      role = new iam.Role(this, 'BaseUrlProviderRole', {
-        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-        description: 'Provider of AwsCustomResource: writes the Teams bot base URL parameter',
-      });
-      logGroup.grantWrite(role);
-    }
-    const put: cr.AwsSdkCall = {
-      service: 'SSM',
-      action: 'putParameter',
-      parameters: {
-        Name: name,
-        Value: this.baseUrl,
-        Type: 'String',
-        Overwrite: true,
-        Description: `Public base URL of the Teams bot ${this.node.path} (written by CloudFormation)`,
-      },
-      physicalResourceId: cr.PhysicalResourceId.of(name),
-    };
-    new cr.AwsCustomResource(this, 'BaseUrl', {
-      resourceType: 'Custom::TeamsBotBaseUrl',
-      installLatestAwsSdk: false,
-      onCreate: put,
-      onUpdate: put,
-      onDelete: {
-        service: 'SSM',
-        action: 'deleteParameter',
-        parameters: { Name: name },
-        ignoreErrorCodesMatching: 'ParameterNotFound',
-      },
-      policy: cr.AwsCustomResourcePolicy.fromStatements([
-        new iam.PolicyStatement({ actions: ['ssm:PutParameter', 'ssm:DeleteParameter'], resources: [arn] }),
-      ]),
-      role,
-      logGroup,
-    });
-    const provider = stack.node.tryFindChild('AWS' + cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace(/-/g, ''));
-    if (provider !== undefined) {
-      Validations.of(provider).acknowledge({
-        id: 'AwsSolutions-L1',
-        reason: 'The runtime of the AwsCustomResource provider function is chosen by aws-cdk-lib (custom-resources). It runs ' +
-          'only during deployments, to write and delete the bot\'s base-URL SSM parameter.',
-      });
-    }
-  }
 }
 
-/** The prebundled handler (built by projen at pre-compile, shipped in the npm package under assets/). */
-function handlerCode(scope: Construct, name: string): lambda.Code {
-  const dir = path.join(__dirname, '..', 'assets', 'lambda', name, 'index');
-  if (!fs.existsSync(path.join(dir, 'index.js'))) {
-    throw new Error(`${scope.node.path}: the ${name} handler bundle is missing at ${dir}/index.js. ` +
-      'In a clone of the repository, run `npx projen bundle` (or `npx projen build`); an installed package ships it.');
-  }
-  return lambda.Code.fromAsset(dir, { exclude: ['*.meta.json'] });
+/** The worker and what the construct created for it. */
+interface WorkerParts {
+  readonly fn: lambda.IFunction;
+  readonly logGroup?: logs.ILogGroup;
+  readonly deadLetterQueue?: sqs.IQueue;
 }
 
-/** `/tdab/<stack name>/<construct path below the stack, '/' as '.'>/base-url`, SSM-safe characters only. */
-function parameterNameFor(scope: Construct): string {
-  const stack = Stack.of(scope);
-  const stackPath = stack.node.path;
-  const relative = scope.node.path.startsWith(stackPath + '/') ? scope.node.path.slice(stackPath.length + 1) : scope.node.id;
-  const safe = (s: string) => s.replace(/[^A-Za-z0-9_.-]/g, '-');
-  return `/tdab/${Token.isUnresolved(stack.stackName) ? stack.stackName : safe(stack.stackName)}/${safe(relative.replace(/\//g, '.'))}/base-url`;
+/** The receiver and what the construct created for it. */
+interface ReceiverParts {
+  readonly fn: lambda.Function;
+  readonly logGroup: logs.ILogGroup;
+  readonly url: lambda.FunctionUrl;
 }
 
-/** Base URL (no trailing slash) + path (leading slash): exactly one `/` between them. */
-function joinUrl(base: string, routePath: string): string {
-  return Token.isUnresolved(base) ? Fn.join('', [base, routePath]) : `${base}${routePath}`;
+/** A list as one string (a CloudFormation join when the list is a token). */
+function joinList(separator: string, values: string[]): string {
+  return Token.isUnresolved(values) ? Fn.join(separator, values) : values.join(separator);
 }

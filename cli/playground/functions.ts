@@ -4,20 +4,13 @@
  * or one of its inputs changes). They read their configuration from `process.env` (set before they load) and reach
  * DynamoDB, KMS, Secrets Manager, SSM and Lambda through their own AWS SDK clients at `AWS_ENDPOINT_URL_<SERVICE>`.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, watch, type FSWatcher } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, watch, type FSWatcher } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { LocalFunction } from './aws/services';
 
-/** The package root (where `package.json` names this package): the bundles are under `assets/`. */
-export function packageRoot(from: string = __dirname): string {
-  for (let dir = from; ; dir = dirname(dir)) {
-    const file = join(dir, 'package.json');
-    if (existsSync(file) && (JSON.parse(readFileSync(file, 'utf8')) as { name?: string }).name === 'cdk-teams-delegated-auth-bot') return dir;
-    if (dirname(dir) === dir) throw new Error(`cannot find the cdk-teams-delegated-auth-bot package above ${from}`);
-  }
-}
+export { packageRoot } from '../shared/package';
 
 const load = createRequire(__filename);
 

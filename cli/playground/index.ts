@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * `npx teams-bot-playground`: the whole bot on this machine, in a browser, with no Azure and no AWS
  * (docs/playground.md). `npx teams-bot-playground test script.json` runs a conversation script without a browser.
@@ -6,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseScript, runScript } from './script';
 import { startPlayground, type PlaygroundOptions } from './server';
+import { packageVersion } from '../shared/package';
 
 const USAGE = `Usage: teams-bot-playground [options]
        teams-bot-playground test SCRIPT.json [options]
@@ -30,6 +32,7 @@ Options:
   --scopes "A B"      Graph scopes the bot asks for (default "User.Read Mail.Read Calendars.Read Files.Read")
   --log-level L       handler logs: debug, info, warn (default), error
   --assistant         the assistant worker (not available in this version)
+  --version           the package version
   -h, --help          this help
 `;
 
@@ -39,7 +42,7 @@ function fail(message: string): never {
 }
 
 /** Parses the command line into options (exits 2 with the usage on bad input). */
-export function parseCommandLine(argv: string[]): { command: 'serve' | 'test' | 'help'; script?: string; options: PlaygroundOptions } {
+export function parseCommandLine(argv: string[]): { command: 'serve' | 'test' | 'help' | 'version'; script?: string; options: PlaygroundOptions } {
   let parsed;
   try {
     parsed = parseArgs({
@@ -62,6 +65,7 @@ export function parseCommandLine(argv: string[]): { command: 'serve' | 'test' | 
         'token-lifetime': { type: 'string' },
         'assistant': { type: 'boolean' },
         'help': { type: 'boolean', short: 'h' },
+        'version': { type: 'boolean' },
       },
     });
   } catch (err) {
@@ -69,6 +73,7 @@ export function parseCommandLine(argv: string[]): { command: 'serve' | 'test' | 
   }
   const v = parsed.values;
   if (v.help) return { command: 'help', options: {} };
+  if (v.version) return { command: 'version', options: {} };
   if (v.assistant) fail('--assistant: the assistant worker is not part of this version yet (see docs/playground.md)');
   const [command, script, ...rest] = parsed.positionals;
   if (rest.length > 0 || (command !== undefined && command !== 'test')) fail(`unexpected argument "${command === 'test' ? rest[0] : command}"`);
@@ -104,6 +109,10 @@ async function main(): Promise<void> {
   const { command, script, options } = parseCommandLine(process.argv.slice(2));
   if (command === 'help') {
     process.stdout.write(USAGE);
+    return;
+  }
+  if (command === 'version') {
+    process.stdout.write(`${packageVersion()}\n`);
     return;
   }
   let parsedScript;

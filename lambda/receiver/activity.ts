@@ -1,4 +1,6 @@
+import { isGuid } from '../../src/private/shared-data';
 import { ContractError, pendingEventFromActivity, type ConversationReference, type PendingEvent } from '../shared/contract';
+import { collapseWhitespace, stripMentions, trimEndChars } from '../shared/teams-text';
 import type { UserKey } from '../shared/token-store';
 
 /**
@@ -87,7 +89,6 @@ export interface InboundActivity {
   readonly locale?: string;
 }
 
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // Activity ids: Teams uses digits or `f:…`/`1:…` forms. Bounded printable ASCII without spaces.
 const ACTIVITY_ID = /^[\x21-\x7e]{1,256}$/;
 const MAX_FIELD = 1024;
@@ -106,10 +107,8 @@ function optStr(v: unknown, field: string, max = MAX_FIELD): string | undefined 
   return v;
 }
 
-/** True for a GUID (Entra tenant and object ids). */
-export function isGuid(v: unknown): v is string {
-  return typeof v === 'string' && GUID.test(v);
-}
+/** Re-exported: the GUID rule lives in src/private/shared-data.ts. */
+export { isGuid };
 
 /**
  * Validates the activity fields every route needs (after authentication). Messages and invokes additionally need an
@@ -216,28 +215,37 @@ export function pendingEventOf(activity: InboundActivity, receivedAtMs: number):
   }
 }
 
+/** Mention entities whose text is removed from the message (a message naming the bot needs one or two). */
+const MAX_MENTION_TEXTS = 8;
+
 /**
  * The message text without the bot's @mention (`<at>Bot</at>` and mention entities naming the bot), whitespace
- * collapsed and trimmed.
+ * collapsed and trimmed. Linear in the text's length (lambda/shared/teams-text.ts): at most
+ * {@link MAX_MENTION_TEXTS} distinct mention texts are removed.
  */
 export function textWithoutMentions(activity: InboundActivity): string {
   let text = activity.text ?? '';
   const entities = Array.isArray(activity.raw.entities) ? activity.raw.entities : [];
+  const mentionTexts = new Set<string>();
   for (const e of entities) {
     const ent = obj(e);
     if (ent?.type !== 'mention') continue;
     const mentioned = obj(ent.mentioned);
     const mentionText = str(ent.text);
-    if (mentionText && (!mentioned || mentioned.id === activity.recipient.id)) text = text.split(mentionText).join(' ');
+    if (mentionText && (!mentioned || mentioned.id === activity.recipient.id)) mentionTexts.add(mentionText);
+    if (mentionTexts.size >= MAX_MENTION_TEXTS) break;
   }
-  text = text.replace(/<at[^>]*>[\s\S]*?<\/at>/gi, ' ').replace(/&nbsp;/gi, ' ');
-  return text.replace(/\s+/g, ' ').trim();
+  for (const m of mentionTexts) text = text.split(m).join(' ');
+  return collapseWhitespace(stripMentions(text).replace(/&nbsp;/gi, ' '));
 }
 
 const SIGN_OUT = new Set(['sign out', 'signout', 'sign-out', 'logout', 'log out', 'log-out']);
+/** Longer than any sign-out command with its punctuation: such a text is not one (and is not lower-cased). */
+const MAX_SIGN_OUT_LENGTH = 32;
 
 /** True if the message is the sign-out command ("sign out" / "logout", case-insensitive, mention stripped). */
 export function isSignOutCommand(activity: InboundActivity): boolean {
-  const t = textWithoutMentions(activity).toLowerCase().replace(/[.!]+$/, '');
-  return SIGN_OUT.has(t);
+  const stripped = textWithoutMentions(activity);
+  if (stripped.length > MAX_SIGN_OUT_LENGTH) return false;
+  return SIGN_OUT.has(trimEndChars(stripped.toLowerCase(), '.!'));
 }

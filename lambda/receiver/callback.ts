@@ -1,13 +1,3 @@
-import { RequestError } from './activity';
-import { ConfigurationError, type ReceiverContext } from './context';
-import { errorPage, idpErrorPage, signedInPage, teamsDeepLink, type HttpResult } from './pages';
-import { errorName, markForResume, resumePending } from './resume';
-import type { SignInState } from '../shared/conversation-store';
-import { OAuthError, OAuthUnavailableError, TokenValidationError } from '../shared/entra-oauth';
-import { HttpTimeoutError } from '../shared/http';
-import { log } from '../shared/log';
-import type { TokenSet, UserKey } from '../shared/token-store';
-
 /**
  * The OAuth callback (`GET {callbackPath}?state=…&code=…` or `?state=…&error=…`).
  *
@@ -17,12 +7,19 @@ import type { TokenSet, UserKey } from '../shared/token-store';
  *    new card)
  * 4. redeem the code with the PKCE verifier; validate the id_token (signature, iss, aud, exp, nonce) and that its
  *    tid/oid are the Teams user's; mismatch: 403 page naming it, nothing stored
- * 5. store the tokens (KMS, encryption context bound to the user), release the prompt marker, resume the pending
- *    messages in order, answer the page that sends the user back to Teams
+ * 5. complete the sign-in (./sign-in.ts: store the tokens under KMS, release the prompt marker, resume the pending
+ *    messages in order), answer the page that sends the user back to Teams
  */
+import { RequestError } from './activity';
+import { ConfigurationError, type ReceiverContext } from './context';
+import { errorPage, idpErrorPage, signedInPage, teamsDeepLink, type HttpResult } from './pages';
+import { completeSignIn, releasePrompt, tokenSetOf } from './sign-in';
+import { SIGN_IN_STATE_PATTERN, type SignInState } from '../shared/conversation-store';
+import { OAuthError, OAuthUnavailableError, TokenValidationError } from '../shared/entra-oauth';
+import { HttpTimeoutError } from '../shared/http';
+import { errorName, log } from '../shared/log';
+import { SignedOutError, type TokenBasis, type TokenSet, type UserKey } from '../shared/token-store';
 
-/** A `state` value: base64url, 22 (128 bits) to 128 characters. Anything else is rejected without I/O. */
-const STATE_SYNTAX = /^[A-Za-z0-9_-]{22,128}$/;
 /** OAuth error codes are ASCII tokens; anything else is shown as "unknown". */
 const ERROR_CODE = /^[a-z0-9_.-]{1,64}$/i;
 const MAX_CODE_LENGTH = 4096;
@@ -35,7 +32,11 @@ export interface CallbackQuery {
   errorDescription?: string;
 }
 
-/** Parses and checks the raw query string. Throws {@link RequestError} (400). */
+/**
+ * The one parser of the OAuth redirect's query (response_mode=query): each parameter at most once, `state` of the
+ * sign-in state syntax, `code` 1–4096 characters without whitespace, control characters or commas (a repeated
+ * parameter joined by commas is refused). Throws {@link RequestError} (400).
+ */
 export function parseCallbackQuery(rawQueryString: string | undefined): CallbackQuery {
   if ((rawQueryString ?? '').length > 16 * 1024) throw new RequestError(400, 'query_too_long');
   const params = new URLSearchParams(rawQueryString ?? '');
@@ -50,8 +51,10 @@ export function parseCallbackQuery(rawQueryString: string | undefined): Callback
     error: one('error'),
     errorDescription: one('error_description'),
   };
-  if (q.state !== undefined && !STATE_SYNTAX.test(q.state)) throw new RequestError(400, 'invalid_state');
-  if (q.code !== undefined && (q.code.length === 0 || q.code.length > MAX_CODE_LENGTH)) throw new RequestError(400, 'invalid_code');
+  if (q.state !== undefined && !SIGN_IN_STATE_PATTERN.test(q.state)) throw new RequestError(400, 'invalid_state');
+  if (q.code !== undefined && (q.code.length === 0 || q.code.length > MAX_CODE_LENGTH || /[\s\u0000-\u001f,]/.test(q.code))) {
+    throw new RequestError(400, 'invalid_code');
+  }
   if (q.error !== undefined && !ERROR_CODE.test(q.error)) q.error = 'unknown_error';
   return q;
 }
@@ -76,107 +79,144 @@ function failure(reason: string, status: number, title: string, paragraphs: stri
   return { reason, page: errorPage(status, title, paragraphs, link) };
 }
 
-/** Handles the OAuth callback. Never throws: every failure is a page with a 4xx/5xx status. */
-export async function handleCallback(rawQueryString: string | undefined, ctx: ReceiverContext): Promise<CallbackResult> {
+/** The query, the consumed sign-in state and the link back to its conversation; or the page that ends the callback. */
+type ConsumedState = { query: CallbackQuery; state: SignInState; link: Link } | { done: CallbackResult };
+
+/** Steps 1–2: the query's syntax, then the single-use state (consumed first: a replay never reaches Entra). */
+async function consumeState(rawQueryString: string | undefined, ctx: ReceiverContext): Promise<ConsumedState> {
   const genericLink = { href: teamsDeepLink({ cloud: ctx.config.cloud, appId: ctx.config.appId }), label: GENERIC_LINK_LABEL };
   let query: CallbackQuery;
   try {
     query = parseCallbackQuery(rawQueryString);
   } catch (err) {
     const reason = err instanceof RequestError ? err.reason : 'bad_query';
-    return failure(reason, 400, 'Sign-in link not valid', ['This sign-in link is not valid. Go back to Teams and send a message to get a new one.'], genericLink);
+    return { done: failure(reason, 400, 'Sign-in link not valid', ['This sign-in link is not valid. Go back to Teams and send a message to get a new one.'], genericLink) };
   }
   if (!query.state) {
     if (query.error) {
-      return { reason: `idp_error_without_state:${query.error}`, page: idpErrorPage({ error: query.error, description: query.errorDescription, deepLink: genericLink.href }) };
+      return { done: { reason: `idp_error_without_state:${query.error}`, page: idpErrorPage({ error: query.error, description: query.errorDescription, deepLink: genericLink.href }) } };
     }
-    return failure('missing_state', 400, 'Sign-in link not valid', ['This page is only reached from a Microsoft sign-in. Go back to Teams and send a message to get a sign-in link.'], genericLink);
+    return { done: failure('missing_state', 400, 'Sign-in link not valid', ['This page is only reached from a Microsoft sign-in. Go back to Teams and send a message to get a sign-in link.'], genericLink) };
   }
-
-  // Single use, first: a replayed or forged state never reaches the token endpoint.
   let state: SignInState | undefined;
   try {
     state = await ctx.conversations.consumeSignInState(query.state);
   } catch (err) {
     log.error('state_consume_failed', { reason: errorName(err) });
-    return { reason: 'state_store_unavailable', page: unavailablePage(genericLink) };
+    return { done: { reason: 'state_store_unavailable', page: unavailablePage(genericLink) } };
   }
   if (!state) {
-    return failure('unknown_state', 400, 'Sign-in link expired', [
+    const paragraphs = [
       'This sign-in link has expired or has already been used.',
       'Go back to Teams and send a message: you will get a new sign-in link. Your earlier messages are kept.',
-    ], genericLink);
+    ];
+    return { done: failure('unknown_state', 400, 'Sign-in link expired', paragraphs, genericLink) };
   }
-  const user: UserKey = { tenantId: state.user.tenantId, aadObjectId: state.user.aadObjectId };
   const conversationType = state.conversation?.conversation?.conversationType;
-  const deepLink = teamsDeepLink({ cloud: ctx.config.cloud, appId: ctx.config.appId, conversationType });
-  const link = { href: deepLink, label: GENERIC_LINK_LABEL };
+  const link = { href: teamsDeepLink({ cloud: ctx.config.cloud, appId: ctx.config.appId, conversationType }), label: GENERIC_LINK_LABEL };
+  return { query, state, link };
+}
 
+/**
+ * Step 4: redeems the code with the state's PKCE verifier and verifies the id_token (nonce, and that it names the
+ * Teams user who asked). Returns the token set, or the page that ends the callback (the caller releases the prompt).
+ */
+async function redeemAndVerify(code: string, state: SignInState, ctx: ReceiverContext, link: Link):
+Promise<{ tokenSet: TokenSet } | { done: CallbackResult }> {
+  const user: UserKey = { tenantId: state.user.tenantId, aadObjectId: state.user.aadObjectId };
+  let tokens: TokenSet & { idToken: string };
+  try {
+    tokens = await ctx.oauth.redeemCode({
+      tenantId: state.user.tenantId,
+      code,
+      codeVerifier: state.codeVerifier,
+      redirectUri: await ctx.redirectUri(),
+      scopes: ctx.oauth.scopesFor(ctx.config.graphScopes),
+    });
+  } catch (err) {
+    return { done: redeemFailure(err, link) };
+  }
+  let identity: { oid: string; tid: string; name?: string; preferredUsername?: string };
+  try {
+    identity = await ctx.oauth.validateIdToken(tokens.idToken, { tenantId: state.user.tenantId, nonce: state.nonce });
+  } catch (err) {
+    return { done: idTokenFailure(err, link) };
+  }
+  const mismatch = identityMismatch(identity, user);
+  if (mismatch) return { done: mismatchPage(mismatch, identity.preferredUsername, link) };
+  return { tokenSet: tokenSetOf(tokens) };
+}
+
+/** Handles the OAuth callback. Never throws: every failure is a page with a 4xx/5xx status. */
+export async function handleCallback(rawQueryString: string | undefined, ctx: ReceiverContext): Promise<CallbackResult> {
+  const consumed = await consumeState(rawQueryString, ctx);
+  if ('done' in consumed) return consumed.done;
+  const { query, state, link } = consumed;
+  const user: UserKey = { tenantId: state.user.tenantId, aadObjectId: state.user.aadObjectId };
+
+  // 3. The identity provider's answer: an error, or a code.
   if (query.error) {
     await releasePrompt(ctx, user);
-    return { reason: `idp_error:${query.error}`, page: idpErrorPage({ error: query.error, description: query.errorDescription, deepLink }) };
+    return { reason: `idp_error:${query.error}`, page: idpErrorPage({ error: query.error, description: query.errorDescription, deepLink: link.href }) };
   }
   if (!query.code) {
     await releasePrompt(ctx, user);
     return failure('missing_code', 400, 'Sign-in did not complete', ['The sign-in response had no authorization code. Send a message in Teams to get a new sign-in link.'], link);
   }
 
-  const scopes = ctx.oauth.scopesFor(ctx.config.graphScopes);
-  let tokens: TokenSet & { idToken: string };
+  // 4. Read the sign-out generation (a sign-out from here on makes the token write fail), then redeem and verify.
+  let basis: TokenBasis;
   try {
-    tokens = await ctx.oauth.redeemCode({
-      tenantId: state.user.tenantId,
-      code: query.code,
-      codeVerifier: state.codeVerifier,
-      redirectUri: await ctx.redirectUri(),
-      scopes,
-    });
-  } catch (err) {
-    await releasePrompt(ctx, user);
-    return redeemFailure(err, link);
-  }
-
-  let identity: { oid: string; tid: string; name?: string; preferredUsername?: string };
-  try {
-    identity = await ctx.oauth.validateIdToken(tokens.idToken, { tenantId: state.user.tenantId, nonce: state.nonce });
-  } catch (err) {
-    await releasePrompt(ctx, user);
-    if (err instanceof TokenValidationError && err.reason === 'tenant_mismatch') return mismatchPage('tenant', undefined, link);
-    if (err instanceof OAuthUnavailableError) {
-      log.warn('id_token_keys_unavailable', { reason: err.reason });
-      return { reason: `idp_unavailable:${err.reason}`, page: idpDownPage(503, link) };
-    }
-    log.warn('id_token_invalid', { reason: err instanceof TokenValidationError ? err.reason : errorName(err) });
-    return failure('id_token_invalid', 403, 'Sign-in could not be verified', [
-      'The sign-in response could not be verified, so nothing was stored.',
-      'Go back to Teams and send a message to get a new sign-in link.',
-    ], link);
-  }
-  const mismatch = identityMismatch(identity, user);
-  if (mismatch) {
-    await releasePrompt(ctx, user);
-    return mismatchPage(mismatch, identity.preferredUsername, link);
-  }
-
-  const tokenSet: TokenSet = { accessToken: tokens.accessToken, expiresIn: tokens.expiresIn };
-  if (tokens.refreshToken) tokenSet.refreshToken = tokens.refreshToken;
-  if (tokens.scope) tokenSet.scope = tokens.scope;
-  let stored;
-  try {
-    stored = await ctx.tokens.put(user, tokenSet);
+    basis = await ctx.tokens.basis(user);
   } catch (err) {
     await releasePrompt(ctx, user);
     log.error('token_store_failed', { reason: errorName(err) });
     return { reason: 'token_store_failed', page: unavailablePage(link) };
   }
-  await releasePrompt(ctx, user);
-  const result = await resumePending(ctx, user, stored);
-  if (result.remaining !== 0) await markForResume(ctx, user, tokenSet);
+  const verified = await redeemAndVerify(query.code, state, ctx, link);
+  if ('done' in verified) {
+    await releasePrompt(ctx, user);
+    return verified.done;
+  }
+
+  // 5. Complete: store, release the prompt, resume.
+  let result;
+  try {
+    result = await completeSignIn(ctx, user, verified.tokenSet, basis);
+  } catch (err) {
+    await releasePrompt(ctx, user);
+    if (err instanceof SignedOutError) return signedOutPage(link);
+    log.error('token_store_failed', { reason: errorName(err) });
+    return { reason: 'token_store_failed', page: unavailablePage(link) };
+  }
   log.info('signed_in', { resumed: result.resumed, remaining: result.remaining });
   return {
     reason: result.remaining === 0 ? 'signed_in' : 'signed_in_partial_resume',
-    page: signedInPage({ deepLink, resumed: result.resumed, remaining: result.remaining === 0 ? 0 : Math.max(result.remaining, 1) }),
+    page: signedInPage({ deepLink: link.href, resumed: result.resumed, remaining: result.remaining === 0 ? 0 : Math.max(result.remaining, 1) }),
   };
+}
+
+/** The user signed out while this sign-in was in progress: nothing was stored (409). */
+function signedOutPage(link: Link): CallbackResult {
+  log.info('signin_after_sign_out', {});
+  return failure('signed_out_during_signin', 409, 'You signed out', [
+    'You signed out of the bot while this sign-in was in progress, so nothing was stored.',
+    'Go back to Teams and send a message to get a new sign-in link.',
+  ], link);
+}
+
+/** The page for an id_token that could not be verified (tenant mismatch, bad signature or nonce, keys unavailable). */
+function idTokenFailure(err: unknown, link: Link): CallbackResult {
+  if (err instanceof TokenValidationError && err.reason === 'tenant_mismatch') return mismatchPage('tenant', undefined, link);
+  if (err instanceof OAuthUnavailableError) {
+    log.warn('id_token_keys_unavailable', { reason: err.reason });
+    return { reason: `idp_unavailable:${err.reason}`, page: idpDownPage(503, link) };
+  }
+  log.warn('id_token_invalid', { reason: err instanceof TokenValidationError ? err.reason : errorName(err) });
+  return failure('id_token_invalid', 403, 'Sign-in could not be verified', [
+    'The sign-in response could not be verified, so nothing was stored.',
+    'Go back to Teams and send a message to get a new sign-in link.',
+  ], link);
 }
 
 /** Which part of the id_token's identity differs from the Teams user who asked, if any. */
@@ -244,12 +284,4 @@ function idpDownPage(status: number, link: Link): HttpResult {
     'The bot could not reach Microsoft sign-in to finish signing you in.',
     RETRY_LATER,
   ], link);
-}
-
-async function releasePrompt(ctx: ReceiverContext, user: UserKey): Promise<void> {
-  try {
-    await ctx.conversations.releaseSignInPrompt(user);
-  } catch (err) {
-    log.error('release_prompt_failed', { reason: errorName(err) });
-  }
 }

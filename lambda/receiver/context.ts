@@ -6,14 +6,15 @@ import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 /* eslint-enable import/no-extraneous-dependencies */
+import { isHttpsOrLoopback } from '../../src/private/shared-data';
 import { BotAppTokenProvider, BotConnectorClient } from '../shared/bot-connector';
-import { botSecretReader, ConfigurationError } from '../shared/bot-secret';
-import { BotFrameworkAuthenticator } from '../shared/botframework-auth';
-import type { ResolvedConfig } from '../shared/config';
+import { botSecretReader } from '../shared/bot-secret';
+import { createBotFrameworkAuthenticator } from '../shared/botframework-auth';
+import { ConfigurationError, type ResolvedConfig } from '../shared/config';
 import type { WorkerEvent } from '../shared/contract';
 import { ConversationStore } from '../shared/conversation-store';
 import { TokenCipher } from '../shared/crypto';
-import { EntraOAuthClient } from '../shared/entra-oauth';
+import { createEntraOAuthClient, type EntraOAuthClient } from '../shared/entra-oauth';
 import { TokenStore } from '../shared/token-store';
 
 /** Re-exported: the receiver's flows and tests catch it from here. */
@@ -87,8 +88,7 @@ export function normalizeBaseUrl(value: string): string {
   } catch {
     throw new ConfigurationError('the receiver base URL is not a URL');
   }
-  const loopback = url.hostname === '127.0.0.1' || url.hostname === 'localhost' || url.hostname === '[::1]';
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) throw new ConfigurationError('the receiver base URL must be https');
+  if (!isHttpsOrLoopback(url)) throw new ConfigurationError('the receiver base URL must be https');
   if (url.search || url.hash || url.username || url.password) throw new ConfigurationError('the receiver base URL must not have a query, fragment or credentials');
   return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
 }
@@ -148,12 +148,7 @@ export function createReceiverContext(config: ResolvedConfig, clients: AwsClient
     pendingTtlSeconds: config.pendingTtlSeconds,
     signinTtlSeconds: config.signinTtlSeconds,
   });
-  const oauth = new EntraOAuthClient({
-    authority: config.entraAuthority,
-    appId: config.appId,
-    getClientSecret: clientSecret,
-    graphResource: config.graphResource,
-  });
+  const oauth = createEntraOAuthClient(config, clientSecret);
   const botTokens = new BotAppTokenProvider({
     appId: config.appId,
     tenantId: config.tenantId,
@@ -162,12 +157,7 @@ export function createReceiverContext(config: ResolvedConfig, clients: AwsClient
     getClientSecret: clientSecret,
   });
   const connector = new BotConnectorClient({ tokens: botTokens, serviceUrlHosts: config.serviceUrlHosts });
-  const authenticator = new BotFrameworkAuthenticator({
-    appId: config.appId,
-    openIdMetadataUrl: config.botOpenIdMetadataUrl,
-    issuer: config.botTokenIssuer,
-    serviceUrlHosts: config.serviceUrlHosts,
-  });
+  const authenticator = createBotFrameworkAuthenticator(config);
   const worker = new LambdaWorkerInvoker(clients.lambda, required(config.workerFunction, 'the worker function'));
   return {
     config,

@@ -12,11 +12,10 @@ import { ConfigurationError, createReceiverContext, type AwsClients, type Receiv
 import { handleInvoke } from './invoke';
 import { handleMessage } from './messages';
 import type { HttpResult } from './pages';
-import { errorName } from './resume';
 import { AWS_SDK_CLIENT_OPTIONS } from '../shared/aws-sdk-options';
 import { AuthError } from '../shared/botframework-auth';
 import { loadConfig, type ResolvedConfig } from '../shared/config';
-import { log } from '../shared/log';
+import { errorName, log } from '../shared/log';
 
 /**
  * The receiver: one Lambda function URL, two routes.
@@ -158,7 +157,7 @@ async function messaging(event: FunctionUrlEvent, ctx: ReceiverContext, entry: R
       return jsonResult(200);
     }
     case 'invoke': {
-      const res = await handleInvoke(activity.raw, ctx);
+      const res = await handleInvoke(activity, ctx);
       entry.reason = typeof activity.raw.name === 'string' ? `invoke:${activity.raw.name.slice(0, 64)}` : 'invoke';
       return jsonResult(res.status, res.body);
     }

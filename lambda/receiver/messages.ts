@@ -5,21 +5,18 @@ import {
   userKeyOf,
   type InboundActivity,
 } from './activity';
-import { signedOutActivity, signInActivity, textActivity, type SignInCardOptions } from './cards';
+import { signedOutActivity, textActivity } from './cards';
 import type { ReceiverContext } from './context';
-import { errorName, markForResume, resumePending } from './resume';
-import { BotConnectorError } from '../shared/bot-connector';
+import { markForResume, resumePending } from './resume';
+import { promptSignIn } from './sign-in';
 import type { ConversationReference, PendingEvent } from '../shared/contract';
 import { toWorkerEvent } from '../shared/contract';
-import { createPkce, OAuthError, randomUrlSafe } from '../shared/entra-oauth';
-import { log } from '../shared/log';
-import { isUsable, type StoredToken, type TokenSet, type UserKey } from '../shared/token-store';
+import { OAuthError } from '../shared/entra-oauth';
+import { errorName, log } from '../shared/log';
+import { SignedOutError, isUsable, type StoredToken, type TokenSet, type UserKey } from '../shared/token-store';
 
 /** Seconds before `exp` at which an access token counts as expired (refreshed first). */
 export const EXPIRY_SKEW_SECONDS = 300;
-
-/** OAuth errors on refresh that mean "the user must sign in again interactively". */
-const SIGN_IN_AGAIN = new Set(['invalid_grant', 'interaction_required', 'consent_required', 'login_required']);
 
 /** What the messaging flow did (for the request log line and tests). */
 export type MessageOutcome =
@@ -116,7 +113,7 @@ async function messageFlow(activity: InboundActivity, user: UserKey, ctx: Receiv
       const before = await resumePending(ctx, user, fresh);
       if (before.remaining !== 0) {
         await ctx.conversations.addPendingMessage(user, activityId, pending);
-        if (tokens) await markForResume(ctx, user, tokens);
+        if (tokens) await markForResume(ctx, user, tokens, fresh);
         return 'pending_invoke_failed';
       }
       try {
@@ -124,12 +121,12 @@ async function messageFlow(activity: InboundActivity, user: UserKey, ctx: Receiv
       } catch (err) {
         log.error('worker_invoke_failed', { reason: errorName(err) });
         await ctx.conversations.addPendingMessage(user, activityId, pending);
-        if (tokens) await markForResume(ctx, user, tokens);
+        if (tokens) await markForResume(ctx, user, tokens, fresh);
         return 'pending_invoke_failed';
       }
       return 'refreshed';
     }
-    // refresh token rejected: tokens deleted, continue as a user without a token
+    // refresh token rejected (tokens deleted) or the user signed out meanwhile: continue as a user without a token
   }
 
   return keepAndPrompt(activity, user, ctx, pending);
@@ -137,8 +134,8 @@ async function messageFlow(activity: InboundActivity, user: UserKey, ctx: Receiv
 
 /**
  * Refreshes the user's tokens. Returns the new stored token (with the plaintext token set, unless a concurrent request
- * refreshed first), `undefined` when the user must sign in again (tokens deleted), or 'unavailable' when the token
- * service failed for another reason.
+ * refreshed first), `undefined` when the user must sign in again (tokens deleted, or a sign-out came first: nothing
+ * stored), or 'unavailable' when the token service failed for another reason.
  */
 async function refresh(ctx: ReceiverContext, user: UserKey, stored: StoredToken):
 Promise<{ stored: StoredToken; tokens?: TokenSet } | undefined | 'unavailable'> {
@@ -148,7 +145,7 @@ Promise<{ stored: StoredToken; tokens?: TokenSet } | undefined | 'unavailable'> 
   try {
     tokens = await ctx.oauth.refresh({ tenantId: user.tenantId, refreshToken, scopes: ctx.oauth.scopesFor(ctx.config.graphScopes) });
   } catch (err) {
-    if (err instanceof OAuthError && (SIGN_IN_AGAIN.has(err.error) || err.suberror === 'consent_required')) {
+    if (err instanceof OAuthError && err.requiresSignIn) {
       // A concurrent request may have refreshed (and rotated) the token a moment ago, which makes the one we read
       // stale: use the newer tokens rather than deleting them.
       const current = await ctx.tokens.get(user);
@@ -165,7 +162,15 @@ Promise<{ stored: StoredToken; tokens?: TokenSet } | undefined | 'unavailable'> 
     return 'unavailable';
   }
   // Refresh tokens rotate: the new one replaces the stored one; without one, TokenStore.put keeps the stored one.
-  const fresh = await ctx.tokens.put(user, tokens);
+  // Conditioned on what we read: if the user signed out meanwhile, the new tokens are dropped and they sign in again.
+  let fresh: StoredToken;
+  try {
+    fresh = await ctx.tokens.put(user, tokens, stored);
+  } catch (err) {
+    if (!(err instanceof SignedOutError)) throw err;
+    log.info('refresh_after_sign_out', {});
+    return undefined;
+  }
   log.info('refreshed', {});
   return { stored: fresh, tokens };
 }
@@ -184,69 +189,11 @@ async function keepAndPrompt(activity: InboundActivity, user: UserKey, ctx: Rece
   return ok ? 'pending_prompted' : 'pending_card_failed';
 }
 
-/**
- * Creates a sign-in state (PKCE verifier, nonce, user, conversation reference) and posts the sign-in card. The caller
- * holds the prompt marker; on a failure the marker is released (the next message retries) and false is returned,
- * except when the card's fate is unknown (a timeout after the POST was sent): then the marker stays (true).
- * Exported for the SSO flows (signin/failure). Never throws.
- */
-export async function promptSignIn(ctx: ReceiverContext, p: {
-  user: UserKey & { teamsUserId: string };
-  conversation: ConversationReference;
-  replyToId?: string;
-  card?: Pick<SignInCardOptions, 'title' | 'text'>;
-  /**
-   * Leave out the SSO OAuthCard even when SSO is enabled (after `signin/failure`: another token exchange would fail
-   * the same way, and loop). Default false: the OAuthCard is attached whenever SSO is enabled.
-   */
-  omitSsoCard?: boolean;
-}): Promise<boolean> {
-  try {
-    const redirectUri = await ctx.redirectUri();
-    const pkce = createPkce();
-    const nonce = randomUrlSafe(32);
-    const state = await ctx.conversations.createSignInState({
-      user: p.user,
-      conversation: p.conversation,
-      codeVerifier: pkce.verifier,
-      nonce,
-    });
-    const authorizeUrl = ctx.oauth.authorizeUrl({
-      tenantId: p.user.tenantId,
-      state: state.state,
-      nonce,
-      codeChallenge: pkce.challenge,
-      scopes: ctx.oauth.scopesFor(ctx.config.graphScopes),
-      redirectUri,
-    });
-    const sso = ctx.config.sso.enabled && !p.omitSsoCard;
-    const card = signInActivity({ authorizeUrl, sso: sso ? ctx.config.sso : undefined, ...p.card });
-    if (p.replyToId) await ctx.connector.replyToActivity(p.conversation, p.replyToId, card);
-    else await ctx.connector.sendToConversation(p.conversation, card);
-    log.info('signin_card_sent', { sso });
-    return true;
-  } catch (err) {
-    if (err instanceof BotConnectorError && err.outcomeUnknown) {
-      // The POST may have reached Teams (a timeout after sending): keep the prompt marker rather than risk a second
-      // card. If the card was lost, the marker expires with the sign-in state and the next message prompts again.
-      log.warn('signin_card_outcome_unknown', { reason: errorName(err) });
-      return true;
-    }
-    log.error('signin_card_failed', { reason: errorName(err) });
-    try {
-      await ctx.conversations.releaseSignInPrompt({ tenantId: p.user.tenantId, aadObjectId: p.user.aadObjectId });
-    } catch (releaseErr) {
-      log.error('release_prompt_failed', { reason: errorName(releaseErr) });
-    }
-    return false;
-  }
-}
-
 /** "sign out": delete the tokens, release the prompt marker, confirm once per activity id. */
 async function signOut(activity: InboundActivity, user: UserKey, ctx: ReceiverContext): Promise<MessageOutcome> {
   const activityId = activity.id as string;
   if (!(await ctx.conversations.claim(`signout#${activity.conversation.id}#${activityId}`, 24 * 3600))) return 'sign_out_duplicate';
-  const hadTokens = await ctx.tokens.delete(user);
+  const hadTokens = await ctx.tokens.signOut(user);
   await ctx.conversations.releaseSignInPrompt(user);
   log.info('signed_out', { deleted: hadTokens });
   await notify(ctx, conversationReferenceOf(activity), activityId, signedOutActivity(hadTokens));

@@ -1,7 +1,7 @@
 import type { ReceiverContext } from './context';
 import { toWorkerEvent } from '../shared/contract';
-import { log } from '../shared/log';
-import type { StoredToken, TokenSet, UserKey } from '../shared/token-store';
+import { errorName, log } from '../shared/log';
+import type { StoredToken, TokenBasis, TokenSet, UserKey } from '../shared/token-store';
 
 /** Outcome of resuming a user's pending messages. */
 export interface ResumeResult {
@@ -49,31 +49,19 @@ export async function resumePending(ctx: ReceiverContext, user: UserKey, stored:
 /**
  * After a failed resume, stores the user's access token again with an expiry of one second from now (the stored
  * refresh token is kept): the next message then takes the refresh path, which resumes the leftover messages (in order)
- * before itself. The hot path stays at two AWS calls because it never looks for pending messages. Never throws; returns
- * false if the write failed (the messages then wait for the token's natural expiry or the next sign-in).
+ * before itself. The hot path stays at two AWS calls because it never looks for pending messages. `basis` is what the
+ * caller stored (or read): if the user signed out since, nothing is written. Never throws; returns false if the write
+ * failed (the messages then wait for the token's natural expiry or the next sign-in).
  */
-export async function markForResume(ctx: ReceiverContext, user: UserKey, tokens: TokenSet): Promise<boolean> {
+export async function markForResume(ctx: ReceiverContext, user: UserKey, tokens: TokenSet, basis: TokenBasis): Promise<boolean> {
   try {
     const stale: TokenSet = { accessToken: tokens.accessToken, expiresIn: 1 };
     if (tokens.scope !== undefined) stale.scope = tokens.scope;
-    await ctx.tokens.put(user, stale);
+    await ctx.tokens.put(user, stale, basis);
     log.info('marked_for_resume', {});
     return true;
   } catch (err) {
     log.error('mark_for_resume_failed', { reason: errorName(err) });
     return false;
   }
-}
-
-/** A safe name of an error for logs (class name and, for typed errors, their code). Never the message text. */
-export function errorName(err: unknown): string {
-  if (err && typeof err === 'object') {
-    const e = err as { name?: unknown; error?: unknown; code?: unknown; status?: unknown };
-    const parts = [typeof e.name === 'string' ? e.name : 'Error'];
-    if (typeof e.error === 'string') parts.push(e.error);
-    if (typeof e.code === 'string') parts.push(e.code);
-    if (typeof e.status === 'number') parts.push(String(e.status));
-    return parts.join(':').slice(0, 120);
-  }
-  return typeof err;
 }

@@ -1,16 +1,6 @@
-import { conversationReferenceOf, userKeyOf, type InboundActivity } from './activity';
-import { SSO_CONNECTION_NAME } from './cards';
-import type { ReceiverContext } from './context';
-import { promptSignIn } from './messages';
-import { errorName, markForResume, resumePending } from './resume';
-import type { ConversationReference } from '../shared/contract';
-import { OAuthError, OAuthUnavailableError, TokenValidationError } from '../shared/entra-oauth';
-import { log } from '../shared/log';
-import { isUsable, type StoredToken, type TokenSet, type UserKey } from '../shared/token-store';
-
 /**
- * Teams SSO invoke activities, answered with InvokeResponse semantics (`status` becomes the HTTP status, `body` the
- * JSON body). See docs/sso.md for the protocol and the choices made here.
+ * The Teams SSO invoke handlers (invoke.ts maps the names to them), answered with InvokeResponse semantics (`status`
+ * becomes the HTTP status, `body` the JSON body). See docs/sso.md for the protocol and the choices made here.
  *
  * - `signin/tokenExchange` `{id, connectionName, token}`: validate the SSO token (tenant JWKS, iss, aud, exp, scp, and
  *   oid/tid = the activity's user), claim `sso#{id}#{tid}#{oid}` (one exchange per id and user), exchange it
@@ -21,6 +11,14 @@ import { isUsable, type StoredToken, type TokenSet, type UserKey } from '../shar
  * - `signin/verifyState` `{state}`: 404 without a state, 200 if the user is signed in, 412 otherwise.
  * - `signin/failure` `{code, message}`: logs the code and posts one sign-in card with an explanation; answers 200.
  */
+import { conversationReferenceOf, userKeyOf, type InboundActivity } from './activity';
+import { SSO_CONNECTION_NAME } from './cards';
+import type { ReceiverContext } from './context';
+import { completeSignIn, promptSignIn, tokenSetOf } from './sign-in';
+import type { ConversationReference } from '../shared/contract';
+import { OAuthError, OAuthUnavailableError, ssoAudiences, TokenValidationError } from '../shared/entra-oauth';
+import { errorName, log } from '../shared/log';
+import { SignedOutError, isUsable, type StoredToken, type TokenBasis, type TokenSet, type UserKey } from '../shared/token-store';
 
 /** An InvokeResponse: HTTP status and JSON body. */
 export interface InvokeResult {
@@ -45,7 +43,7 @@ export interface SsoOptions {
   readonly failureMessageIntervalSeconds?: number;
 }
 
-/** Invoke names handled here. */
+/** The invoke names of the SSO handlers. */
 export const TOKEN_EXCHANGE = 'signin/tokenExchange';
 /** `signin/verifyState` */
 export const VERIFY_STATE = 'signin/verifyState';
@@ -70,23 +68,6 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 export function isSignedIn(stored: StoredToken | undefined, nowMs: number): boolean {
   if (!stored) return false;
   return isUsable(stored, undefined, Math.floor(nowMs / 1000)) || stored.refreshToken !== undefined;
-}
-
-/**
- * Dispatches the SSO invoke names; `undefined` for any other name (the caller answers 501).
- * `activity` must have passed the receiver's `validateActivity` (authenticated, user and tenant present).
- */
-export async function handleSsoInvoke(activity: InboundActivity, ctx: ReceiverContext, opts: SsoOptions = {}): Promise<InvokeResult | undefined> {
-  switch (activity.raw.name) {
-    case TOKEN_EXCHANGE:
-      return handleTokenExchange(activity, ctx, opts);
-    case VERIFY_STATE:
-      return handleVerifyState(activity, ctx);
-    case SIGNIN_FAILURE:
-      return handleSigninFailure(activity, ctx, opts);
-    default:
-      return undefined;
-  }
 }
 
 function exchangeFailure(status: number, id: string | undefined, failureDetail: string): InvokeResult {
@@ -120,49 +101,65 @@ export function failureDetailOf(err: unknown): { reason: string; detail: string 
   return { reason: `error_${errorName(err)}`, detail: 'The token could not be exchanged. Proceed with the sign-in card.' };
 }
 
-/**
- * `signin/tokenExchange`. Never throws: every failure is a 412 (or 400 for a malformed request), nothing stored.
- */
-export async function handleTokenExchange(activity: InboundActivity, ctx: ReceiverContext, opts: SsoOptions = {}): Promise<InvokeResult> {
+/** A well-formed `signin/tokenExchange` request of a Teams user, or the answer that refuses it. */
+type ExchangeRequest = { id: string; token: string; user: UserKey } | { refused: InvokeResult };
+
+/** Checks the request (400: malformed; 412: SSO disabled). No I/O. */
+function exchangeRequestOf(activity: InboundActivity, ctx: ReceiverContext): ExchangeRequest {
   const value = obj(activity.raw.value);
   const id = typeof value?.id === 'string' && EXCHANGE_ID.test(value.id) && value.id.length <= MAX_EXCHANGE_ID ? value.id : undefined;
   const token = typeof value?.token === 'string' && value.token.length > 0 && value.token.length <= MAX_SSO_TOKEN ? value.token : undefined;
   if (!value || !id || !token) {
     log.warn('sso_exchange', { outcome: 'bad_request', reason: !value ? 'missing_value' : !id ? 'invalid_id' : 'invalid_token' });
-    return exchangeFailure(400, id, 'The request is not a TokenExchangeInvokeRequest {id, connectionName, token}.');
+    return { refused: exchangeFailure(400, id, 'The request is not a TokenExchangeInvokeRequest {id, connectionName, token}.') };
   }
   if (value.connectionName !== SSO_CONNECTION_NAME) {
     // As botbuilder's OAuthPrompt: a connection name the bot never sent is a bad request.
     log.warn('sso_exchange', { outcome: 'bad_request', reason: 'connection_name_mismatch' });
-    return exchangeFailure(400, id, `The connectionName does not match the bot's (${SSO_CONNECTION_NAME}).`);
+    return { refused: exchangeFailure(400, id, `The connectionName does not match the bot's (${SSO_CONNECTION_NAME}).`) };
   }
   if (!ctx.config.sso.enabled) {
     log.warn('sso_exchange', { outcome: 'failed', reason: 'sso_disabled' });
-    return exchangeFailure(412, id, 'Single sign-on is not enabled for this bot. Proceed with the sign-in card.');
+    return { refused: exchangeFailure(412, id, 'Single sign-on is not enabled for this bot. Proceed with the sign-in card.') };
   }
-  let user: UserKey;
   try {
-    user = userKeyOf(activity);
+    return { id, token, user: userKeyOf(activity) };
   } catch {
-    return exchangeFailure(400, id, 'The activity has no Entra user (from.aadObjectId and tenant).');
+    return { refused: exchangeFailure(400, id, 'The activity has no Entra user (from.aadObjectId and tenant).') };
   }
+}
 
-  // 1. Validate the token (every caller: a duplicate with a foreign or expired token is refused on its own merits).
+/** Validates the SSO token for the activity's user: undefined if it is theirs, else the 412 answer. */
+async function refuseForeignToken(id: string, token: string, user: UserKey, ctx: ReceiverContext): Promise<InvokeResult | undefined> {
   try {
     const who = await ctx.oauth.validateSsoToken(token, {
       tenantId: user.tenantId,
-      audiences: [...new Set([ctx.config.appId, ctx.config.sso.resource])],
+      audiences: ssoAudiences(ctx.config.appId, ctx.config.sso.resource),
       requiredScope: ctx.config.sso.scope,
     });
     if (who.oid.toLowerCase() !== user.aadObjectId || who.tid.toLowerCase() !== user.tenantId) {
       log.warn('sso_exchange', { outcome: 'failed', reason: who.tid.toLowerCase() !== user.tenantId ? 'tenant_mismatch' : 'user_mismatch' });
       return exchangeFailure(412, id, 'The SSO token belongs to another user than the Teams user. Proceed with the sign-in card.');
     }
+    return undefined;
   } catch (err) {
     const f = failureDetailOf(err);
     log.warn('sso_exchange', { outcome: 'failed', reason: f.reason });
     return exchangeFailure(412, id, f.detail);
   }
+}
+
+/**
+ * `signin/tokenExchange`. Never throws: every failure is a 412 (or 400 for a malformed request), nothing stored.
+ */
+export async function handleTokenExchange(activity: InboundActivity, ctx: ReceiverContext, opts: SsoOptions = {}): Promise<InvokeResult> {
+  const request = exchangeRequestOf(activity, ctx);
+  if ('refused' in request) return request.refused;
+  const { id, token, user } = request;
+
+  // 1. Validate the token (every caller: a duplicate with a foreign or expired token is refused on its own merits).
+  const foreign = await refuseForeignToken(id, token, user, ctx);
+  if (foreign) return foreign;
 
   // 2. One exchange per id and user: the conditional write decides who performs it.
   const claimKey = ssoClaimKey(id, user);
@@ -175,34 +172,29 @@ export async function handleTokenExchange(activity: InboundActivity, ctx: Receiv
   }
   if (!first) return awaitFirstExchange(id, user, claimKey, ctx, opts);
 
-  // 3. On-behalf-of, store, resume.
+  // 3. On-behalf-of, then complete the sign-in (store, release the prompt, resume). The sign-out generation is read
+  // first: a sign-out from here on wins.
   let tokenSet: TokenSet;
+  let basis: TokenBasis;
   try {
-    const obo = await ctx.oauth.onBehalfOf({ tenantId: user.tenantId, assertion: token, scopes: ctx.oauth.scopesFor(ctx.config.graphScopes) });
-    tokenSet = { accessToken: obo.accessToken, expiresIn: obo.expiresIn };
-    if (obo.refreshToken) tokenSet.refreshToken = obo.refreshToken;
-    if (obo.scope) tokenSet.scope = obo.scope;
+    basis = await ctx.tokens.basis(user);
+    const scopes = ctx.oauth.scopesFor(ctx.config.graphScopes);
+    tokenSet = tokenSetOf(await ctx.oauth.onBehalfOf({ tenantId: user.tenantId, assertion: token, scopes }));
   } catch (err) {
     const f = failureDetailOf(err);
     log.warn('sso_exchange', { outcome: 'failed', reason: f.reason });
     await releaseClaim(ctx, claimKey);
     return exchangeFailure(412, id, f.detail);
   }
-  let stored: StoredToken;
+  let result;
   try {
-    stored = await ctx.tokens.put(user, tokenSet);
+    result = await completeSignIn(ctx, user, tokenSet, basis);
   } catch (err) {
-    log.error('sso_exchange', { outcome: 'failed', reason: `token_store_failed:${errorName(err)}` });
+    const reason = err instanceof SignedOutError ? 'signed_out_during_exchange' : `token_store_failed:${errorName(err)}`;
+    log.error('sso_exchange', { outcome: 'failed', reason });
     await releaseClaim(ctx, claimKey);
     return exchangeFailure(412, id, 'The bot could not store the sign-in. Proceed with the sign-in card.');
   }
-  try {
-    await ctx.conversations.releaseSignInPrompt(user);
-  } catch (err) {
-    log.warn('release_prompt_failed', { reason: errorName(err) });
-  }
-  const result = await resumePending(ctx, user, stored);
-  if (result.remaining !== 0) await markForResume(ctx, user, tokenSet);
   log.info('sso_exchange', { outcome: 'signed_in', resumed: result.resumed, remaining: result.remaining });
   return exchangeSuccess(id);
 }

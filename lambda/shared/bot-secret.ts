@@ -12,17 +12,13 @@
 // Handler dependencies are devDependencies: esbuild inlines them into the bundle.
 // eslint-disable-next-line import/no-extraneous-dependencies
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { ConfigurationError } from './config';
 import { log } from './log';
 import { BOT_SECRET_FIELD, isBotSecretPlaceholder } from '../../src/private/bot-secret';
 import { ENV } from '../../src/private/env';
 
-/** A deployment problem an administrator must fix (placeholder secret, missing parameter...). Safe message. */
-export class ConfigurationError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigurationError';
-  }
-}
+/** Re-exported: the one configuration error class lives in config.ts. */
+export { ConfigurationError };
 
 /** How long a fetched client secret is reused before it is read again (rotation picks up within this time). */
 export const SECRET_CACHE_MS = 60 * 60 * 1000;

@@ -4,10 +4,10 @@
  *
  * | # | rule | where |
  * |---|---|---|
- * | 1 | `Authorization: Bearer <JWT>` (scheme case-insensitive) | {@link parseAuthorization} |
+ * | 1 | `Authorization: Bearer <JWT>` (scheme case-insensitive; one or more spaces, nothing around) | {@link parseAuthorization} |
  * | 2 | keys from the OpenID metadata's `jwks_uri` | {@link BotFrameworkAuthenticator} (key cache) |
  * | 3 | `iss` exactly the configured issuer | jose `issuer` |
- * | 4 | `aud` = the bot's App ID | jose `audience` |
+ * | 4 | `aud` = the bot's App ID, a single string (an array is refused, as botframework-connector does) | jose `audience`, here |
  * | 5 | `exp` required, `exp`/`nbf` with 300 s skew | jose `requiredClaims`, `clockTolerance` |
  * | 6 | signature by a JWKS key, alg listed in the metadata (asymmetric only); unknown `crit` rejects | jose `algorithms`, `crit` |
  * | 7 | `serviceurl` claim equals the activity's `serviceUrl`, both present (exact, as botframework-connector compares) | here |
@@ -21,9 +21,10 @@
 import { createPublicKey, KeyObject } from 'node:crypto';
 // eslint-disable-next-line import/no-extraneous-dependencies -- esbuild bundles handler dependencies (devDependencies)
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify, JWTPayload } from 'jose';
-import { isLoopbackHost, ResolvedConfig } from './config';
+import type { ResolvedConfig } from './config';
 import { httpRequest } from './http';
 import { log, sanitizeUrl } from './log';
+import { isHttpsOrLoopback } from '../../src/private/shared-data';
 
 /** Machine-readable reasons of an {@link AuthError}. */
 export type AuthFailureReason =
@@ -108,12 +109,13 @@ interface KeyCache {
 }
 
 /**
- * Parses `Authorization: <scheme> <token>`; the scheme must be Bearer in any case (RFC 7235), the token a compact
- * JWS (three base64url segments). Returns the token.
+ * Parses `Authorization: <scheme> <token>`; the scheme must be Bearer in any case, separated from the token by one or
+ * more spaces (RFC 7235 `1*SP`: no tab), with no whitespace before the scheme or after the token (botframework-connector
+ * refuses both); the token a compact JWS (three base64url segments). Returns the token.
  */
 export function parseAuthorization(authorization: string | undefined): string {
   if (typeof authorization !== 'string' || authorization.trim() === '') throw new AuthError('missing_authorization');
-  const m = /^[ \t]*([!#$%&'*+.^_`|~0-9A-Za-z-]+)[ \t]+(\S+)[ \t]*$/.exec(authorization);
+  const m = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) +(\S+)$/.exec(authorization);
   if (!m || m[1].toLowerCase() !== 'bearer') throw new AuthError('bad_scheme');
   const token = m[2];
   if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token) || token.length > 16384) {
@@ -149,8 +151,7 @@ export function isAllowedServiceUrl(serviceUrl: string, hosts: readonly string[]
       } catch {
         continue;
       }
-      const schemeOk = e.protocol === 'https:' || (e.protocol === 'http:' && isLoopbackHost(e.hostname));
-      if (schemeOk && u.origin === e.origin) return true;
+      if (isHttpsOrLoopback(e) && u.origin === e.origin) return true;
       continue;
     }
     if (u.protocol !== 'https:' || u.port !== '') continue;
@@ -264,6 +265,8 @@ export class BotFrameworkAuthenticator {
       fail(reasonFromJose(err));
     }
 
+    // Rule 4: one audience, a string (jose accepts an array that contains the app id; botframework-connector does not).
+    if (typeof payload.aud !== 'string') fail('audience');
     // Rule 7: exact comparison, as botframework-connector's ChannelValidation does (no trailing-slash tolerance).
     if (typeof payload.serviceurl !== 'string' || payload.serviceurl !== serviceUrl) fail('serviceurl_mismatch');
     // Rule 8.
@@ -384,7 +387,7 @@ export function createBotFrameworkAuthenticator(
 function isSafeFetchUrl(url: string): boolean {
   try {
     const u = new URL(url);
-    return !u.username && !u.password && (u.protocol === 'https:' || (u.protocol === 'http:' && isLoopbackHost(u.hostname)));
+    return !u.username && !u.password && isHttpsOrLoopback(u);
   } catch {
     return false;
   }

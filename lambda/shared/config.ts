@@ -7,6 +7,7 @@
  */
 import { CLOUD_PROFILES, CloudProfileValues } from '../../src/private/cloud-profiles';
 import { ENV } from '../../src/private/env';
+import { isHttpsOrLoopback, isPathSafeId } from '../../src/private/shared-data';
 
 /** A cloud profile name (`TDAB_CLOUD`). */
 export type CloudName = CloudProfileValues['name'];
@@ -68,21 +69,27 @@ export interface ResolvedConfig {
   logLevel: LogLevelName;
 }
 
-/** Thrown when a variable is missing or invalid; the message names the variable, never echoes secrets. */
-export class ConfigError extends Error {
-  /** The environment variable at fault. */
-  readonly variable: string;
-  constructor(variable: string, problem: string) {
-    super(`Invalid configuration: ${variable} ${problem}`);
-    this.name = 'ConfigError';
+/**
+ * A deployment problem an administrator must fix: a missing or invalid variable (then `variable` names it), a
+ * placeholder secret, a missing parameter. The message is safe to log: it never echoes a secret value. The one
+ * configuration error class of the handlers (config, bot secret, receiver context).
+ */
+export class ConfigurationError extends Error {
+  /** The environment variable at fault, when there is one. */
+  readonly variable?: string;
+  constructor(message: string, variable?: string) {
+    super(message);
+    this.name = 'ConfigurationError';
     this.variable = variable;
   }
 }
 
+/** The error for an invalid or missing variable: `Invalid configuration: {variable} {problem}`. */
+function invalid(variable: string, problem: string): ConfigurationError {
+  return new ConfigurationError(`Invalid configuration: ${variable} ${problem}`, variable);
+}
+
 const LOG_LEVELS: readonly LogLevelName[] = ['debug', 'info', 'warn', 'error'];
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
-/** Tenant ids and app ids end up in URL paths: keep them to a safe alphabet. */
-const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const HOST_PATTERN = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
 function raw(env: NodeJS.ProcessEnv, name: string): string | undefined {
@@ -94,20 +101,15 @@ function raw(env: NodeJS.ProcessEnv, name: string): string | undefined {
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
   const v = raw(env, name);
-  if (v === undefined) throw new ConfigError(name, 'is required but not set');
+  if (v === undefined) throw invalid(name, 'is required but not set');
   return v;
 }
 
 function id(name: string, value: string): string {
-  if (!ID_PATTERN.test(value)) {
-    throw new ConfigError(name, 'must be an identifier (letters, digits, ".", "_", "-"; e.g. a GUID)');
+  if (!isPathSafeId(value)) {
+    throw invalid(name, 'must be an identifier (letters, digits, ".", "_", "-"; e.g. a GUID)');
   }
   return value;
-}
-
-/** True for a loopback host (`127.0.0.1`, `localhost`, `[::1]`): plain http is allowed there, for tests. */
-export function isLoopbackHost(hostname: string): boolean {
-  return LOOPBACK_HOSTS.has(hostname.toLowerCase());
 }
 
 /**
@@ -119,14 +121,13 @@ function endpointUrl(name: string, value: string): string {
   try {
     u = new URL(value);
   } catch {
-    throw new ConfigError(name, 'must be an absolute URL');
+    throw invalid(name, 'must be an absolute URL');
   }
-  const loopback = isLoopbackHost(u.hostname);
-  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback)) {
-    throw new ConfigError(name, 'must use https (plain http only for 127.0.0.1/localhost)');
+  if (!isHttpsOrLoopback(u)) {
+    throw invalid(name, 'must use https (plain http only for 127.0.0.1/localhost)');
   }
-  if (u.username || u.password) throw new ConfigError(name, 'must not contain credentials');
-  if (u.search || u.hash) throw new ConfigError(name, 'must not contain a query or fragment');
+  if (u.username || u.password) throw invalid(name, 'must not contain credentials');
+  if (u.search || u.hash) throw invalid(name, 'must not contain a query or fragment');
   return u.href.replace(/\/+$/, '');
 }
 
@@ -141,18 +142,18 @@ export function normalizeServiceUrlHostEntry(entry: string, variable: string = E
     try {
       u = new URL(e);
     } catch {
-      throw new ConfigError(variable, `has an invalid origin entry "${e}"`);
+      throw invalid(variable, `has an invalid origin entry "${e}"`);
     }
-    if (u.protocol !== 'https:' && !(u.protocol === 'http:' && isLoopbackHost(u.hostname))) {
-      throw new ConfigError(variable, `entry "${e}" must use https (http only for 127.0.0.1/localhost)`);
+    if (!isHttpsOrLoopback(u)) {
+      throw invalid(variable, `entry "${e}" must use https (http only for 127.0.0.1/localhost)`);
     }
     if (u.username || u.password || u.search || u.hash || (u.pathname !== '/' && u.pathname !== '')) {
-      throw new ConfigError(variable, `entry "${e}" must be an origin (scheme, host, optional port) only`);
+      throw invalid(variable, `entry "${e}" must be an origin (scheme, host, optional port) only`);
     }
     return u.origin;
   }
   if (!HOST_PATTERN.test(e)) {
-    throw new ConfigError(variable, `has an invalid host entry "${e}" (use host, *.domain or https://host:port)`);
+    throw invalid(variable, `has an invalid host entry "${e}" (use host, *.domain or https://host:port)`);
   }
   return e;
 }
@@ -165,7 +166,7 @@ function list(value: string | undefined, sep: RegExp): string[] {
 function positiveInt(env: NodeJS.ProcessEnv, name: string, def: number): number {
   const v = raw(env, name);
   if (v === undefined) return def;
-  if (!/^[0-9]{1,10}$/.test(v) || Number(v) <= 0) throw new ConfigError(name, 'must be a positive integer (seconds)');
+  if (!/^[0-9]{1,10}$/.test(v) || Number(v) <= 0) throw invalid(name, 'must be a positive integer (seconds)');
   return Number(v);
 }
 
@@ -175,13 +176,13 @@ function bool(env: NodeJS.ProcessEnv, name: string, def: boolean): boolean {
   const l = v.toLowerCase();
   if (l === 'true') return true;
   if (l === 'false') return false;
-  throw new ConfigError(name, 'must be "true" or "false"');
+  throw invalid(name, 'must be "true" or "false"');
 }
 
 function path(env: NodeJS.ProcessEnv, name: string, def: string): string {
   const v = raw(env, name) ?? def;
   if (!/^\/[A-Za-z0-9._~\-/]*$/.test(v) || v.includes('//')) {
-    throw new ConfigError(name, 'must be a URL path starting with "/" (letters, digits, "._~-/")');
+    throw invalid(name, 'must be a URL path starting with "/" (letters, digits, "._~-/")');
   }
   return v.length > 1 ? v.replace(/\/$/, '') : v;
 }
@@ -192,7 +193,7 @@ function resolve(env: NodeJS.ProcessEnv): ResolvedConfig {
 
   const cloudName = (raw(env, ENV.CLOUD) ?? 'public').toLowerCase();
   if (!Object.prototype.hasOwnProperty.call(CLOUD_PROFILES, cloudName)) {
-    throw new ConfigError(ENV.CLOUD, `must be one of ${Object.keys(CLOUD_PROFILES).join(', ')}`);
+    throw invalid(ENV.CLOUD, `must be one of ${Object.keys(CLOUD_PROFILES).join(', ')}`);
   }
   const profile = CLOUD_PROFILES[cloudName as CloudName];
 
@@ -205,7 +206,7 @@ function resolve(env: NodeJS.ProcessEnv): ResolvedConfig {
   };
 
   const botConnectorScope = raw(env, ENV.BOT_CONNECTOR_SCOPE) ?? profile.botConnectorScope;
-  if (/\s/.test(botConnectorScope)) throw new ConfigError(ENV.BOT_CONNECTOR_SCOPE, 'must be a single scope');
+  if (/\s/.test(botConnectorScope)) throw invalid(ENV.BOT_CONNECTOR_SCOPE, 'must be a single scope');
 
   // The issuer is compared exactly (rule 3): validate it as a URL but keep the string as given.
   const botTokenIssuer = raw(env, ENV.BOT_TOKEN_ISSUER) ?? profile.botTokenIssuer;
@@ -215,30 +216,30 @@ function resolve(env: NodeJS.ProcessEnv): ResolvedConfig {
   const serviceUrlHosts = hostsRaw === undefined
     ? [...profile.serviceUrlHosts]
     : list(hostsRaw, /,/).map((h) => normalizeServiceUrlHostEntry(h, ENV.SERVICE_URL_HOSTS));
-  if (serviceUrlHosts.length === 0) throw new ConfigError(ENV.SERVICE_URL_HOSTS, 'must list at least one host');
+  if (serviceUrlHosts.length === 0) throw invalid(ENV.SERVICE_URL_HOSTS, 'must list at least one host');
 
   const publicBaseUrlRaw = raw(env, ENV.PUBLIC_BASE_URL);
   const publicBaseUrl = publicBaseUrlRaw === undefined ? undefined : endpointUrl(ENV.PUBLIC_BASE_URL, publicBaseUrlRaw);
 
   const graphScopes = list(raw(env, ENV.GRAPH_SCOPES), /[\s,]+/);
   for (const s of graphScopes) {
-    if (!/^[A-Za-z0-9._\-/:]+$/.test(s)) throw new ConfigError(ENV.GRAPH_SCOPES, `has an invalid scope "${s}"`);
+    if (!/^[A-Za-z0-9._\-/:]+$/.test(s)) throw invalid(ENV.GRAPH_SCOPES, `has an invalid scope "${s}"`);
   }
 
   const ssoScope = raw(env, ENV.SSO_SCOPE) ?? 'access_as_user';
-  if (/\s/.test(ssoScope)) throw new ConfigError(ENV.SSO_SCOPE, 'must be a single scope');
+  if (/\s/.test(ssoScope)) throw invalid(ENV.SSO_SCOPE, 'must be a single scope');
   const ssoResource = raw(env, ENV.SSO_RESOURCE) ?? `api://botid-${appId}`;
-  if (/\s/.test(ssoResource)) throw new ConfigError(ENV.SSO_RESOURCE, 'must not contain spaces');
+  if (/\s/.test(ssoResource)) throw invalid(ENV.SSO_RESOURCE, 'must not contain spaces');
 
   const level = (raw(env, ENV.LOG_LEVEL) ?? 'info').toLowerCase();
   if (!(LOG_LEVELS as readonly string[]).includes(level)) {
-    throw new ConfigError(ENV.LOG_LEVEL, `must be one of ${LOG_LEVELS.join(', ')}`);
+    throw invalid(ENV.LOG_LEVEL, `must be one of ${LOG_LEVELS.join(', ')}`);
   }
 
   const messagingPath = path(env, ENV.MESSAGING_PATH, '/api/messages');
   const callbackPath = path(env, ENV.CALLBACK_PATH, '/auth/callback');
   if (messagingPath === callbackPath) {
-    throw new ConfigError(ENV.CALLBACK_PATH, `must differ from ${ENV.MESSAGING_PATH}`);
+    throw invalid(ENV.CALLBACK_PATH, `must differ from ${ENV.MESSAGING_PATH}`);
   }
 
   return {
@@ -274,7 +275,7 @@ const ENV_NAMES: readonly string[] = Object.values(ENV);
 const cache = new WeakMap<object, { fingerprint: string; config: ResolvedConfig }>();
 
 /**
- * Reads and validates the configuration from `env` (default `process.env`). Throws {@link ConfigError} naming the
+ * Reads and validates the configuration from `env` (default `process.env`). Throws {@link ConfigurationError} naming the
  * missing or invalid variable. Memoized per env object (re-resolved if any `TDAB_*` value changed); the returned
  * object is frozen, so callers cannot change each other's view.
  */
@@ -287,10 +288,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ResolvedConfig
   return config;
 }
 
-/** The value of an optional config field, or a {@link ConfigError} naming its variable (for handler start-up). */
+/** The value of an optional config field, or a {@link ConfigurationError} naming its variable (for handler start-up). */
 export function requireConfigValue<K extends keyof typeof OPTIONAL_VARS>(config: ResolvedConfig, key: K): string {
   const v = config[key];
-  if (v === undefined || v === '') throw new ConfigError(OPTIONAL_VARS[key], 'is required by this handler but not set');
+  if (v === undefined || v === '') throw invalid(OPTIONAL_VARS[key], 'is required by this handler but not set');
   return v;
 }
 

@@ -8,6 +8,7 @@
  * Versioning: additive optional fields keep version "1" (parsers ignore fields they do not know); removing or renaming
  * a field, or changing its meaning, bumps the version.
  */
+import { isHttpsOrLoopback } from '../../src/private/shared-data';
 
 /** Value of `type` in every worker event. */
 export const WORKER_EVENT_TYPE = 'teams-delegated-auth-bot.message';
@@ -117,7 +118,6 @@ const MAX_ID = 1024;
 const MAX_TEXT = 100_000;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 function describe(v: unknown): string {
   if (v === null) return 'null';
@@ -188,8 +188,7 @@ export function checkServiceUrlShape(serviceUrl: string, path = 'conversation.se
   }
   if (url.username || url.password) throw new ContractError(path, 'must not contain credentials');
   if (url.search || url.hash) throw new ContractError(path, 'must not contain a query or fragment');
-  if (url.protocol === 'https:') return;
-  if (url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname)) return;
+  if (isHttpsOrLoopback(url)) return;
   throw new ContractError(path, `must use https (got ${url.protocol.replace(':', '')})`);
 }
 

@@ -78,7 +78,11 @@ export const DEFAULT_PENDING_TTL_SECONDS = 86400;
 /** Default lifetime of a sign-in state: 10 minutes. */
 export const DEFAULT_SIGNIN_TTL_SECONDS = 600;
 
-const STATE_PATTERN = /^[A-Za-z0-9_-]{22,128}$/;
+/**
+ * The syntax of a sign-in `state` (the one rule: the callback refuses anything else before any I/O): base64url, 22
+ * (128 bits) to 128 characters. States are issued as 43 characters (256 random bits).
+ */
+export const SIGN_IN_STATE_PATTERN = /^[A-Za-z0-9_-]{22,128}$/;
 const MAX_KEY_LENGTH = 1024;
 /** Items above this size are refused before DynamoDB's 400 KB item limit is reached. */
 const MAX_EVENT_BYTES = 350 * 1024;
@@ -304,7 +308,7 @@ export class ConversationStore {
    * condition propagate.
    */
   async consumeSignInState(state: string): Promise<SignInState | undefined> {
-    if (typeof state !== 'string' || !STATE_PATTERN.test(state)) return undefined;
+    if (typeof state !== 'string' || !SIGN_IN_STATE_PATTERN.test(state)) return undefined;
     let attributes: Record<string, AttributeValue> | undefined;
     try {
       const out = await this.ddb.send(new DeleteItemCommand({

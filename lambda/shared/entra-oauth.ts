@@ -24,6 +24,7 @@ import type { ResolvedConfig } from './config';
 import { formBody, HttpBodyError, httpRequest, HttpTimeoutError, type HttpResponse } from './http';
 import { log } from './log';
 import type { TokenSet } from './token-store';
+import { isPathSafeId } from '../../src/private/shared-data';
 
 /** Tokens from the token endpoint: the shape `TokenStore.put` takes (`./token-store`, owner STORE). */
 export type { TokenSet };
@@ -199,7 +200,6 @@ export function pkceChallenge(verifier: string): string {
 /** OpenID Connect scopes every request carries. */
 export const OIDC_SCOPES: readonly string[] = ['openid', 'profile', 'offline_access'];
 const OIDC_SCOPE_SET = new Set(['openid', 'profile', 'offline_access', 'email']);
-const TENANT_RE = /^[A-Za-z0-9][A-Za-z0-9.-]{0,127}$/;
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const MAX_JWKS_TENANTS = 50;
 
@@ -223,69 +223,6 @@ export function sanitizeDescription(value: unknown, secrets: ReadonlyArray<strin
   return out || undefined;
 }
 
-/** What the IdP sent to the redirect URI (query of the callback), checked and sanitized. */
-export type AuthorizationResponse =
-  | { kind: 'code'; code: string; state: string }
-  | {
-    kind: 'error';
-    /** OAuth error code (`access_denied`, `consent_required`, `interaction_required`, `login_required`, …). */
-    error: string;
-    /** Sanitized `error_description` (Entra puts AADSTS codes and trace ids there). */
-    description?: string;
-    /** Entra's `error_subcode` (`cancel` when the user pressed Cancel). */
-    subcode?: string;
-    /** The state, when the IdP echoed one (look it up to show the right page and keep the pending messages). */
-    state?: string;
-  }
-  | { kind: 'invalid'; reason: string };
-
-const MAX_PARAM = 4096;
-
-/**
- * Classifies the callback's query (response_mode=query): a code with its state, an IdP error, or something a browser
- * should get a 400 for (`invalid`: missing state or code, duplicates, oversized values). Pass the raw query parameters
- * as the Lambda event gives them (`queryStringParameters`) or a `URLSearchParams`.
- */
-export function parseAuthorizationResponse(
-  query: URLSearchParams | Record<string, string | undefined> | null | undefined,
-): AuthorizationResponse {
-  const duplicated = new Set<string>();
-  const get = (name: string): string | undefined => {
-    if (!query) return undefined;
-    if (query instanceof URLSearchParams) {
-      const all = query.getAll(name);
-      if (all.length > 1) duplicated.add(name);
-      return all[0];
-    }
-    // Lambda function URLs join a repeated parameter with commas: the state/code checks below then refuse it.
-    return query[name];
-  };
-  const state = get('state');
-  const code = get('code');
-  const error = get('error');
-  if (duplicated.size) return { kind: 'invalid', reason: `${[...duplicated].join(', ')} appears more than once` };
-  for (const [name, v] of [['state', state], ['code', code], ['error', error]] as const) {
-    if (v !== undefined && v.length > MAX_PARAM) return { kind: 'invalid', reason: `${name} is too long` };
-  }
-  const stateOk = state !== undefined && /^[A-Za-z0-9_-]{16,512}$/.test(state);
-  if (error !== undefined) {
-    if (!/^[a-z_]{1,64}$/.test(error)) return { kind: 'invalid', reason: 'error is not an OAuth error code' };
-    const subcode = get('error_subcode');
-    return {
-      kind: 'error',
-      error,
-      description: sanitizeDescription(get('error_description')),
-      subcode: subcode && /^[A-Za-z0-9_]{1,64}$/.test(subcode) ? subcode : undefined,
-      state: stateOk ? state : undefined,
-    };
-  }
-  if (state === undefined) return { kind: 'invalid', reason: 'state is missing' };
-  if (!stateOk) return { kind: 'invalid', reason: 'state is malformed' };
-  if (code === undefined || code.length === 0) return { kind: 'invalid', reason: 'code is missing' };
-  if (/[\s\u0000-\u001f,]/.test(code)) return { kind: 'invalid', reason: 'code is malformed' };
-  return { kind: 'code', code, state };
-}
-
 /** The resource part of a URI-shaped scope (`https://graph.microsoft.com/User.Read` → `https://graph.microsoft.com`). */
 export function scopeResource(scope: string): string | undefined {
   const scheme = scope.indexOf('://');
@@ -299,7 +236,7 @@ export function scopeResource(scope: string): string | undefined {
 }
 
 function assertTenant(tenantId: string): void {
-  if (typeof tenantId !== 'string' || !TENANT_RE.test(tenantId)) {
+  if (!isPathSafeId(tenantId)) {
     throw new OAuthError('invalid_request', { description: 'tenant id is not a valid Entra tenant id or domain' });
   }
 }

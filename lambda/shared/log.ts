@@ -12,6 +12,7 @@
  * - errors become `{name, message, code}` (message sanitized, no stack, no cause bodies).
  */
 import { ENV } from '../../src/private/env';
+import { isGuid } from '../../src/private/shared-data';
 
 /** A log level. */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -50,7 +51,6 @@ const OPAQUE_RE = /[A-Za-z0-9_~+/=-]{40,}/g;
 /** Credentials in URL query strings / form bodies and in authorization values embedded in text. */
 const QUERY_SECRET_RE = /([?&#;\s](?:code|state|token|access_token|id_token|refresh_token|client_secret|client_assertion|assertion|code_verifier|nonce|password|sig|signature)=)[^&#\s"']*/gi;
 const AUTH_SCHEME_RE = /\b(Bearer|Basic)\s+[^\s"',;]+/gi;
-const GUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_STRING = 2000;
 const MAX_SCAN = 64 * 1024;
 const MAX_DEPTH = 6;
@@ -82,7 +82,7 @@ export function classifyKey(key: string): KeyClass {
 /** A long opaque run is left alone when it is a path of short, readable segments (`key/<guid>`, `a/b/c`). */
 function looksLikeReadablePath(run: string): boolean {
   if (!run.includes('/')) return false;
-  return run.split('/').every((seg) => seg.length < 20 || GUID_RE.test(seg));
+  return run.split('/').every((seg) => seg.length < 20 || isGuid(seg));
 }
 
 /** Masks JWT-looking substrings and long opaque credentials inside a string. */
@@ -111,6 +111,22 @@ export function serializeError(err: unknown): Record<string, unknown> {
     return out;
   }
   return { name: 'NonError', message: typeof err === 'string' ? sanitizeString(err) : typeof err };
+}
+
+/**
+ * A short, log-safe name of an error for a `reason` field: the class name and, for typed errors, their OAuth `error`,
+ * `code` and HTTP `status` (`OAuthError:invalid_grant:400`). Never the message text. At most 120 characters.
+ */
+export function errorName(err: unknown): string {
+  if (err && typeof err === 'object') {
+    const e = err as { name?: unknown; error?: unknown; code?: unknown; status?: unknown };
+    const parts = [typeof e.name === 'string' ? e.name : 'Error'];
+    if (typeof e.error === 'string') parts.push(e.error);
+    if (typeof e.code === 'string') parts.push(e.code);
+    if (typeof e.status === 'number') parts.push(String(e.status));
+    return parts.join(':').slice(0, 120);
+  }
+  return typeof err;
 }
 
 /** Returns a sanitized deep copy of `value` (see the module comment for the rules). */

@@ -12,6 +12,15 @@
  * | `scp` | granted scopes, space separated |
  * | `upd` | last write, epoch seconds |
  * | `ttl` | `upd + refreshTtlSeconds` (default 90 days): DynamoDB deletes users who stopped talking to the bot |
+ * | `gen` | sign-out generation: absent (0) until the user's first sign-out, then incremented by every sign-out |
+ *
+ * Sign-out sticks: {@link TokenStore.signOut} does not delete the item, it removes the tokens and increments `gen` (a
+ * tombstone that lives as long as a token item would). Every write of tokens ({@link TokenStore.put}) is conditioned
+ * on the generation its writer read before it started ({@link TokenBasis}: a `StoredToken` from `get`, or
+ * {@link TokenStore.basis}): a refresh, callback, SSO exchange or resume mark that read the item before a sign-out fails
+ * with {@link SignedOutError} instead of writing tokens back, and a sign-in that starts after the sign-out reads the new
+ * generation and stores normally. {@link TokenStore.delete} (a refresh token Entra refused) removes the tokens and keeps
+ * the generation, so a deleted item never lets an older writer through.
  *
  * Reading ({@link TokenStore.get}) is one `GetItem` and never calls KMS: the hot path hands the encrypted access token
  * to the worker as it is. Writing ({@link TokenStore.put}) encrypts both tokens (parts in parallel) and writes the item
@@ -25,7 +34,6 @@
 /* eslint-disable import/no-extraneous-dependencies */ // handler deps are devDependencies (bundled by esbuild)
 import {
   type AttributeValue,
-  DeleteItemCommand,
   type DynamoDBClient,
   GetItemCommand,
   UpdateItemCommand,
@@ -47,8 +55,25 @@ export interface TokenSet {
   scope?: string;
 }
 
+/**
+ * What a writer read before it started: the user's sign-out generation. {@link TokenStore.put} writes only if it is
+ * still the current one. A `StoredToken` is one; {@link TokenStore.basis} reads one when there is no `StoredToken`.
+ */
+export interface TokenBasis {
+  /** Sign-out generation of the item when it was read (0: the user never signed out, or there was no item). */
+  readonly generation: number;
+}
+
+/** {@link TokenStore.put} refused to write: the user signed out after the writer read its {@link TokenBasis}. */
+export class SignedOutError extends Error {
+  constructor() {
+    super('the user signed out after this write was prepared; nothing was stored');
+    this.name = 'SignedOutError';
+  }
+}
+
 /** A user's stored tokens, still encrypted. */
-export interface StoredToken {
+export interface StoredToken extends TokenBasis {
   /** The user (ids in lower case). */
   user: UserKey;
   accessToken: EncryptedToken;
@@ -160,13 +185,32 @@ export class TokenStore {
   }
 
   /**
+   * The user's sign-out generation, for a writer that has no `StoredToken` (a sign-in): one strongly consistent
+   * `GetItem` of `gen` only. Read it before the work whose result is stored (e.g. before redeeming the code).
+   */
+  async basis(user: UserKey): Promise<TokenBasis> {
+    const out = await this.ddb.send(new GetItemCommand({
+      TableName: this.tableName,
+      Key: { pk: { S: tokenKey(user) } },
+      ConsistentRead: true,
+      ProjectionExpression: '#gen',
+      ExpressionAttributeNames: { '#gen': 'gen' },
+    }));
+    return { generation: generationOf(out.Item) };
+  }
+
+  /**
    * Encrypts and stores the user's tokens: `exp = now + expiresIn`, `scp` (kept when `scope` is absent), `upd = now`,
-   * `ttl = now + refreshTtlSeconds`.
+   * `ttl = now + refreshTtlSeconds`, if the user has not signed out since `basis` was read (else {@link SignedOutError},
+   * nothing written).
    * A new refresh token replaces the stored one (refresh tokens rotate: the newest wins); without one, the stored
    * refresh token is kept (or removed with `missingRefreshToken: 'remove'`). Returns what is stored now.
    */
-  async put(user: UserKey, tokens: TokenSet, opts: PutTokenOptions = {}): Promise<StoredToken> {
+  async put(user: UserKey, tokens: TokenSet, basis: TokenBasis, opts: PutTokenOptions = {}): Promise<StoredToken> {
     const u = normalizeUserKey(user);
+    if (!basis || !Number.isSafeInteger(basis.generation) || basis.generation < 0) {
+      throw new TypeError('TokenStore.put: basis.generation must be a non-negative integer (read with get or basis)');
+    }
     if (!tokens || typeof tokens.accessToken !== 'string' || tokens.accessToken.length === 0) {
       throw new TypeError('TokenStore.put: tokens.accessToken must be a non-empty string');
     }
@@ -184,7 +228,7 @@ export class TokenStore {
         : Promise.resolve(undefined),
     ]);
     const names: Record<string, string> = {
-      '#v': 'v', '#kid': 'kid', '#at': 'at', '#exp': 'exp', '#scp': 'scp', '#upd': 'upd', '#ttl': 'ttl',
+      '#gen': 'gen', '#v': 'v', '#kid': 'kid', '#at': 'at', '#exp': 'exp', '#scp': 'scp', '#upd': 'upd', '#ttl': 'ttl',
     };
     const values: Record<string, AttributeValue> = {
       ':v': { N: String(TOKEN_ITEM_VERSION) },
@@ -195,6 +239,7 @@ export class TokenStore {
       ':upd': { N: String(nowS) },
       ':ttl': { N: String(nowS + this.refreshTtlSeconds) },
     };
+    if (basis.generation > 0) values[':gen'] = { N: String(basis.generation) };
     // Without a `scope` in the response the stored scopes stay (empty for a new item).
     const scp = tokens.scope !== undefined ? ':scp' : 'if_not_exists(#scp, :scp)';
     let expr = `SET #v = :v, #kid = :kid, #at = :at, #exp = :exp, #scp = ${scp}, #upd = :upd, #ttl = :ttl`;
@@ -213,10 +258,14 @@ export class TokenStore {
       TableName: this.tableName,
       Key: { pk: { S: `${u.tenantId}#${u.aadObjectId}` } },
       UpdateExpression: expr,
+      // The sign-out generation must still be the one the writer read: a sign-out in between wins.
+      ConditionExpression: basis.generation > 0 ? '#gen = :gen' : 'attribute_not_exists(#gen)',
       ExpressionAttributeNames: names,
       ExpressionAttributeValues: values,
       ReturnValues: 'ALL_NEW',
-    }));
+    })).catch((err: unknown) => {
+      throw isConditionFailure(err) ? new SignedOutError() : err;
+    });
     const stored = out.Attributes ? this.fromItem(u, out.Attributes) : undefined;
     if (!stored) throw new Error('TokenStore.put: the written item could not be read back');
     return stored;
@@ -232,17 +281,50 @@ export class TokenStore {
     return this.cipher.decrypt(stored.accessToken);
   }
 
-  /** Deletes the user's tokens (sign out, `invalid_grant`); true if there were any. */
-  async delete(user: UserKey): Promise<boolean> {
-    const out = await this.ddb.send(new DeleteItemCommand({
+  /**
+   * Signs the user out: removes the tokens and increments the sign-out generation in one `UpdateItem` (the item stays
+   * as a tombstone until its TTL, `now + refreshTtlSeconds`), so no write prepared before it can store tokens again.
+   * Writes the tombstone even when nothing was stored (a sign-in in progress must not complete into a signed-in user).
+   * True if there were tokens.
+   */
+  async signOut(user: UserKey): Promise<boolean> {
+    const nowS = Math.floor(this.now() / 1000);
+    const out = await this.ddb.send(new UpdateItemCommand({
       TableName: this.tableName,
       Key: { pk: { S: tokenKey(user) } },
+      UpdateExpression: `SET #gen = if_not_exists(#gen, :zero) + :one, #upd = :upd, #ttl = :ttl REMOVE ${TOKEN_ATTRIBUTES}`,
+      ExpressionAttributeNames: { ...TOKEN_ATTRIBUTE_NAMES, '#gen': 'gen', '#upd': 'upd', '#ttl': 'ttl' },
+      ExpressionAttributeValues: {
+        ':zero': { N: '0' }, ':one': { N: '1' }, ':upd': { N: String(nowS) }, ':ttl': { N: String(nowS + this.refreshTtlSeconds) },
+      },
       ReturnValues: 'ALL_OLD',
     }));
-    return out.Attributes !== undefined && Object.keys(out.Attributes).length > 0;
+    return out.Attributes?.at !== undefined;
+  }
+
+  /**
+   * Deletes the user's tokens after Entra refused the refresh token (`invalid_grant`); true if there were any. The
+   * sign-out generation stays (a write prepared before an earlier sign-out must not pass because the item vanished),
+   * so this is an `UpdateItem` that removes the token attributes, not a `DeleteItem`.
+   */
+  async delete(user: UserKey): Promise<boolean> {
+    try {
+      await this.ddb.send(new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: { pk: { S: tokenKey(user) } },
+        UpdateExpression: `REMOVE ${TOKEN_ATTRIBUTES}`,
+        ConditionExpression: 'attribute_exists(#at)',
+        ExpressionAttributeNames: TOKEN_ATTRIBUTE_NAMES,
+      }));
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
   }
 
   private fromItem(u: UserKey, item: Record<string, AttributeValue>): StoredToken | undefined {
+    if (item.v === undefined && item.at === undefined) return undefined; // signed out (a tombstone) or deleted
     if (item.v?.N !== String(TOKEN_ITEM_VERSION)) {
       log.warn('token_item_unreadable', { reason: 'version', version: item.v?.N ?? null });
       return undefined;
@@ -261,6 +343,7 @@ export class TokenStore {
       expiresAt,
       scopes: item.scp?.S ?? '',
       updatedAt,
+      generation: generationOf(item),
     };
     const rt = ciphertextList(item.rt);
     if (rt) {
@@ -268,6 +351,21 @@ export class TokenStore {
     }
     return stored;
   }
+}
+
+/** The token attributes that a sign-out or a delete removes (all but `pk`, `gen`, `upd`, `ttl`). */
+const TOKEN_ATTRIBUTE_NAMES: Record<string, string> = {
+  '#v': 'v', '#kid': 'kid', '#at': 'at', '#rt': 'rt', '#rkid': 'rkid', '#exp': 'exp', '#scp': 'scp',
+};
+const TOKEN_ATTRIBUTES = Object.keys(TOKEN_ATTRIBUTE_NAMES).join(', ');
+
+function generationOf(item: Record<string, AttributeValue> | undefined): number {
+  const gen = Number(item?.gen?.N ?? 0);
+  return Number.isSafeInteger(gen) && gen >= 0 ? gen : 0;
+}
+
+function isConditionFailure(err: unknown): boolean {
+  return (err as { name?: unknown } | undefined)?.name === 'ConditionalCheckFailedException';
 }
 
 function ciphertextList(v: AttributeValue | undefined): string[] | undefined {

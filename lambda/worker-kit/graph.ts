@@ -4,6 +4,7 @@
  * its origin is the Graph base URL's (e.g. `@odata.nextLink`), so a URL taken from a message (`contentUrl`, links)
  * can never receive the token. Redirects are not followed. Every call has a timeout.
  */
+import { isHttpsOrLoopback } from '../../src/private/shared-data';
 import { HttpResponse, httpRequest } from '../shared/http';
 import { log } from '../shared/log';
 
@@ -79,8 +80,7 @@ export class GraphClient {
 
   constructor(opts: GraphClientOptions) {
     const base = new URL(opts.baseUrl);
-    const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(base.hostname);
-    if (base.protocol !== 'https:' && !(base.protocol === 'http:' && loopback)) {
+    if (!isHttpsOrLoopback(base)) {
       throw new GraphUrlError('the Graph base URL must use https');
     }
     this.baseUrl = opts.baseUrl.replace(/\/+$/, '');

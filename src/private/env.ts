@@ -54,3 +54,28 @@ export const ENV = {
 } as const;
 
 export type EnvName = (typeof ENV)[keyof typeof ENV];
+
+/** The endpoints a deployment may override: each a field of `BotCloudEndpoints` and of the cloud profile. */
+export type EndpointKey =
+  'botOpenIdMetadataUrl' | 'botTokenIssuer' | 'entraAuthority' | 'botConnectorScope' | 'graphBaseUrl' | 'serviceUrlHosts';
+
+/** One endpoint override: the prop field, the environment variable carrying it, and its kind of value. */
+export interface EndpointEnvEntry {
+  readonly key: EndpointKey;
+  readonly env: string;
+  /** `url`: one https URL without a trailing slash; `hosts`: a host list, comma-separated in the variable. */
+  readonly kind: 'url' | 'hosts';
+}
+
+/**
+ * Each endpoint and its environment variable, in one table: the construct validates and writes the overrides from
+ * it; an unset override is not written (the handlers resolve the cloud profile's value).
+ */
+export const ENDPOINT_ENV: readonly EndpointEnvEntry[] = [
+  { key: 'botOpenIdMetadataUrl', env: ENV.BOT_OPENID_METADATA_URL, kind: 'url' },
+  { key: 'botTokenIssuer', env: ENV.BOT_TOKEN_ISSUER, kind: 'url' },
+  { key: 'entraAuthority', env: ENV.ENTRA_AUTHORITY, kind: 'url' },
+  { key: 'botConnectorScope', env: ENV.BOT_CONNECTOR_SCOPE, kind: 'url' },
+  { key: 'graphBaseUrl', env: ENV.GRAPH_BASE_URL, kind: 'url' },
+  { key: 'serviceUrlHosts', env: ENV.SERVICE_URL_HOSTS, kind: 'hosts' },
+];

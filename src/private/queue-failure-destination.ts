@@ -1,4 +1,4 @@
-import { Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -32,4 +32,21 @@ export class QueueFailureDestination implements lambda.IDestination {
     });
     return { destination: this.queue.queueArn };
   }
+}
+
+/** The worker's failure queue: KMS-encrypted with `key`, TLS only, 14 days of retention. */
+export function createWorkerFailureQueue(scope: Construct, key: kms.IKey, removalPolicy: RemovalPolicy): sqs.Queue {
+  const queue = new sqs.Queue(scope, 'WorkerFailureQueue', {
+    encryption: sqs.QueueEncryption.KMS,
+    encryptionMasterKey: key,
+    enforceSSL: true,
+    retentionPeriod: Duration.days(14),
+    removalPolicy,
+  });
+  Validations.of(queue).acknowledge({
+    id: 'AwsSolutions-SQS3',
+    reason: 'This queue is the dead-letter queue of the worker: its Lambda on-failure destination for asynchronous ' +
+      'invocations. cdk-nag only recognizes queues named in another queue\'s redrive policy.',
+  });
+  return queue;
 }

@@ -1,5 +1,6 @@
 import { Duration, Token } from 'aws-cdk-lib';
 import { IConstruct } from 'constructs';
+import { isGuid } from './shared-data';
 
 /** Thrown for an invalid prop: names the prop, the value, the fix and the construct path. */
 export class TeamsBotValidationError extends Error {
@@ -9,12 +10,11 @@ export class TeamsBotValidationError extends Error {
   }
 }
 
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A Microsoft app or tenant id: a GUID (skipped for unresolved tokens). */
 export function validateGuid(scope: IConstruct, prop: string, value: string, what: string): void {
   if (Token.isUnresolved(value)) return;
-  if (!GUID.test(value)) {
+  if (!isGuid(value)) {
     throw new TeamsBotValidationError(scope, prop, value,
       `expected ${what} as a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx), as shown in the Entra app registration's Overview page`);
   }

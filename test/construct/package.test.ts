@@ -12,12 +12,17 @@ const ALLOWED = [
   /^LICENSE$/,
   /^API\.md$/,
   /^SECURITY\.md$/,
+  /^BENCHMARKS\.md$/,
+  /^CHANGELOG\.md$/,
+  /^docs\/[a-z-]+\.md$/,
+  /^docs\/images\/[a-z-]+\.png$/,
   /^\.jsii$/,
   /^lib\/.+\.(js|d\.ts)$/,
   /^assets\/lambda\/(receiver|worker|[a-z-]+)\/index\/index\.js$/,
-  /^assets\/lambda\/cli\/teams-app-package\/index\.js$/,
+  /^assets\/cli\/[a-z-]+\/index\/index\.js$/,
+  /^schemas\/teams-manifest\/(MicrosoftTeams\.schema\.v[0-9.]+\.json|LICENSE|SOURCE\.md)$/,
   /^assets\/lambda\/worker-kit\/types\/.+\.d\.ts$/,
-  /^assets\/cli\/playground\/(index|page\/index)\/index\.js$/,
+  /^assets\/cli\/playground\/page\/index\/index\.js$/,
 ];
 
 test('npm pack: handler bundles and compiled library only', () => {
@@ -33,7 +38,9 @@ test('npm pack: handler bundles and compiled library only', () => {
     'assets/lambda/worker/index/index.js',
     'assets/lambda/worker-kit/index/index.js',
     'assets/lambda/worker-kit/types/lambda/worker-kit/index.d.ts',
-    'assets/lambda/cli/teams-app-package/index.js',
+    'assets/cli/app-package/index/index.js',
+    'schemas/teams-manifest/MicrosoftTeams.schema.v1.29.json',
+    'schemas/teams-manifest/LICENSE',
     'assets/cli/playground/index/index.js',
     'assets/cli/playground/page/index/index.js',
     'lib/index.js',
@@ -42,8 +49,12 @@ test('npm pack: handler bundles and compiled library only', () => {
     '.jsii',
     'README.md',
     'API.md',
+    'SECURITY.md',
+    'CHANGELOG.md',
+    'BENCHMARKS.md',
+    'docs/setup.md',
   ]));
-  for (const banned of [/^src\//, /^test\//, /^lambda\//, /^examples\//, /^bench\//, /^docs\//, /\.meta\.json$/, /\.test\./, /^\.ci\//]) {
+  for (const banned of [/^src\//, /^test\//, /^lambda\//, /^examples\//, /^bench\//, /^cli\//, /\.meta\.json$/, /\.test\./, /^\.ci\//]) {
     expect(files.filter((f) => banned.test(f))).toEqual([]);
   }
 });
@@ -91,6 +102,8 @@ test('a consumer with only aws-cdk-lib and constructs synthesizes from the packe
     const pkg = JSON.parse(fs.readFileSync(path.join(pkgDir, 'package.json'), 'utf8'));
     const help = execFileSync(process.execPath, [path.join(pkgDir, pkg.bin['teams-bot-app-package']), '--help'], { cwd: work, encoding: 'utf8' });
     expect(help).toContain('Usage: teams-bot-app-package');
+    const version = execFileSync(process.execPath, [path.join(pkgDir, pkg.bin['teams-bot-app-package']), '--version'], { cwd: work, encoding: 'utf8' });
+    expect(version).toBe(`${pkg.version}\n`);
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }

@@ -8,7 +8,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { APP_ID, TENANT_ID, botStack, evaluate, logicalId, resourcesOfType } from './helpers';
-import { readStackOutputs } from '../../lambda/cli/teams-app-package';
+import { readStackOutputs } from '../../cli/app-package/stack-outputs';
 import { isPlaceholderSecret } from '../../lambda/shared/bot-secret';
 import { BotCloud, BotLogLevel, TeamsDelegatedAuthBot } from '../../src';
 import { BOT_SECRET_PLACEHOLDER } from '../../src/private/bot-secret';
@@ -256,10 +256,10 @@ describe('default bot', () => {
     try {
       const file = path.join(dir, 'cdk-outputs.json');
       fs.writeFileSync(file, JSON.stringify({ [stack.stackName]: outputs }));
-      expect(readStackOutputs(file)).toMatchObject({
-        appId: APP_ID,
-        endpoint: 'https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws/api/messages',
-      });
+      const expected = { appId: APP_ID, endpoint: 'https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws/api/messages' };
+      expect(readStackOutputs(file)).toEqual(expected);
+      // The bot is named by its construct path (the part of the output keys before the output's name).
+      expect(readStackOutputs(file, { stack: stack.stackName, bot: 'Bot' })).toEqual(expected);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

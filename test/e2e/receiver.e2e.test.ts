@@ -512,7 +512,7 @@ describe('tokens of any size', () => {
     try {
       const store = new TokenStore({ ddb, cipher: new TokenCipher({ kms, keyId: env.keyArn }), tableName: env.tables.tokenTable, appId: env.appId });
       const big = `eyJhbGciOiJub25lIn0.${Buffer.from('x'.repeat(8 * 1024)).toString('base64url')}.sig`;
-      await store.put({ tenantId: env.tenantId, aadObjectId: user.oid }, { accessToken: big, refreshToken: 'r'.repeat(6000), expiresIn: 3600, scope: 'User.Read' });
+      await store.put({ tenantId: env.tenantId, aadObjectId: user.oid }, { accessToken: big, refreshToken: 'r'.repeat(6000), expiresIn: 3600, scope: 'User.Read' }, { generation: 0 });
       const { calls } = await awsCalls(() => send(teamsMessage(env, user, 'big token')));
       expect(calls).toEqual(['dynamodb:GetItem', 'lambda:Invoke']);
       const e = invocationsFor(env, user).at(-1);

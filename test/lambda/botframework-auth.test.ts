@@ -66,6 +66,12 @@ describe('rule 1: Authorization header', () => {
     ['Bearer', 'bad_scheme'],
     ['Bearer a.b.c extra', 'bad_scheme'],
     ['Bearerx a.b.c', 'bad_scheme'],
+    ['Bearer\ta.b.c', 'bad_scheme'],
+    ['Bearer \ta.b.c', 'bad_scheme'],
+    [' Bearer a.b.c', 'bad_scheme'],
+    ['\tBearer a.b.c', 'bad_scheme'],
+    ['Bearer a.b.c ', 'bad_scheme'],
+    ['Bearer a.b.c\t', 'bad_scheme'],
     ['Bearer not-a-jwt', 'malformed_token'],
     ['Bearer a.b', 'malformed_token'],
     ['Bearer a.b.c.d.e', 'malformed_token'],
@@ -77,6 +83,18 @@ describe('rule 1: Authorization header', () => {
       got = (e as AuthError).reason;
     }
     expect(got).toBe(reason);
+  });
+
+  test.each([
+    ['a tab between scheme and token', (t: string) => `Bearer\t${t}`],
+    ['a leading space', (t: string) => ` Bearer ${t}`],
+    ['a trailing space', (t: string) => `Bearer ${t} `],
+    ['a trailing tab', (t: string) => `Bearer ${t}\t`],
+  ])('a valid token with %s around it is refused before any I/O (RFC 7235, as botframework-connector)', async (_name, header) => {
+    const token = await idp.sign(claims());
+    const before = { ...idp.requests };
+    expect(await reasonOf(authenticator().authenticate(header(token), ACTIVITY))).toBe('bad_scheme');
+    expect(idp.requests).toEqual(before);
   });
 
   test.each(['Bearer', 'bearer', 'BEARER', 'BeArEr'])('scheme %s accepted (case-insensitive, RFC 7235)', async (scheme) => {
@@ -117,6 +135,8 @@ describe('rules 2–8: accept and reject', () => {
     ['rule 3: no issuer', () => idp.sign(claims({ iss: undefined })), ACTIVITY, 'issuer'],
     ['rule 4: wrong audience', () => idp.sign(claims({ aud: '99999999-0000-0000-0000-000000000000' })), ACTIVITY, 'audience'],
     ['rule 4: no audience', () => idp.sign(claims({ aud: undefined })), ACTIVITY, 'audience'],
+    ['rule 4: aud array [appId, other]', () => idp.sign(claims({ aud: [APP_ID, 'https://api.botframework.com'] })), ACTIVITY, 'audience'],
+    ['rule 4: aud array [appId]', () => idp.sign(claims({ aud: [APP_ID] })), ACTIVITY, 'audience'],
     ['rule 5: expired beyond skew', () => idp.sign(claims({ exp: now() - 360, iat: now() - 3600 })), ACTIVITY, 'expired'],
     ['rule 5: nbf beyond skew', () => idp.sign(claims({ nbf: now() + 360 })), ACTIVITY, 'not_yet_valid'],
     ['rule 5: no exp', () => idp.sign(claims({ exp: undefined })), ACTIVITY, 'missing_exp'],

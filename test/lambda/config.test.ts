@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig, normalizeServiceUrlHostEntry, requireConfigValue } from '../../lambda/shared/config';
+import { ConfigurationError, loadConfig, normalizeServiceUrlHostEntry, requireConfigValue } from '../../lambda/shared/config';
 import { CLOUD_PROFILES } from '../../src/private/cloud-profiles';
 import { ENV } from '../../src/private/env';
 
@@ -6,14 +6,14 @@ const APP = '00000000-0000-0000-0000-0000000000aa';
 const TENANT = '11111111-1111-1111-1111-111111111111';
 const base = (): NodeJS.ProcessEnv => ({ [ENV.APP_ID]: APP, [ENV.TENANT_ID]: TENANT });
 
-function errorOf(fn: () => unknown): ConfigError {
+function errorOf(fn: () => unknown): ConfigurationError {
   try {
     fn();
   } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return e as ConfigError;
+    expect(e).toBeInstanceOf(ConfigurationError);
+    return e as ConfigurationError;
   }
-  throw new Error('expected a ConfigError');
+  throw new Error('expected a ConfigurationError');
 }
 
 describe('loadConfig', () => {
@@ -179,8 +179,8 @@ describe('normalizeServiceUrlHostEntry', () => {
     expect(normalizeServiceUrlHostEntry('*.botframework.com')).toBe('*.botframework.com');
     expect(normalizeServiceUrlHostEntry('https://Host.example.com:8443/')).toBe('https://host.example.com:8443');
     expect(normalizeServiceUrlHostEntry('http://localhost:3978')).toBe('http://localhost:3978');
-    expect(() => normalizeServiceUrlHostEntry('*.*.example.com')).toThrow(ConfigError);
-    expect(() => normalizeServiceUrlHostEntry('example.com:443')).toThrow(ConfigError);
+    expect(() => normalizeServiceUrlHostEntry('*.*.example.com')).toThrow(ConfigurationError);
+    expect(() => normalizeServiceUrlHostEntry('example.com:443')).toThrow(ConfigurationError);
   });
 });
 

@@ -13,7 +13,13 @@ jest.setTimeout(180_000);
 
 const TABLE = 'conversations';
 const TENANT = '11111111-1111-1111-1111-111111111111';
-const T0 = Date.UTC(2026, 10, 23, 10, 0, 0); // ms
+/**
+ * The store's clock (ms). A day ahead of the real clock, on a whole hour: every `ttl` the tests write lies in the real
+ * future. DynamoDB Local runs a real TTL sweeper that deletes items whose `ttl` is in the real past within seconds (it
+ * did: a fixed date in November 2026 made the dedupe record vanish between the write and the read once that date was
+ * a day old), so a test clock in the past makes reads race the sweeper.
+ */
+const T0 = Math.ceil(Date.now() / 3_600_000) * 3_600_000 + 86_400_000;
 
 let aws: LocalAws;
 let ddb: DynamoDBClient;

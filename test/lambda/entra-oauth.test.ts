@@ -6,6 +6,8 @@ import { createHash } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, generateKeyPair, jwtVerify, SignJWT } from 'jose';
+import { RequestError } from '../../lambda/receiver/activity';
+import { parseCallbackQuery } from '../../lambda/receiver/callback';
 import { BotAppTokenProvider } from '../../lambda/shared/bot-connector';
 import {
   createEntraOAuthClient,
@@ -13,7 +15,6 @@ import {
   EntraOAuthClient,
   OAuthError,
   OAuthUnavailableError,
-  parseAuthorizationResponse,
   pkceChallenge,
   randomUrlSafe,
   sanitizeDescription,
@@ -216,32 +217,31 @@ describe('authorization code flow with PKCE (real oidc-provider)', () => {
     expect(callback.searchParams.get('error')).toBe('access_denied');
     expect(callback.searchParams.get('state')).toBe(state);
     expect(callback.searchParams.has('code')).toBe(false);
-    const parsed = parseAuthorizationResponse(callback.searchParams);
-    expect(parsed).toMatchObject({ kind: 'error', error: 'access_denied', state });
-    expect(parsed.kind === 'error' && parsed.description).toMatch(/^AADSTS65004/);
+    const parsed = parseCallbackQuery(callback.search.slice(1));
+    expect(parsed).toMatchObject({ error: 'access_denied', state });
+    expect(parsed.errorDescription).toMatch(/^AADSTS65004/);
   });
 
-  test('parseAuthorizationResponse: a real callback, Lambda-style params, and what a browser gets a 400 for', async () => {
+  test('the callback query parser (receiver/callback.ts) on a real callback, and what a browser gets a 400 for', async () => {
     const { callback, state, code } = await signInFlow();
-    expect(parseAuthorizationResponse(callback.searchParams)).toEqual({ kind: 'code', code, state });
-    expect(parseAuthorizationResponse(Object.fromEntries(callback.searchParams))).toEqual({ kind: 'code', code, state });
+    expect(parseCallbackQuery(callback.search.slice(1))).toEqual({ code, state });
     const st = randomUrlSafe();
-    expect(parseAuthorizationResponse({ error: 'consent_required', error_description: 'AADSTS65001: nope\r\nTrace ID: x', state: st }))
-      .toEqual({ kind: 'error', error: 'consent_required', description: 'AADSTS65001: nope Trace ID: x', subcode: undefined, state: st });
-    expect(parseAuthorizationResponse({ error: 'access_denied', error_subcode: 'cancel', state: 'short' }))
-      .toEqual({ kind: 'error', error: 'access_denied', description: undefined, subcode: 'cancel', state: undefined });
-    const invalid = (q: Parameters<typeof parseAuthorizationResponse>[0]) => {
-      const r = parseAuthorizationResponse(q);
-      return r.kind === 'invalid' ? r.reason : `not invalid: ${r.kind}`;
+    const query = (q: Record<string, string>) => new URLSearchParams(q).toString();
+    expect(parseCallbackQuery(query({ error: 'consent_required', error_description: 'AADSTS65001: nope', state: st })))
+      .toEqual({ error: 'consent_required', errorDescription: 'AADSTS65001: nope', state: st });
+    const invalid = (q: string) => {
+      try {
+        return `not invalid: ${JSON.stringify(parseCallbackQuery(q))}`;
+      } catch (err) {
+        expect(err).toBeInstanceOf(RequestError);
+        return (err as RequestError).reason;
+      }
     };
-    expect(invalid(undefined)).toBe('state is missing');
-    expect(invalid({ code: 'abc' })).toBe('state is missing');
-    expect(invalid({ state: st })).toBe('code is missing');
-    expect(invalid({ state: `${st},${st}`, code: 'abc' })).toBe('state is malformed');
-    expect(invalid({ state: st, code: 'a,b' })).toBe('code is malformed');
-    expect(invalid({ state: st, code: 'x'.repeat(5000) })).toBe('code is too long');
-    expect(invalid({ state: st, error: '<script>' })).toBe('error is not an OAuth error code');
-    expect(invalid(new URLSearchParams([['state', st], ['state', st], ['code', 'abc']]))).toBe('state appears more than once');
+    expect(invalid(query({ error: 'access_denied', error_subcode: 'cancel', state: 'short' }))).toBe('invalid_state');
+    expect(invalid(query({ state: `${st},${st}`, code: 'abc' }))).toBe('invalid_state');
+    expect(invalid(query({ state: st, code: 'a,b' }))).toBe('invalid_code');
+    expect(invalid(query({ state: st, code: 'x'.repeat(5000) }))).toBe('invalid_code');
+    expect(invalid(`state=${st}&state=${st}&code=abc`)).toBe('duplicate_state');
   });
 
   test('wrong PKCE verifier → invalid_grant, and the description holds no code or verifier', async () => {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
-  newTestUser, scanAll, startInProcessReceiver, teamsMessage, withContext, type ReceiverEnv, type TestUser,
+  newTestUser, rawTokenItem, scanAll, startInProcessReceiver, teamsMessage, withContext, type ReceiverEnv, type TestUser,
 } from './receiver-support';
 import { pendingEventOf, RequestError, validateActivity } from '../../lambda/receiver/activity';
 import { handleCallback, identityMismatch, parseCallbackQuery } from '../../lambda/receiver/callback';
@@ -162,5 +162,28 @@ describe('callback failures', () => {
     const events = env.worker.invocations.slice(before) as any[];
     expect(events.map((e) => [e.message.text, e.resumed])).toEqual([['waiting', true]]);
     expect(await ctx.conversations.listPendingMessages(userKey(user))).toEqual([]);
+  });
+
+  test('a sign-out while the code is redeemed wins: 409 page, no tokens stored; a sign-in after the sign-out works', async () => {
+    const user = await newUser();
+    const { url } = await startSignIn(ctx, user);
+    const oauth = Object.create(ctx.oauth);
+    oauth.redeemCode = async (p: Parameters<typeof ctx.oauth.redeemCode>[0]) => {
+      const tokens = await ctx.oauth.redeemCode(p);
+      expect(await ctx.tokens.signOut(userKey(user))).toBe(false); // the user says "sign out" meanwhile
+      return tokens;
+    };
+    const r = await handleCallback((await env.idp.signIn(url, user.login)).search.slice(1), { ...ctx, oauth });
+    expect(r.page.statusCode).toBe(409);
+    expect(r.reason).toBe('signed_out_during_signin');
+    expect(r.page.body).toContain('signed out');
+    expect((await rawTokenItem(env, user))?.at).toBeUndefined();
+
+    // The next sign-in starts after the sign-out: it stores.
+    const again = await startSignIn(ctx, user);
+    const ok = await handleCallback((await env.idp.signIn(again.url, user.login)).search.slice(1), ctx);
+    expect(ok.page.statusCode).toBe(200);
+    expect((await rawTokenItem(env, user))?.at).toBeDefined();
+    expect((await rawTokenItem(env, user))?.gen).toEqual({ N: '1' });
   });
 });

@@ -1,7 +1,7 @@
 import type { ReceiverContext } from '../../lambda/receiver/context';
 import { createHandler, isAllowedTenant } from '../../lambda/receiver/index';
 import { AuthError } from '../../lambda/shared/botframework-auth';
-import { ConfigError, loadConfig } from '../../lambda/shared/config';
+import { ConfigurationError, loadConfig } from '../../lambda/shared/config';
 import { setLogSink } from '../../lambda/shared/log';
 
 const ev = (method: string, rawPath: string, extra: Record<string, unknown> = {}) => ({
@@ -25,7 +25,7 @@ describe('receiver handler (routing and configuration)', () => {
     }
     const entry = lines.map((l) => JSON.parse(l)).find((l) => l.event === 'config_invalid');
     expect(entry.reason).toContain('TDAB_APP_ID');
-    expect(loadConfig.bind(null, {})).toThrow(ConfigError);
+    expect(loadConfig.bind(null, {})).toThrow(ConfigurationError);
   });
 
   // A context whose every member throws: routing decisions must not touch it.

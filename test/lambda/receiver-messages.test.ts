@@ -53,7 +53,7 @@ describe('messaging flow', () => {
 
   test('refresh answered invalid_grant: tokens deleted, treated as no token (pending + card)', async () => {
     const u = newUser();
-    await ctx.tokens.put(key(u), { accessToken: 'old-access', refreshToken: 'revoked-refresh-token', expiresIn: 10 });
+    await ctx.tokens.put(key(u), { accessToken: 'old-access', refreshToken: 'revoked-refresh-token', expiresIn: 10 }, { generation: 0 });
     expect(await handleMessage(msg(u, 'hi'), ctx)).toBe('pending_prompted');
     expect(await tokenItem(env, u)).toBeUndefined();
     expect(await pendingItems(env, u)).toHaveLength(1);
@@ -63,11 +63,11 @@ describe('messaging flow', () => {
 
   test('invalid_grant because a concurrent request already rotated the refresh token: the newer tokens are used, not deleted', async () => {
     const u = newUser();
-    await ctx.tokens.put(key(u), { accessToken: 'old-access', refreshToken: 'rotated-away', expiresIn: 10 });
+    await ctx.tokens.put(key(u), { accessToken: 'old-access', refreshToken: 'rotated-away', expiresIn: 10 }, { generation: 0 });
     const oauth = Object.create(ctx.oauth);
     oauth.refresh = async (p: Parameters<typeof ctx.oauth.refresh>[0]) => {
       // the other request wins the race and stores the rotated tokens first
-      await ctx.tokens.put(key(u), { accessToken: 'fresh-access', refreshToken: 'new-refresh', expiresIn: 3600 });
+      await ctx.tokens.put(key(u), { accessToken: 'fresh-access', refreshToken: 'new-refresh', expiresIn: 3600 }, { generation: 0 });
       return ctx.oauth.refresh(p); // the IdP rejects the old refresh token: invalid_grant
     };
     const racing: ReceiverContext = { ...ctx, oauth };
@@ -80,11 +80,31 @@ describe('messaging flow', () => {
     expect(toUser(u)).toHaveLength(0);
   });
 
+  test('a refresh that finishes after a sign-out stores nothing: the user gets the sign-in card, not a fresh refresh token', async () => {
+    const u = newUser();
+    await ctx.tokens.put(key(u), { accessToken: 'old-access', refreshToken: 'rt-before-sign-out', expiresIn: 10 }, { generation: 0 });
+    const oauth = Object.create(ctx.oauth);
+    oauth.refresh = async () => {
+      // Entra answers with new tokens, but the user's "sign out" is handled before this request stores them.
+      expect(await handleMessage(msg(u, 'sign out'), ctx)).toBe('signed_out');
+      return { accessToken: 'new-access', refreshToken: 'new-90-day-refresh-token', expiresIn: 3600 };
+    };
+    expect(await handleMessage(msg(u, 'racing the sign-out'), { ...ctx, oauth })).toBe('pending_prompted');
+    expect(await tokenItem(env, u)).toBeUndefined(); // no access or refresh token came back
+    expect(await ctx.tokens.get(key(u))).toBeUndefined();
+    expect(invocationsFor(env, u)).toHaveLength(0);
+    const sent = toUser(u);
+    expect(sent.map((a) => a.text ?? a.attachments?.[0]?.contentType)).toEqual([
+      expect.stringContaining('signed out'), 'application/vnd.microsoft.card.adaptive',
+    ]);
+    expect(await pendingItems(env, u)).toHaveLength(1);
+  });
+
   test('Entra unreachable during refresh, token not yet expired: the current token is used', async () => {
     const port = await freePort();
     await withContext(env, { TDAB_ENTRA_AUTHORITY: `http://127.0.0.1:${port}` }, async (down) => {
       const u = newUser();
-      await down.ctx.tokens.put(key(u), { accessToken: 'still-valid', refreshToken: 'rt', expiresIn: 200 });
+      await down.ctx.tokens.put(key(u), { accessToken: 'still-valid', refreshToken: 'rt', expiresIn: 200 }, { generation: 0 });
       expect(await handleMessage(msg(u, 'hi'), down.ctx)).toBe('hot_path');
       await env.worker.idle();
       expect(invocationsFor(env, u)).toHaveLength(1);
@@ -95,7 +115,7 @@ describe('messaging flow', () => {
     const port = await freePort();
     await withContext(env, { TDAB_ENTRA_AUTHORITY: `http://127.0.0.1:${port}` }, async (down) => {
       const u = newUser();
-      await down.ctx.tokens.put(key(u), { accessToken: 'expired', refreshToken: 'rt', expiresIn: 1 });
+      await down.ctx.tokens.put(key(u), { accessToken: 'expired', refreshToken: 'rt', expiresIn: 1 }, { generation: 0 });
       expect(await handleMessage(msg(u, 'hi'), down.ctx)).toBe('pending_refresh_unavailable');
       expect(await pendingItems(env, u)).toHaveLength(1);
       expect(await tokenItem(env, u)).toBeDefined();
@@ -105,7 +125,7 @@ describe('messaging flow', () => {
 
   test('hot path, the worker invoke fails: the message is kept pending (not lost)', async () => {
     const u = newUser();
-    await ctx.tokens.put(key(u), { accessToken: 'at', refreshToken: 'rt', expiresIn: 3600 });
+    await ctx.tokens.put(key(u), { accessToken: 'at', refreshToken: 'rt', expiresIn: 3600 }, { generation: 0 });
     env.worker.failNext(500, 2);
     expect(await handleMessage(msg(u, 'keep me'), ctx)).toBe('pending_invoke_failed');
     expect(await pendingItems(env, u)).toHaveLength(1);
@@ -122,7 +142,7 @@ describe('messaging flow', () => {
 
   test('sign out twice with the same activity id: one confirmation; not signed in: says so', async () => {
     const u = newUser();
-    await ctx.tokens.put(key(u), { accessToken: 'at', expiresIn: 3600 });
+    await ctx.tokens.put(key(u), { accessToken: 'at', expiresIn: 3600 }, { generation: 0 });
     const a = msg(u, 'logout');
     expect(await handleMessage(a, ctx)).toBe('signed_out');
     expect(await handleMessage(a, ctx)).toBe('sign_out_duplicate');

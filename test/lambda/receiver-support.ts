@@ -362,9 +362,20 @@ export async function pendingItems(env: ReceiverEnv, user: TestUser): Promise<Ar
   return out.Items ?? [];
 }
 
-/** The token item of a user, if any. */
+/**
+ * The token item of a user if it holds tokens (`at`); undefined when there is none or only a sign-out tombstone (the
+ * sign-out generation without tokens, see token-store.ts). {@link rawTokenItem} returns the item as stored.
+ */
 export async function tokenItem(env: ReceiverEnv, user: TestUser): Promise<Record<string, any> | undefined> {
-  const out = await env.ddb.send(new GetItemCommand({ TableName: env.tables.tokenTable, Key: { pk: { S: `${env.tenantId}#${user.oid}` } } }));
+  const item = await rawTokenItem(env, user);
+  return item?.at ? item : undefined;
+}
+
+/** The token table item of a user as stored (tokens or a sign-out tombstone), if any. */
+export async function rawTokenItem(env: ReceiverEnv, user: TestUser): Promise<Record<string, any> | undefined> {
+  const out = await env.ddb.send(new GetItemCommand({
+    TableName: env.tables.tokenTable, Key: { pk: { S: `${env.tenantId}#${user.oid}` } }, ConsistentRead: true,
+  }));
   return out.Item;
 }
 

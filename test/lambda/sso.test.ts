@@ -11,9 +11,9 @@ import {
 import { validateActivity, type InboundActivity } from '../../lambda/receiver/activity';
 import { SSO_CONNECTION_NAME } from '../../lambda/receiver/cards';
 import type { ReceiverContext } from '../../lambda/receiver/context';
-import { handleInvoke } from '../../lambda/receiver/invoke';
+import { handleInvoke, invokeHandlerFor } from '../../lambda/receiver/invoke';
 import { handleMessage } from '../../lambda/receiver/messages';
-import { failureDetailOf, handleSsoInvoke, ssoClaimKey, type InvokeResult } from '../../lambda/receiver/sso';
+import { failureDetailOf, ssoClaimKey, type InvokeResult } from '../../lambda/receiver/sso';
 import { OAuthError, OAuthUnavailableError, TokenValidationError } from '../../lambda/shared/entra-oauth';
 import { ENV } from '../../src/private/env';
 
@@ -52,9 +52,9 @@ function exchange(user: TestUser, value: Record<string, unknown>, over: Record<s
 }
 
 async function run(activity: InboundActivity, c: ReceiverContext = ctx): Promise<InvokeResult> {
-  const res = await handleSsoInvoke(activity, c, OPTS);
-  if (!res) throw new Error('not an SSO invoke');
-  return res;
+  const handler = invokeHandlerFor(activity.raw.name);
+  if (!handler) throw new Error('not an SSO invoke');
+  return handler(activity, c, OPTS);
 }
 
 const userKey = (u: TestUser) => ({ tenantId: env.tenantId, aadObjectId: u.oid });
@@ -247,7 +247,7 @@ describe('signin/tokenExchange', () => {
   test('a refresh token left from an earlier sign-in does not make a duplicate succeed', async () => {
     const user = await newTestUser(env);
     const id = randomUUID();
-    await ctx.tokens.put(userKey(user), { accessToken: 'old', refreshToken: 'old-rt', expiresIn: 1 });
+    await ctx.tokens.put(userKey(user), { accessToken: 'old', refreshToken: 'old-rt', expiresIn: 1 }, { generation: 0 });
     expect(await ctx.conversations.claim(ssoClaimKey(id, userKey(user)), 600)).toBe(true);
     const res = await run(exchange(user, { id, token: await env.idp.mintSsoToken(user.login) }));
     expect(res.status).toBe(412);
@@ -342,19 +342,19 @@ describe('signin/verifyState', () => {
     expect(await run(invoke(user, 'signin/verifyState', {}))).toEqual({ status: 404 });
     expect(await run(invoke(user, 'signin/verifyState', undefined))).toEqual({ status: 404 });
     expect(await run(invoke(user, 'signin/verifyState', { state: '123456' }))).toEqual({ status: 412 });
-    await ctx.tokens.put(userKey(user), { accessToken: 'at', refreshToken: 'rt', expiresIn: 3600 });
+    await ctx.tokens.put(userKey(user), { accessToken: 'at', refreshToken: 'rt', expiresIn: 3600 }, { generation: 0 });
     expect(await run(invoke(user, 'signin/verifyState', { state: '123456' }))).toEqual({ status: 200 });
-    await ctx.tokens.put(userKey(user), { accessToken: 'at', refreshToken: 'rt', expiresIn: 1 });
+    await ctx.tokens.put(userKey(user), { accessToken: 'at', refreshToken: 'rt', expiresIn: 1 }, { generation: 0 });
     expect(await run(invoke(user, 'signin/verifyState', { state: '123456' }))).toEqual({ status: 200 });
     await ctx.tokens.delete(userKey(user));
-    await ctx.tokens.put(userKey(user), { accessToken: 'at', expiresIn: 1 });
+    await ctx.tokens.put(userKey(user), { accessToken: 'at', expiresIn: 1 }, { generation: 0 });
     expect(await run(invoke(user, 'signin/verifyState', { state: '123456' }))).toEqual({ status: 412 });
   });
 
   test("another user's tokens do not count", async () => {
     const user = await newTestUser(env);
     const other = await newTestUser(env);
-    await ctx.tokens.put(userKey(other), { accessToken: 'at', refreshToken: 'rt', expiresIn: 3600 });
+    await ctx.tokens.put(userKey(other), { accessToken: 'at', refreshToken: 'rt', expiresIn: 3600 }, { generation: 0 });
     expect(await run(invoke(user, 'signin/verifyState', { state: 'anything' }))).toEqual({ status: 412 });
   });
 });
@@ -405,17 +405,18 @@ describe('signin/failure', () => {
   });
 });
 
-test('other invoke names are not handled here (the receiver answers 501)', async () => {
+test('other invoke names have no handler (the receiver answers 501)', async () => {
   const user = await newTestUser(env);
-  expect(await handleSsoInvoke(invoke(user, 'composeExtension/query', {}), ctx)).toBeUndefined();
+  expect(invokeHandlerFor(invoke(user, 'composeExtension/query', {}).raw.name)).toBeUndefined();
+  expect(invokeHandlerFor('toString')).toBeUndefined();
 });
 
-test('invoke.ts: SSO names dispatched, other names 501, a malformed activity 400', async () => {
+test('invoke.ts: SSO names dispatched, other names 501; a malformed activity is refused 400 by validateActivity first', async () => {
   const user = await newTestUser(env);
   const raw = (name: string, value: unknown, over: Record<string, unknown> = {}) =>
     teamsMessage(env, user, '', { type: 'invoke', name, value, text: undefined, ...over });
-  expect(await handleInvoke(raw('composeExtension/query', {}), ctx)).toEqual({ status: 501 });
-  expect(await handleInvoke(raw('signin/verifyState', {}), ctx)).toEqual({ status: 404 });
+  expect(await handleInvoke(validateActivity(raw('composeExtension/query', {})), ctx)).toEqual({ status: 501 });
+  expect(await handleInvoke(validateActivity(raw('signin/verifyState', {})), ctx)).toEqual({ status: 404 });
   const noUser = raw('signin/tokenExchange', { id: 'x', connectionName: SSO_CONNECTION_NAME, token: 'x' }, { from: { id: user.teamsId } });
-  expect(await handleInvoke(noUser, ctx)).toEqual({ status: 400, body: { error: 'missing_aadObjectId' } });
+  expect(() => validateActivity(noUser)).toThrow(expect.objectContaining({ status: 400, reason: 'missing_aadObjectId' }));
 });

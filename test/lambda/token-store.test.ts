@@ -5,6 +5,7 @@ import { TokenCipher } from '../../lambda/shared/crypto';
 import { setLogSink } from '../../lambda/shared/log';
 import {
   DEFAULT_REFRESH_TTL_SECONDS,
+  SignedOutError,
   StoredToken,
   TokenStore,
   isUsable,
@@ -14,6 +15,9 @@ import {
 import { LocalAws, awsClientConfig, createKey, createTables, startLocalAws } from '../support/local-aws';
 
 jest.setTimeout(120_000);
+
+/** The basis of a write for a user who never signed out. */
+const NEVER = { generation: 0 };
 
 const APP_ID = '00000000-0000-0000-0000-00000000b07a';
 const TABLE = 'tokens';
@@ -89,7 +93,7 @@ describe('TokenStore', () => {
     const store = newStore();
     const accessToken = jwt(8 * 1024);
     const refreshToken = `0.A${randomBytes(1400).toString('base64url')}`;
-    const put = await store.put(ADA, { accessToken, refreshToken, expiresIn: 4000, scope: 'User.Read Mail.Read' });
+    const put = await store.put(ADA, { accessToken, refreshToken, expiresIn: 4000, scope: 'User.Read Mail.Read' }, NEVER);
     expect(calls.filter((c) => c === 'kms:EncryptCommand').length).toBe(3); // 2 parts + 1 part
     expect(calls.filter((c) => c.startsWith('ddb:'))).toEqual(['ddb:UpdateItemCommand']);
 
@@ -116,7 +120,7 @@ describe('TokenStore', () => {
     const user = freshUser();
     const accessToken = jwt(3000);
     const refreshToken = `0.A${randomBytes(500).toString('base64url')}`;
-    await newStore().put(user, { accessToken, refreshToken, expiresIn: 3599, scope: 'User.Read' });
+    await newStore().put(user, { accessToken, refreshToken, expiresIn: 3599, scope: 'User.Read' }, NEVER);
     const item = (await rawItem(user))!;
     const nowS = T0 / 1000;
     expect(item.pk).toEqual({ S: `${user.tenantId}#${user.aadObjectId}` });
@@ -138,7 +142,7 @@ describe('TokenStore', () => {
 
   test('custom refreshTtlSeconds sets ttl', async () => {
     const user = freshUser();
-    await newStore({ refreshTtlSeconds: 3600 }).put(user, { accessToken: 'at', expiresIn: 60 });
+    await newStore({ refreshTtlSeconds: 3600 }).put(user, { accessToken: 'at', expiresIn: 60 }, NEVER);
     expect((await rawItem(user))!.ttl).toEqual({ N: String(T0 / 1000 + 3600) });
     expect(() => newStore({ refreshTtlSeconds: 0 })).toThrow(/refreshTtlSeconds/);
   });
@@ -151,16 +155,16 @@ describe('TokenStore', () => {
   test('rotated refresh tokens: the newest wins; a response without refresh_token keeps the old one unless told to remove it', async () => {
     const store = newStore();
     const user = freshUser();
-    await store.put(user, { accessToken: 'access-1', refreshToken: 'refresh-1', expiresIn: 3600 });
+    await store.put(user, { accessToken: 'access-1', refreshToken: 'refresh-1', expiresIn: 3600 }, NEVER);
     clock += 3000_000;
-    await store.put(user, { accessToken: 'access-2', refreshToken: 'refresh-2', expiresIn: 3600, scope: 'User.Read Mail.Read' });
+    await store.put(user, { accessToken: 'access-2', refreshToken: 'refresh-2', expiresIn: 3600, scope: 'User.Read Mail.Read' }, NEVER);
     let got = (await store.get(user))!;
     expect(await store.decryptAccessToken(got)).toBe('access-2');
     expect(await store.decryptRefreshToken(got)).toBe('refresh-2');
     expect(got.updatedAt).toBe(T0 / 1000 + 3000);
 
     clock += 3000_000;
-    const kept = await store.put(user, { accessToken: 'access-3', expiresIn: 3600 });
+    const kept = await store.put(user, { accessToken: 'access-3', expiresIn: 3600 }, NEVER);
     expect(kept.scopes).toBe('User.Read Mail.Read'); // a response without scope keeps the stored scopes
     expect(await store.decryptRefreshToken(kept)).toBe('refresh-2');
     got = (await store.get(user))!;
@@ -168,7 +172,7 @@ describe('TokenStore', () => {
     expect(await store.decryptAccessToken(got)).toBe('access-3');
     expect(got.expiresAt).toBe(T0 / 1000 + 6000 + 3600);
 
-    const removed = await store.put(user, { accessToken: 'access-4', expiresIn: 3600 }, { missingRefreshToken: 'remove' });
+    const removed = await store.put(user, { accessToken: 'access-4', expiresIn: 3600 }, NEVER, { missingRefreshToken: 'remove' });
     expect(removed.refreshToken).toBeUndefined();
     expect(await store.decryptRefreshToken((await store.get(user))!)).toBeUndefined();
     expect((await rawItem(user))!.rt).toBeUndefined();
@@ -178,17 +182,92 @@ describe('TokenStore', () => {
     const store = newStore();
     const user = freshUser();
     expect(await store.delete(user)).toBe(false);
-    await store.put(user, { accessToken: 'a', refreshToken: 'r', expiresIn: 3600 });
+    expect(await rawItem(user)).toBeUndefined(); // deleting nothing writes nothing
+    await store.put(user, { accessToken: 'a', refreshToken: 'r', expiresIn: 3600 }, NEVER);
     expect(await store.delete(user)).toBe(true);
     expect(await store.get(user)).toBeUndefined();
     expect(await store.delete(user)).toBe(false);
+  });
+});
+
+describe('sign-out sticks (the sign-out generation)', () => {
+  test('a refresh that read the tokens before the sign-out cannot write them back; a fresh sign-in afterwards can', async () => {
+    const store = newStore();
+    const user = freshUser();
+    await store.put(user, { accessToken: 'access-1', refreshToken: 'refresh-1', expiresIn: 60 }, NEVER);
+    const readByRefresh = (await store.get(user))!; // a refresh starts: it read the row...
+    expect(readByRefresh.generation).toBe(0);
+
+    clock += 1000;
+    expect(await store.signOut(user)).toBe(true); // ...the user signs out...
+    // ...and the refresh finishes afterwards: nothing is written.
+    await expect(store.put(user, { accessToken: 'access-2', refreshToken: 'refresh-2', expiresIn: 3600 }, readByRefresh))
+      .rejects.toBeInstanceOf(SignedOutError);
+    expect(await store.get(user)).toBeUndefined();
+    const tombstone = (await rawItem(user))!;
+    expect(Object.keys(tombstone).sort()).toEqual(['gen', 'pk', 'ttl', 'upd']); // no ciphertext left
+    expect(tombstone.gen).toEqual({ N: '1' });
+    expect(tombstone.ttl).toEqual({ N: String(T0 / 1000 + 1 + DEFAULT_REFRESH_TTL_SECONDS) });
+
+    // A sign-in that starts after the sign-out reads the new generation and stores.
+    const basis = await store.basis(user);
+    expect(basis).toEqual({ generation: 1 });
+    const stored = await store.put(user, { accessToken: 'access-3', refreshToken: 'refresh-3', expiresIn: 3600 }, basis);
+    expect(stored.generation).toBe(1);
+    expect(await store.decryptRefreshToken((await store.get(user))!)).toBe('refresh-3');
+    // markForResume after that sign-in writes with what the sign-in stored
+    await store.put(user, { accessToken: 'access-3', expiresIn: 1 }, stored);
+
+    // A second sign-out: writes prepared under generation 1 are refused too.
+    expect(await store.signOut(user)).toBe(true);
+    await expect(store.put(user, { accessToken: 'late', expiresIn: 3600 }, stored)).rejects.toBeInstanceOf(SignedOutError);
+    expect((await rawItem(user))!.gen).toEqual({ N: '2' });
+    expect((await rawItem(user))!.at).toBeUndefined();
+  });
+
+  test('a sign-out with nothing stored still leaves a tombstone: a sign-in in progress does not complete into stored tokens', async () => {
+    const store = newStore();
+    const user = freshUser();
+    const readBySignIn = await store.basis(user);
+    expect(readBySignIn).toEqual({ generation: 0 });
+    expect(await store.signOut(user)).toBe(false);
+    await expect(store.put(user, { accessToken: 'a', refreshToken: 'r', expiresIn: 3600 }, readBySignIn)).rejects.toBeInstanceOf(SignedOutError);
+    expect((await rawItem(user))!.at).toBeUndefined();
+  });
+
+  test('delete (invalid_grant) keeps the generation, so a writer from before an earlier sign-out stays refused', async () => {
+    const store = newStore();
+    const user = freshUser();
+    const old = await store.put(user, { accessToken: 'a', refreshToken: 'r', expiresIn: 60 }, NEVER);
+    await store.signOut(user);
+    await store.put(user, { accessToken: 'b', refreshToken: 'r2', expiresIn: 60 }, await store.basis(user));
+    expect(await store.delete(user)).toBe(true);
+    expect((await rawItem(user))!.gen).toEqual({ N: '1' });
+    await expect(store.put(user, { accessToken: 'stale', expiresIn: 3600 }, old)).rejects.toBeInstanceOf(SignedOutError);
+    expect(await store.get(user)).toBeUndefined();
+  });
+
+  test('concurrent writers of the same generation do not refuse each other (refresh tokens rotate; the newest wins)', async () => {
+    const store = newStore();
+    const user = freshUser();
+    const read = await store.put(user, { accessToken: 'a', refreshToken: 'r', expiresIn: 60 }, NEVER);
+    await store.put(user, { accessToken: 'b', refreshToken: 'r-b', expiresIn: 3600 }, read);
+    await store.put(user, { accessToken: 'c', refreshToken: 'r-c', expiresIn: 3600 }, read);
+    expect(await store.decryptRefreshToken((await store.get(user))!)).toBe('r-c');
+  });
+
+  test('put requires a basis read from the store', async () => {
+    const store = newStore();
+    for (const bad of [undefined, {}, { generation: -1 }, { generation: 1.5 }, { generation: '0' }]) {
+      await expect(store.put(freshUser(), { accessToken: 'a', expiresIn: 60 }, bad as never)).rejects.toThrow(/basis/);
+    }
   });
 
   test('user ids are case-insensitive (Entra GUIDs) and validated', async () => {
     const store = newStore();
     const user = freshUser();
     const upper = { tenantId: user.tenantId.toUpperCase(), aadObjectId: user.aadObjectId.toUpperCase() };
-    await store.put(upper, { accessToken: 'tok', expiresIn: 3600 });
+    await store.put(upper, { accessToken: 'tok', expiresIn: 3600 }, NEVER);
     const got = (await store.get(user))!;
     expect(got.user).toEqual(user);
     expect(await store.decryptAccessToken(got)).toBe('tok');
@@ -196,14 +275,14 @@ describe('TokenStore', () => {
     for (const bad of [{ ...ADA, aadObjectId: '' }, { ...ADA, tenantId: 'a#b' }, { ...ADA, aadObjectId: 'x y' }]) {
       await expect(store.get(bad)).rejects.toThrow(TypeError);
     }
-    await expect(store.put(ADA, { accessToken: '', expiresIn: 1 })).rejects.toThrow(/accessToken/);
-    await expect(store.put(ADA, { accessToken: 'x', expiresIn: Number.NaN })).rejects.toThrow(/expiresIn/);
+    await expect(store.put(ADA, { accessToken: '', expiresIn: 1 }, NEVER)).rejects.toThrow(/accessToken/);
+    await expect(store.put(ADA, { accessToken: 'x', expiresIn: Number.NaN }, NEVER)).rejects.toThrow(/expiresIn/);
   });
 
   test('ciphertexts copied into another user\'s item do not decrypt (the encryption context binds them to the user)', async () => {
     const store = newStore();
-    await store.put(ADA, { accessToken: 'ada-access', refreshToken: 'ada-refresh', expiresIn: 3600 });
-    await store.put(BOB, { accessToken: 'bob-access', refreshToken: 'bob-refresh', expiresIn: 3600 });
+    await store.put(ADA, { accessToken: 'ada-access', refreshToken: 'ada-refresh', expiresIn: 3600 }, NEVER);
+    await store.put(BOB, { accessToken: 'bob-access', refreshToken: 'bob-refresh', expiresIn: 3600 }, NEVER);
     const ada = (await rawItem(ADA))!;
     // An attacker with write access to the table moves Ada's ciphertexts into Bob's item.
     await ddb.send(new UpdateItemCommand({
@@ -245,9 +324,9 @@ describe('TokenStore', () => {
   test('after a key change, a kept refresh token still names (and decrypts with) the key that encrypted it', async () => {
     const user = freshUser();
     const newKeyArn = await createKey(aws.motoEndpoint, 'rotated key');
-    await newStore().put(user, { accessToken: 'access-old-key', refreshToken: 'refresh-old-key', expiresIn: 3600 });
+    await newStore().put(user, { accessToken: 'access-old-key', refreshToken: 'refresh-old-key', expiresIn: 3600 }, NEVER);
     const store2 = newStore({ cipher: new TokenCipher({ kms, keyId: newKeyArn }) });
-    const stored = await store2.put(user, { accessToken: 'access-new-key', expiresIn: 3600 });
+    const stored = await store2.put(user, { accessToken: 'access-new-key', expiresIn: 3600 }, NEVER);
     expect(stored.accessToken.keyId).toBe(newKeyArn);
     expect(stored.refreshToken!.keyId).toBe(keyArn);
     expect(await store2.decryptAccessToken(stored)).toBe('access-new-key');
@@ -262,6 +341,7 @@ describe('isUsable', () => {
     expiresAt,
     scopes: '',
     updatedAt: 0,
+    generation: 0,
   });
   test('usable only while more than the skew (default 300 s) remains', () => {
     const now = 1_800_000_000;

@@ -94,12 +94,13 @@ describe.each([
     await backend?.stop();
   });
 
-  test('token store: put encrypts (any size), get reads without KMS, the context binds the user, delete', async () => {
+  test('token store: put encrypts (any size), get reads without KMS, the context binds the user, sign-out sticks', async () => {
     const cipher = new TokenCipher({ kms, keyId: keyArn });
     const store = new TokenStore({ ddb, cipher, tableName: TABLES.tokenTable, appId: APP_ID });
     const longToken = 'x'.repeat(9000);
-    const stored = await store.put(USER, { accessToken: longToken, refreshToken: 'refresh-1', expiresIn: 3600, scope: 'User.Read' });
-    expect(stored.accessToken.ciphertexts.length).toBeGreaterThan(1);
+    const basis = await store.basis(USER);
+    const stored = await store.put(USER, { accessToken: longToken, refreshToken: 'refresh-1', expiresIn: 3600, scope: 'User.Read' }, basis);
+    expect(stored.accessToken.ciphertexts.length).toBeGreaterThan(0);
     const read = await store.get(USER);
     expect(read?.scopes).toBe('User.Read');
     expect(await store.decryptAccessToken(read!)).toBe(longToken);
@@ -109,12 +110,15 @@ describe.each([
     await expect(kms.send(new DecryptCommand({ KeyId: keyArn, CiphertextBlob: Buffer.from(read!.accessToken.ciphertexts[0], 'base64'), EncryptionContext: wrong })))
       .rejects.toMatchObject({ name: 'InvalidCiphertextException' });
     // A refresh without a refresh token keeps the stored one (if_not_exists / partial SET).
-    await store.put(USER, { accessToken: 'access-2', expiresIn: 3600 });
-    const again = await store.get(USER);
-    expect(again?.scopes).toBe('User.Read');
-    expect(await store.decryptRefreshToken(again!)).toBe('refresh-1');
-    await store.put(USER, { accessToken: 'access-3', expiresIn: 3600 }, { missingRefreshToken: 'remove' });
-    expect((await store.get(USER))?.refreshToken).toBeUndefined();
+    const again = await store.put(USER, { accessToken: 'access-2', expiresIn: 3600 }, read!);
+    expect(again.scopes).toBe('User.Read');
+    expect(await store.decryptRefreshToken(again)).toBe('refresh-1');
+    // Sign-out (generation + 1, tokens removed): a write prepared before it fails; one with a fresh basis works.
+    expect(await store.signOut(USER)).toBe(true);
+    expect(await store.get(USER)).toBeUndefined();
+    await expect(store.put(USER, { accessToken: 'late', expiresIn: 3600 }, again)).rejects.toMatchObject({ name: 'SignedOutError' });
+    const fresh = await store.put(USER, { accessToken: 'access-3', refreshToken: 'refresh-3', expiresIn: 3600 }, await store.basis(USER));
+    expect(await store.decryptAccessToken(fresh)).toBe('access-3');
     expect(await store.delete(USER)).toBe(true);
     expect(await store.delete(USER)).toBe(false);
     expect(await store.get(USER)).toBeUndefined();

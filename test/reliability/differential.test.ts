@@ -108,6 +108,12 @@ const CORPUS: Case[] = [
   // The connector throws a TypeError (channelId.trim() of undefined) here: a rejection, though not a designed one.
   { name: 'missing activity channelId', authorization: lazy(() => idp.sign(claims())), activity: { serviceUrl: SERVICE_URL }, both: 'reject' },
   { name: 'channel not endorsed', authorization: lazy(() => idp.sign(claims())), activity: { serviceUrl: SERVICE_URL, channelId: 'skype' }, both: 'reject' },
+  // Issue 11 point 10: agreements that were differences before.
+  { name: 'tab between Bearer and the token', authorization: async () => `Bearer\t${await idp.sign(claims())}`, both: 'reject' },
+  { name: 'space before the scheme', authorization: async () => ` Bearer ${await idp.sign(claims())}`, both: 'reject' },
+  { name: 'space after the token', authorization: async () => `Bearer ${await idp.sign(claims())} `, both: 'reject' },
+  { name: 'aud array [appId, other]', authorization: lazy(() => idp.sign(claims({ aud: [APP_ID, 'https://api.botframework.com'] }))), both: 'reject' },
+  { name: 'aud array [appId]', authorization: lazy(() => idp.sign(claims({ aud: [APP_ID] }))), both: 'reject' },
   // Documented differences.
   { name: 'missing exp', authorization: lazy(() => idp.sign(claims({ exp: undefined }))), connector: 'accept', ours: 'reject' },
   { name: 'RS384 while the metadata lists only RS256', authorization: lazy(() => idp.sign(claims(), { alg: 'RS384' })), connector: 'accept', ours: 'reject' },

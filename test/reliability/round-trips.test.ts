@@ -82,7 +82,7 @@ test('first contact, callback and hot path make exactly the documented calls', a
     expect((await handler(callbackEvent(redirect))).statusCode).toBe(200);
   });
   // consume state, store tokens, release the prompt, list + resume + delete the one pending message
-  expect(callback.aws).toEqual({ DeleteItem: 3, UpdateItem: 1, Query: 1 });
+  expect(callback.aws).toEqual({ DeleteItem: 3, GetItem: 1, UpdateItem: 1, Query: 1 }); // GetItem: the sign-out generation
   expect(callback.moto).toEqual({ Encrypt: 2 });
   expect(callback.invokes).toBe(1);
   expect(callback.idpToken).toBe(1);

@@ -1,18 +1,20 @@
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import * as zlib from 'node:zlib';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
-import { buildSync } from 'esbuild';
 import { unzipSync } from 'fflate';
-import { AppPackageOptions, buildManifest, buildPackageZip, MANIFEST_VERSION } from '../../lambda/cli/manifest';
-import { crc32, encodePng } from '../../lambda/cli/png';
-import { main, parseCli, readStackOutputs } from '../../lambda/cli/teams-app-package';
+import { main, parseCli, readStackOutputs } from '../../cli/app-package';
+import { AppPackageOptions, buildManifest, buildPackageZip, MANIFEST_VERSION } from '../../cli/app-package/manifest';
+import { colorIcon, crc32, encodePng, outlineIcon, readPngHeader } from '../../cli/app-package/png';
+import { MANIFEST_SCHEMA_PATH, manifestSchemaErrors } from '../../cli/app-package/schema';
+import { buildBundleArgs } from '../support/handler-bundle';
 
-const SCHEMA_FILE = join(__dirname, '..', 'fixtures', 'teams-manifest', 'MicrosoftTeams.schema.v1.29.json');
+const ROOT = join(__dirname, '..', '..');
+const SCHEMA_FILE = join(ROOT, MANIFEST_SCHEMA_PATH);
 const APP_ID = '6f1c2d3e-4a5b-4c6d-8e7f-901234567890';
 const ENDPOINT = 'https://abcdefghij.lambda-url.eu-west-1.on.aws/api/messages';
 
@@ -114,6 +116,32 @@ describe('Teams app package', () => {
     expect(validate({ ...good, webApplicationInfo: { id: 'not-a-guid', resource: 'x' } })).toBe(false);
     expect(validate({ ...good, bots: [{ botId: APP_ID, scopes: ['everywhere'] }] })).toBe(false);
     expect(validate({ ...good, manifestVersion: '1.16' })).toBe(false);
+    // The tool's own run-time check (the schema the package ships) agrees.
+    expect(manifestSchemaErrors(good)).toEqual([]);
+    expect(manifestSchemaErrors(noDeveloper)).toEqual([expect.stringMatching(/^\/: must have required property 'developer'/)]);
+    expect(manifestSchemaErrors({ ...good, validDomains: Array.from({ length: 101 }, (_, i) => `d${i}.example.com`) }))
+      .toEqual(['/validDomains: must NOT have more than 100 items']);
+  });
+
+  test('a manifest the shipped schema refuses is not written: the check runs at build time, not only in tests', () => {
+    // 101 validDomains pass the option checks (each is a host name) but not the schema (at most 100).
+    const extraValidDomains = Array.from({ length: 100 }, (_, i) => `d${i}.example.com`);
+    expect(() => buildPackageZip(options({ extraValidDomains }))).toThrow(/does not match the Teams app manifest schema v1\.29:\n {2}\/validDomains: must NOT have more than 100 items/);
+  });
+
+  test('custom icons go into the zip as given; wrong sizes, non-PNGs and an outline without alpha are refused', () => {
+    const color = colorIcon('#107C10');
+    const outline = outlineIcon();
+    const files = unzipSync(buildPackageZip(options({ colorIcon: color, outlineIcon: outline, accentColor: '#000000' })));
+    expect(Buffer.from(files['color.png'])).toEqual(color);
+    expect(Buffer.from(files['outline.png'])).toEqual(outline);
+    expect(readPngHeader(color)).toEqual({ width: 192, height: 192, colorType: 6 });
+    expect(() => buildPackageZip(options({ colorIcon: outline }))).toThrow('--color-icon: the icon is 32x32; Teams requires 192x192 pixels');
+    expect(() => buildPackageZip(options({ outlineIcon: color }))).toThrow('--outline-icon: the icon is 192x192; Teams requires 32x32 pixels');
+    expect(() => buildPackageZip(options({ colorIcon: Buffer.from('GIF89a...') }))).toThrow('--color-icon: not a PNG file');
+    const rgbOutline = Buffer.from(outline);
+    rgbOutline[25] = 2; // IHDR colour type: RGB, no alpha (the CRC no longer matches; the header check does not read it)
+    expect(() => buildPackageZip(options({ outlineIcon: rgbOutline }))).toThrow(/--outline-icon: the outline icon needs a transparent background/);
   });
 
   test('optional parts: custom SSO resource, Teams app id, extra domains, no commands, full name', () => {
@@ -241,9 +269,13 @@ describe('teams-bot-app-package command line', () => {
     writeFileSync(outputsFile, JSON.stringify({
       OtherStack: { BucketName: 'b' },
       BotStack: {
-        BotMessagingEndpointA1B2C3: ENDPOINT,
-        BotAppId0D1E2F: APP_ID,
-        BotCallbackUrl99: 'https://abcdefghij.lambda-url.eu-west-1.on.aws/auth/callback',
+        BotMessagingEndpointA1B2C3D4: ENDPOINT,
+        BotAppId0D1E2F3A: APP_ID,
+        BotRedirectUri99AA88BB: 'https://abcdefghij.lambda-url.eu-west-1.on.aws/auth/callback',
+        // Keys that merely contain the names are not the construct's outputs (matching is exact, not by substring).
+        MessagingEndpointAppIdNote: 'https://elsewhere.example/api/messages',
+        OldAppId: '99999999-9999-4999-8999-999999999999',
+        BotMessagingEndpointUrl1A2B3C4D: 'https://wrong.example/api/messages',
       },
     }));
     expect(readStackOutputs(outputsFile)).toEqual({ appId: APP_ID, endpoint: ENDPOINT });
@@ -255,18 +287,61 @@ describe('teams-bot-app-package command line', () => {
     expect(manifestOf(out).validDomains).toEqual(['bot.contoso.example']);
   });
 
-  test('--stack-outputs with several bot stacks needs --stack', () => {
+  test('--stack-outputs with several bots: --stack and --bot choose one', () => {
     const outputsFile = join(dir, 'outputs.json');
     const other = '22222222-3333-4444-8555-666666666666';
+    const third = '33333333-4444-4555-8666-777777777777';
     writeFileSync(outputsFile, JSON.stringify({
-      Dev: { BotMessagingEndpoint1: 'https://dev.example.com/api/messages', BotAppId1: APP_ID },
-      Prod: { BotMessagingEndpoint1: 'https://prod.example.com/api/messages', BotAppId1: other },
+      Dev: { BotMessagingEndpoint0A1B2C3D: 'https://dev.example.com/api/messages', BotAppId4E5F6A7B: APP_ID },
+      Prod: {
+        BotMessagingEndpoint0A1B2C3D: 'https://prod.example.com/api/messages',
+        BotAppId4E5F6A7B: other,
+        HrBotMessagingEndpointFFEE0011: 'https://hr.example.com/api/messages',
+        HrBotAppId22334455: third,
+      },
     }));
     const r = run(['--stack-outputs', outputsFile, '--name', 'Bot', '--out', join(dir, 'x.zip')]);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/several stacks have a bot \(Dev, Prod\); choose one with --stack/);
-    expect(readStackOutputs(outputsFile, 'Prod')).toEqual({ appId: other, endpoint: 'https://prod.example.com/api/messages' });
-    expect(() => readStackOutputs(outputsFile, 'Test')).toThrow(/no stack named "Test" \(found: Dev, Prod\)/);
+    expect(r.stderr).toContain('several bots (Dev/Bot, Prod/Bot, Prod/HrBot); choose one with --stack Dev --bot Bot or --stack Prod --bot Bot or --stack Prod --bot HrBot');
+    expect(readStackOutputs(outputsFile, { stack: 'Dev' })).toEqual({ appId: APP_ID, endpoint: 'https://dev.example.com/api/messages' });
+    expect(() => readStackOutputs(outputsFile, { stack: 'Prod' })).toThrow(/several bots \(Prod\/Bot, Prod\/HrBot\)/);
+    expect(readStackOutputs(outputsFile, { stack: 'Prod', bot: 'HrBot' })).toEqual({ appId: third, endpoint: 'https://hr.example.com/api/messages' });
+    expect(readStackOutputs(outputsFile, { bot: 'HrBot' })).toEqual({ appId: third, endpoint: 'https://hr.example.com/api/messages' });
+    expect(() => readStackOutputs(outputsFile, { stack: 'Test' })).toThrow(/no stack named "Test" \(found: Dev, Prod\)/);
+    expect(() => readStackOutputs(outputsFile, { stack: 'Dev', bot: 'HrBot' })).toThrow(/stack Dev has no bot named "HrBot" .*found: --stack Dev --bot Bot; --stack Prod --bot Bot; --stack Prod --bot HrBot/);
+    const out = join(dir, 'hr.zip');
+    expect(run(['--stack-outputs', outputsFile, '--stack', 'Prod', '--bot', 'HrBot', '--name', 'HR', '--out', out]).status).toBe(0);
+    expect(manifestOf(out).bots[0].botId).toBe(third);
+  });
+
+  test('--stack-outputs: a file without the construct\'s outputs is a usage error', () => {
+    const outputsFile = join(dir, 'outputs.json');
+    writeFileSync(outputsFile, JSON.stringify({ Other: { Endpoint: ENDPOINT, BotMessagingEndpointUrl: ENDPOINT } }));
+    const r = run(['--stack-outputs', outputsFile, '--name', 'Bot']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('no stack has a bot (an output key <bot>MessagingEndpoint<hash>)');
+  });
+
+  test('--color-icon and --outline-icon read PNG files; a missing file is a usage error', () => {
+    const colorFile = join(dir, 'color.png');
+    writeFileSync(colorFile, colorIcon('#C50F1F'));
+    const out = join(dir, 'icons.zip');
+    const base = ['--app-id', APP_ID, '--name', 'Bot', '--endpoint', ENDPOINT, '--out', out];
+    expect(run([...base, '--color-icon', colorFile]).status).toBe(0);
+    expect(Buffer.from(unzipSync(readFileSync(out))['color.png'])).toEqual(colorIcon('#C50F1F'));
+    const r = run([...base, '--outline-icon', join(dir, 'nope.png')]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--outline-icon .*nope\.png: cannot read the file \(ENOENT\)/);
+    const wrong = run([...base, '--outline-icon', colorFile]);
+    expect(wrong.status).toBe(2);
+    expect(wrong.stderr).toContain('--outline-icon: the icon is 192x192; Teams requires 32x32 pixels');
+  });
+
+  test('--version prints the package version', () => {
+    const r = run(['--version']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(`${JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version}\n`);
+    expect(run(['-v']).stdout).toBe(r.stdout);
   });
 
   test('usage errors exit 2 with a message naming the flag, and write nothing', () => {
@@ -279,6 +354,9 @@ describe('teams-bot-app-package command line', () => {
       [['--app-id', APP_ID, '--name', 'Bot', '--endpoint', ENDPOINT, '--bogus', '--out', out], /Unknown option '--bogus'/],
       [['--app-id', APP_ID, '--name', 'Bot', '--endpoint', ENDPOINT, '--command', 'nodescription', '--out', out], /title=description/],
       [['--stack-outputs', join(dir, 'missing.json'), '--name', 'Bot', '--out', out], /cannot read JSON/],
+      [['--stack', 'Dev', '--app-id', APP_ID, '--name', 'Bot', '--endpoint', ENDPOINT, '--out', out], /--stack needs --stack-outputs/],
+      [['--bot', 'Bot', '--app-id', APP_ID, '--name', 'Bot', '--endpoint', ENDPOINT, '--out', out], /--bot needs --stack-outputs/],
+      [['--app-id', APP_ID, '--name', 'Bot', '--endpoint', ENDPOINT, '--command', 'a=b', '--no-commands', '--out', out], /exclude each other/],
     ];
     for (const [args, message] of cases) {
       const r = run(args);
@@ -294,20 +372,22 @@ describe('teams-bot-app-package command line', () => {
     expect(r.stdout).toMatch(/^Usage: teams-bot-app-package/);
   });
 
-  test('the esbuild bundle runs standalone with node built-ins only', () => {
-    const bundle = join(dir, 'teams-app-package.js');
-    const result = buildSync({
-      entryPoints: [join(__dirname, '..', '..', 'lambda', 'cli', 'teams-app-package.ts')],
-      bundle: true,
-      platform: 'node',
-      target: 'node20',
-      format: 'cjs',
-      outfile: bundle,
-      metafile: true,
-      logLevel: 'silent',
-    });
-    const external = Object.values(result.metafile!.outputs)[0].imports.filter((i) => i.external).map((i) => i.path);
-    expect(external.filter((p) => !isBuiltin(p))).toEqual([]); // fflate is inlined
+  test('the bundle, laid out as in the npm package, runs standalone: node built-ins only, schema and version from the package', () => {
+    // A package directory like the installed one: package.json, the shipped schema, the bundle built with the
+    // build's own esbuild arguments (.projen/tasks.json) at its bin path.
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+    const pkgDir = join(dir, 'node_modules', pkg.name);
+    const bundle = join(pkgDir, pkg.bin['teams-bot-app-package']);
+    mkdirSync(dirname(bundle), { recursive: true });
+    writeFileSync(join(pkgDir, 'package.json'), JSON.stringify({ name: pkg.name, version: '9.8.7' }));
+    cpSync(join(ROOT, 'schemas'), join(pkgDir, 'schemas'), { recursive: true });
+    const meta = join(dir, 'meta.json');
+    execFileSync(join(ROOT, 'node_modules', '.bin', 'esbuild'), [...buildBundleArgs('cli/app-package/index.ts'), '--log-level=error', `--outfile=${bundle}`, `--metafile=${meta}`],
+      { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    const outputs = JSON.parse(readFileSync(meta, 'utf8')).outputs;
+    const imports = (Object.values(outputs)[0] as { imports: Array<{ path: string; external?: boolean }> }).imports;
+    const external = imports.filter((i) => i.external).map((i) => i.path);
+    expect(external.filter((p) => !isBuiltin(p))).toEqual([]); // fflate, ajv inlined
     const out = join(dir, 'bundle.zip');
     const r = spawnSync(process.execPath, [bundle, '--app-id', APP_ID, '--name', 'Graph Bot', '--endpoint', ENDPOINT, '--out', out,
       '--website-url', 'https://contoso.example', '--privacy-url', 'https://contoso.example/p', '--terms-url', 'https://contoso.example/t'], {
@@ -316,7 +396,15 @@ describe('teams-bot-app-package command line', () => {
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(validate(manifestOf(out))).toBe(true);
+    const version = spawnSync(process.execPath, [bundle, '--version'], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+    expect(version.stdout).toBe('9.8.7\n');
     const bad = spawnSync(process.execPath, [bundle, '--name', 'x'], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
     expect(bad.status).toBe(2);
+    // Without the shipped schema the tool refuses to write an unchecked package.
+    rmSync(join(pkgDir, 'schemas'), { recursive: true });
+    const noSchema = spawnSync(process.execPath, [bundle, '--app-id', APP_ID, '--name', 'Graph Bot', '--endpoint', ENDPOINT, '--out', join(dir, 'n.zip')],
+      { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+    expect(noSchema.status).toBe(1);
+    expect(noSchema.stderr).toMatch(/ENOENT.*MicrosoftTeams\.schema\.v1\.29\.json/);
   });
 });

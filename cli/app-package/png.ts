@@ -76,6 +76,23 @@ export function encodePng(image: RgbaImage): Buffer {
   ]);
 }
 
+/** What the IHDR chunk of a PNG file says. */
+export interface PngHeader {
+  readonly width: number;
+  readonly height: number;
+  /** 0 grey, 2 RGB, 3 palette, 4 grey + alpha, 6 RGBA. */
+  readonly colorType: number;
+}
+
+/** Reads the header of a PNG file: the signature, then the IHDR chunk. Throws when the bytes are not a PNG. */
+export function readPngHeader(bytes: Uint8Array): PngHeader {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buf.length < 33 || !buf.subarray(0, 8).equals(PNG_SIGNATURE) || buf.toString('ascii', 12, 16) !== 'IHDR') {
+    throw new Error('not a PNG file');
+  }
+  return { width: buf.readUInt32BE(16), height: buf.readUInt32BE(20), colorType: buf[25] };
+}
+
 /** Parses `#rrggbb`. */
 export function parseHexColor(hex: string): [number, number, number] {
   const m = /^#([0-9a-fA-F]{2})([0-9a-fA-F]{2})([0-9a-fA-F]{2})$/.exec(hex);

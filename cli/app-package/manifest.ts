@@ -4,9 +4,11 @@
  */
 // eslint-disable-next-line import/no-extraneous-dependencies -- inlined into the CLI bundle by esbuild
 import { zipSync } from 'fflate';
-import { colorIcon, outlineIcon, parseHexColor } from './png';
+import { colorIcon, outlineIcon, parseHexColor, readPngHeader } from './png';
+import { manifestSchemaErrors } from './schema';
+import { isGuid } from '../../src/private/shared-data';
 
-/** The manifest schema version the tool writes (and the fixture the tests validate against). */
+/** The manifest schema version the tool writes (and validates against: `schemas/teams-manifest/`). */
 export const MANIFEST_VERSION = '1.29';
 
 /** The `$schema` URL of that version. */
@@ -51,7 +53,14 @@ export interface AppPackageOptions {
   readonly extraValidDomains?: readonly string[];
   readonly scopes: readonly BotScope[];
   readonly commands: readonly BotCommand[];
+  /** Your colour icon (PNG, 192×192); default: drawn in the accent colour. */
+  readonly colorIcon?: Uint8Array;
+  /** Your outline icon (PNG, 32×32, white on transparent); default: drawn. */
+  readonly outlineIcon?: Uint8Array;
 }
+
+/** Icon sizes the Teams manifest requires. */
+export const ICON_SIZES = { color: 192, outline: 32 } as const;
 
 /** A usage problem in the options: the CLI prints the message and exits with status 2. */
 export class UsageError extends Error {
@@ -61,7 +70,6 @@ export class UsageError extends Error {
   }
 }
 
-const GUID = /^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$/;
 const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$/;
 // A domain for validDomains: host names (optionally `*.` wildcard), no scheme, no path.
 const DOMAIN = /^(\*\.)?([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}(:\d{1,5})?$/;
@@ -93,10 +101,10 @@ function checkHttpsUrl(flag: string, value: string): URL {
 
 /** Validates the options against the manifest's constraints; throws {@link UsageError} naming the flag. */
 export function validateOptions(o: AppPackageOptions): void {
-  if (!GUID.test(o.appId)) {
+  if (!isGuid(o.appId)) {
     throw new UsageError(`--app-id ${JSON.stringify(o.appId)} is not a GUID (the Entra application (client) id)`);
   }
-  if (o.teamsAppId !== undefined && !GUID.test(o.teamsAppId)) {
+  if (o.teamsAppId !== undefined && !isGuid(o.teamsAppId)) {
     throw new UsageError(`--teams-app-id ${JSON.stringify(o.teamsAppId)} is not a GUID`);
   }
   checkLength('--name', o.name, 30);
@@ -140,6 +148,31 @@ export function validateOptions(o: AppPackageOptions): void {
   for (const c of o.commands) {
     checkLength('--command title', c.title, 32);
     checkLength('--command description', c.description, 128);
+  }
+  validateIcons(o);
+}
+
+function checkIcon(flag: string, png: Uint8Array, size: number, alpha: boolean): void {
+  let header;
+  try {
+    header = readPngHeader(png);
+  } catch {
+    throw new UsageError(`${flag}: not a PNG file`);
+  }
+  if (header.width !== size || header.height !== size) {
+    throw new UsageError(`${flag}: the icon is ${header.width}x${header.height}; Teams requires ${size}x${size} pixels`);
+  }
+  if (alpha && header.colorType !== 4 && header.colorType !== 6) {
+    throw new UsageError(`${flag}: the outline icon needs a transparent background (a PNG with an alpha channel)`);
+  }
+}
+
+function validateIcons(o: AppPackageOptions): void {
+  if (o.colorIcon !== undefined) {
+    checkIcon('--color-icon', o.colorIcon, ICON_SIZES.color, false);
+  }
+  if (o.outlineIcon !== undefined) {
+    checkIcon('--outline-icon', o.outlineIcon, ICON_SIZES.outline, true);
   }
 }
 
@@ -194,14 +227,26 @@ export function buildManifest(o: AppPackageOptions): Record<string, unknown> {
   };
 }
 
-/** The files of the package, by name at the archive's root. */
+/** A manifest the shipped schema refuses (a defect of this tool or of options it did not check): exit status 1. */
+export class ManifestSchemaError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`the manifest does not match the Teams app manifest schema v${MANIFEST_VERSION}:\n  ${problems.join('\n  ')}`);
+    this.name = 'ManifestSchemaError';
+  }
+}
+
+/** The files of the package, by name at the archive's root. The manifest is checked against the shipped schema. */
 export function buildPackageFiles(o: AppPackageOptions): Record<string, Uint8Array> {
   validateOptions(o);
   const manifest = buildManifest(o);
+  const problems = manifestSchemaErrors(manifest);
+  if (problems.length > 0) {
+    throw new ManifestSchemaError(problems);
+  }
   return {
     'manifest.json': new TextEncoder().encode(JSON.stringify(manifest, null, 2) + '\n'),
-    'color.png': colorIcon(o.accentColor),
-    'outline.png': outlineIcon(),
+    'color.png': o.colorIcon ?? colorIcon(o.accentColor),
+    'outline.png': o.outlineIcon ?? outlineIcon(),
   };
 }
 

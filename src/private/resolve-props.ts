@@ -1,0 +1,185 @@
+import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { IConstruct } from 'constructs';
+import { ENDPOINT_ENV } from './env';
+import {
+  TeamsBotValidationError,
+  durationSeconds,
+  normalizeBaseUrl,
+  validateGuid,
+  validateHost,
+  validateHttpsUrl,
+  validateInteger,
+  validatePath,
+  validateScope,
+} from './validation';
+import { BotCloud, BotCloudEndpoints } from '../bot-cloud';
+import { BotLogLevel } from '../log-level';
+import type { TeamsDelegatedAuthBotProps } from '../teams-delegated-auth-bot';
+
+/** Teams SSO settings with their defaults applied. */
+export interface ResolvedSso {
+  readonly enabled: boolean;
+  /** Application ID URI (`tokenExchangeResource.uri`). */
+  readonly resource: string;
+  readonly scope: string;
+}
+
+/** Memory and timeout of one function, validated. */
+export interface ResolvedFunctionSize {
+  readonly memorySize: number;
+  readonly timeout: Duration;
+}
+
+/**
+ * Every prop of `TeamsDelegatedAuthBot`, validated once with its default applied: the builders read only this.
+ * Values may still be tokens where the props allow them (ids, tenant lists, scopes).
+ */
+export interface ResolvedBotProps {
+  readonly appId: string;
+  readonly tenantId: string;
+  readonly allowedTenantIds: string[];
+  /** The allowed tenants when every id is a literal (KMS conditions name them); undefined otherwise. */
+  readonly literalTenantIds?: string[];
+  readonly graphScopes: string[];
+  readonly messagingPath: string;
+  readonly callbackPath: string;
+  /** The custom-domain base URL, normalized without a trailing slash. */
+  readonly publicBaseUrl?: string;
+  readonly cloud: BotCloud;
+  readonly endpoints: BotCloudEndpoints;
+  readonly pendingTtlSeconds: number;
+  readonly signInTtlSeconds: number;
+  readonly sso: ResolvedSso;
+  readonly receiver: ResolvedFunctionSize;
+  /** Size of the default worker (validated even when `props.worker` replaces it). */
+  readonly worker: ResolvedFunctionSize;
+  readonly workerMaxEventAge: Duration;
+  readonly workerRetryAttempts: number;
+  readonly removalPolicy: RemovalPolicy;
+  readonly logRetention: logs.RetentionDays;
+  readonly logLevel: BotLogLevel;
+  readonly tracing: lambda.Tracing;
+}
+
+/** Validates `props` eagerly (before any resource exists) and applies the documented defaults. */
+export function resolveBotProps(scope: IConstruct, props: TeamsDelegatedAuthBotProps): ResolvedBotProps {
+  validateGuid(scope, 'appId', props.appId, 'the Microsoft App ID (Application (client) ID)');
+  validateGuid(scope, 'tenantId', props.tenantId, 'the Directory (tenant) ID');
+  const allowedTenantIds = resolveTenants(scope, props.allowedTenantIds ?? [props.tenantId]);
+  const graphScopes = resolveGraphScopes(scope, props.graphScopes ?? ['User.Read']);
+  const { messagingPath, callbackPath } = resolvePaths(scope, props);
+  const publicBaseUrl = props.publicBaseUrl !== undefined ? normalizeBaseUrl(scope, 'publicBaseUrl', props.publicBaseUrl) : undefined;
+  const endpoints = resolveEndpoints(scope, props.endpoints ?? {});
+  const pendingTtlSeconds = durationSeconds(scope, 'pendingMessageTtl', props.pendingMessageTtl ?? Duration.hours(24), Duration.minutes(1), Duration.days(14));
+  const signInTtlSeconds = durationSeconds(scope, 'signInTimeout', props.signInTimeout ?? Duration.minutes(10), Duration.minutes(1), Duration.hours(1));
+  const { receiver, worker } = resolveSizes(scope, props);
+  const workerMaxEventAge = props.workerMaxEventAge ?? Duration.hours(1);
+  durationSeconds(scope, 'workerMaxEventAge', workerMaxEventAge, Duration.minutes(1), Duration.hours(6));
+  const workerRetryAttempts = props.workerRetryAttempts ?? 2;
+  validateInteger(scope, 'workerRetryAttempts', workerRetryAttempts, 0, 2);
+  const sso = resolveSso(scope, props);
+  const literal = !Token.isUnresolved(allowedTenantIds) && allowedTenantIds.every((t) => !Token.isUnresolved(t));
+  return {
+    appId: props.appId,
+    tenantId: props.tenantId,
+    allowedTenantIds,
+    literalTenantIds: literal ? [...allowedTenantIds] : undefined,
+    graphScopes,
+    messagingPath,
+    callbackPath,
+    publicBaseUrl,
+    cloud: props.cloud ?? BotCloud.PUBLIC,
+    endpoints,
+    pendingTtlSeconds,
+    signInTtlSeconds,
+    sso,
+    receiver,
+    worker,
+    workerMaxEventAge,
+    workerRetryAttempts,
+    removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+    logRetention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+    logLevel: props.logLevel ?? BotLogLevel.INFO,
+    tracing: props.tracing ?? lambda.Tracing.DISABLED,
+  };
+}
+
+function resolveTenants(scope: IConstruct, allowedTenantIds: string[]): string[] {
+  if (!Token.isUnresolved(allowedTenantIds)) {
+    if (allowedTenantIds.length === 0) {
+      throw new TeamsBotValidationError(scope, 'allowedTenantIds', allowedTenantIds,
+        'list at least one tenant id (omit the prop to allow only tenantId)');
+    }
+    allowedTenantIds.forEach((t, i) => validateGuid(scope, `allowedTenantIds[${i}]`, t, 'a tenant id'));
+  }
+  return allowedTenantIds;
+}
+
+function resolveGraphScopes(scope: IConstruct, graphScopes: string[]): string[] {
+  if (!Token.isUnresolved(graphScopes)) {
+    if (graphScopes.length === 0) {
+      throw new TeamsBotValidationError(scope, 'graphScopes', graphScopes, "list at least one delegated permission, e.g. ['User.Read']");
+    }
+    graphScopes.forEach((s, i) => validateScope(scope, `graphScopes[${i}]`, s));
+  }
+  return graphScopes;
+}
+
+function resolvePaths(scope: IConstruct, props: TeamsDelegatedAuthBotProps): { messagingPath: string; callbackPath: string } {
+  const messagingPath = props.messagingPath ?? '/api/messages';
+  const callbackPath = props.callbackPath ?? '/auth/callback';
+  validatePath(scope, 'messagingPath', messagingPath);
+  validatePath(scope, 'callbackPath', callbackPath);
+  if (messagingPath === callbackPath) {
+    throw new TeamsBotValidationError(scope, 'callbackPath', callbackPath, 'must differ from messagingPath');
+  }
+  return { messagingPath, callbackPath };
+}
+
+/** Each override is checked by its kind in the endpoint table. */
+function resolveEndpoints(scope: IConstruct, endpoints: BotCloudEndpoints): BotCloudEndpoints {
+  for (const { key, kind } of ENDPOINT_ENV) {
+    const value = endpoints[key];
+    if (value === undefined) continue;
+    const prop = `endpoints.${key}`;
+    if (kind === 'url') {
+      validateHttpsUrl(scope, prop, value as string);
+    } else if (!Token.isUnresolved(value)) {
+      const hosts = value as string[];
+      if (hosts.length === 0) {
+        throw new TeamsBotValidationError(scope, prop, [], 'list at least one host, or omit it to use the cloud profile');
+      }
+      hosts.forEach((h, i) => validateHost(scope, `${prop}[${i}]`, h));
+    }
+  }
+  return endpoints;
+}
+
+function resolveSizes(scope: IConstruct, props: TeamsDelegatedAuthBotProps): { receiver: ResolvedFunctionSize; worker: ResolvedFunctionSize } {
+  const receiverMemorySize = props.receiverMemorySize ?? 512;
+  const workerMemorySize = props.workerMemorySize ?? 512;
+  validateInteger(scope, 'receiverMemorySize', receiverMemorySize, 128, 10240);
+  validateInteger(scope, 'workerMemorySize', workerMemorySize, 128, 10240);
+  const receiverTimeout = props.receiverTimeout ?? Duration.seconds(30);
+  const workerTimeout = props.workerTimeout ?? Duration.minutes(1);
+  durationSeconds(scope, 'receiverTimeout', receiverTimeout, Duration.seconds(3), Duration.minutes(15));
+  durationSeconds(scope, 'workerTimeout', workerTimeout, Duration.seconds(3), Duration.minutes(15));
+  return {
+    receiver: { memorySize: receiverMemorySize, timeout: receiverTimeout },
+    worker: { memorySize: workerMemorySize, timeout: workerTimeout },
+  };
+}
+
+function resolveSso(scope: IConstruct, props: TeamsDelegatedAuthBotProps): ResolvedSso {
+  const sso = props.sso;
+  const resource = sso?.applicationIdUri ?? `api://botid-${props.appId}`;
+  const ssoScope = sso?.scope ?? 'access_as_user';
+  if (!Token.isUnresolved(ssoScope)) validateScope(scope, 'sso.scope', ssoScope);
+  if (sso?.applicationIdUri !== undefined && !Token.isUnresolved(sso.applicationIdUri) && !/^(api|https):\/\/\S+$/.test(sso.applicationIdUri)) {
+    throw new TeamsBotValidationError(scope, 'sso.applicationIdUri', sso.applicationIdUri,
+      'expected the Application ID URI of the app registration, e.g. "api://botid-<appId>"');
+  }
+  return { enabled: sso !== undefined && (sso.enabled ?? true), resource, scope: ssoScope };
+}
