@@ -1,4 +1,4 @@
-import { Annotations, CfnOutput, Duration, Fn, RemovalPolicy, SecretValue, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Duration, Fn, RemovalPolicy, SecretValue, Stack, Token, Tokenization, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -155,6 +155,14 @@ export interface TeamsDelegatedAuthBotProps {
    * @default Duration.hours(24)
    */
   readonly pendingMessageTtl?: Duration;
+
+  /**
+   * How many messages are kept per user while they sign in (answered after the sign-in). Further messages are not
+   * kept: the user is told once per sign-in (and gets a sign-in card if none is live). Between 1 and 1000.
+   *
+   * @default 25
+   */
+  readonly maxPendingMessages?: number;
 
   /**
    * How long a sign-in link (its single-use state) stays valid.
@@ -491,6 +499,7 @@ export class TeamsDelegatedAuthBot extends Construct {
       [ENV.CALLBACK_PATH]: config.callbackPath,
       [ENV.PENDING_TTL_SECONDS]: String(config.pendingTtlSeconds),
       [ENV.SIGNIN_TTL_SECONDS]: String(config.signInTtlSeconds),
+      [ENV.MAX_PENDING_MESSAGES]: Tokenization.stringifyNumber(config.maxPendingMessages),
       [ENV.SSO_ENABLED]: config.sso.enabled ? 'true' : 'false',
       [ENV.SSO_RESOURCE]: config.sso.resource,
       [ENV.SSO_SCOPE]: config.sso.scope,

@@ -52,6 +52,7 @@ export interface ResolvedBotProps {
   readonly endpoints: BotCloudEndpoints;
   readonly pendingTtlSeconds: number;
   readonly signInTtlSeconds: number;
+  readonly maxPendingMessages: number;
   readonly sso: ResolvedSso;
   readonly receiver: ResolvedFunctionSize;
   /** Size of the default worker (validated even when `props.worker` replaces it). */
@@ -75,6 +76,8 @@ export function resolveBotProps(scope: IConstruct, props: TeamsDelegatedAuthBotP
   const endpoints = resolveEndpoints(scope, props.endpoints ?? {});
   const pendingTtlSeconds = durationSeconds(scope, 'pendingMessageTtl', props.pendingMessageTtl ?? Duration.hours(24), Duration.minutes(1), Duration.days(14));
   const signInTtlSeconds = durationSeconds(scope, 'signInTimeout', props.signInTimeout ?? Duration.minutes(10), Duration.minutes(1), Duration.hours(1));
+  const maxPendingMessages = props.maxPendingMessages ?? 25;
+  validateInteger(scope, 'maxPendingMessages', maxPendingMessages, 1, 1000);
   const { receiver, worker } = resolveSizes(scope, props);
   const workerMaxEventAge = props.workerMaxEventAge ?? Duration.hours(1);
   durationSeconds(scope, 'workerMaxEventAge', workerMaxEventAge, Duration.minutes(1), Duration.hours(6));
@@ -98,6 +101,7 @@ export function resolveBotProps(scope: IConstruct, props: TeamsDelegatedAuthBotP
     endpoints,
     pendingTtlSeconds,
     signInTtlSeconds,
+    maxPendingMessages,
     sso,
     receiver,
     worker,

@@ -32,6 +32,8 @@ test.each([
   [{ signInTimeout: Duration.seconds(10) }, /invalid signInTimeout "10 seconds"/],
   [{ receiverMemorySize: 64 }, /invalid receiverMemorySize 64: expected an integer between 128 and 10240/],
   [{ workerTimeout: Duration.minutes(20) }, /invalid workerTimeout/],
+  [{ maxPendingMessages: 0 }, /invalid maxPendingMessages 0: expected an integer between 1 and 1000/],
+  [{ maxPendingMessages: 2.5 }, /invalid maxPendingMessages 2.5/],
   [{ workerRetryAttempts: 3 }, /invalid workerRetryAttempts 3: expected an integer between 0 and 2/],
   [{ workerMaxEventAge: Duration.hours(7) }, /invalid workerMaxEventAge/],
   [{ graphScopes: ['User.Read;drop'] }, /invalid graphScopes\[0\] "User.Read;drop"/],
