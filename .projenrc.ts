@@ -76,6 +76,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'markdown-it@^14',
     '@types/markdown-it@^14',
     'puppeteer-core@^24',
+    'dts-bundle-generator@^10',
   ],
   gitignore: ['/cdk.out/', 'examples/**/cdk.out/', '/bench/results/tmp/', '/.tmp/'],
   jestOptions: {
@@ -95,7 +96,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
 const lambdaTsconfig = new javascript.TypescriptConfig(project, {
   fileName: 'lambda/tsconfig.json',
   extends: javascript.TypescriptConfigExtends.fromPaths(['../tsconfig.json']),
-  include: ['**/*.ts', '../src/private/**/*.ts'],
+  include: ['**/*.ts', '../kit/**/*.ts', '../src/private/**/*.ts'],
   compilerOptions: {
     module: 'preserve',
     moduleResolution: javascript.TypeScriptModuleResolution.BUNDLER,
@@ -147,20 +148,27 @@ for (const handler of HANDLERS) {
   bundle(`lambda/${handler}/index.ts`, { externals: UNREACHED_CREDENTIAL_PROVIDERS, minify: true, metafile: true });
 }
 
-// The worker kit, `cdk-teams-delegated-auth-bot/worker`: users bundle their own worker with it, so the AWS SDK stays
-// external (the Lambda Node.js runtime provides it; a user's bundler may inline its own copy), everything else is
-// inlined. Its type declarations are emitted next to it. Not jsii API: TypeScript/JavaScript only.
-const WORKER_KIT_TYPES = 'assets/lambda/worker-kit/types';
-bundle('lambda/worker-kit/index.ts', { externals: ['@aws-sdk/*'], minify: false });
-const workerKitTypes = project.addTask('bundle:worker-kit:types', {
-  description: 'Emit the worker kit type declarations',
-  exec: `rm -rf ${WORKER_KIT_TYPES} && tsc --ignoreConfig --declaration --emitDeclarationOnly --strict --skipLibCheck --target es2022 --module preserve --moduleResolution bundler --lib es2022,dom --types node --rootDir . --outDir ${WORKER_KIT_TYPES} lambda/worker-kit/index.ts`,
+// The worker kit, `cdk-teams-delegated-auth-bot/worker` (kit/, its own folder: it is a library for users' workers, not a
+// handler): users bundle their own worker with it, so the AWS SDK stays external (the Lambda Node.js runtime provides
+// it; a user's bundler may inline its own copy), everything else is inlined. Its declarations are bundled into one
+// file by dts-bundle-generator (the kit's internal modules stay private; the AWS SDK types stay imports). Not jsii
+// API: TypeScript/JavaScript only.
+const kitBundle = bundle('kit/index.ts', { externals: ['@aws-sdk/*'], minify: false });
+// The declaration bundler's program: the kit's entry and what it imports, with the handlers' compiler options.
+new javascript.TypescriptConfig(project, {
+  fileName: 'kit/tsconfig.json',
+  extends: javascript.TypescriptConfigExtends.fromPaths(['../lambda/tsconfig.json']),
+  include: ['index.ts'],
+});
+const WORKER_KIT_DTS = './assets/kit/index.d.ts';
+const workerKitTypes = project.addTask('bundle:kit:types', {
+  description: 'Bundle the worker kit declarations into one file',
+  exec: `dts-bundle-generator --silent --no-banner --project kit/tsconfig.json --out-file ${WORKER_KIT_DTS.slice(2)} kit/index.ts`,
 });
 project.bundler.bundleTask.spawn(workerKitTypes);
-const WORKER_KIT_DTS = `./${WORKER_KIT_TYPES}/lambda/worker-kit/index.d.ts`;
 project.package.addField('exports', {
   '.': { types: './lib/index.d.ts', default: './lib/index.js' },
-  './worker': { types: WORKER_KIT_DTS, default: './assets/lambda/worker-kit/index/index.js' },
+  './worker': { types: WORKER_KIT_DTS, default: `./${kitBundle.outfile}` },
   './package.json': './package.json',
   './.jsii': './.jsii',
 });
@@ -244,7 +252,7 @@ for (const [file, job] of [['.github/workflows/build.yml', 'package-dotnet'], ['
 
 // Only lib/, assets/, schemas/ and the docs (README, docs/, SECURITY, BENCHMARKS, CHANGELOG: every relative README link
 // resolves in the tarball, test/docs/readme.test.ts) belong in the tarball.
-for (const ignored of ['/lambda/', '/cli/', '/examples/', '/bench/', '/.ci/', '/cdk.out/', '/.tmp/', 'index.meta.json', '__pycache__/']) {
+for (const ignored of ['/lambda/', '/cli/', '/kit/', '/examples/', '/bench/', '/.ci/', '/cdk.out/', '/.tmp/', 'index.meta.json', '__pycache__/']) {
   project.addPackageIgnore(ignored);
 }
 
@@ -264,6 +272,7 @@ packageTask.spawn(packageAll);
 
 // eslint: lint the handlers too.
 project.eslint?.addLintPattern('lambda');
+project.eslint?.addLintPattern('kit');
 
 // ---------------------------------------------------------------------------------------------------------------
 // examples/: CDK apps run with ts-node --transpile-only by the CDK CLI; type-check and lint them here.

@@ -18,12 +18,12 @@
 // Benchmark code runs from the repository: its dependencies are the project's devDependencies.
 /* eslint-disable import/no-extraneous-dependencies */
 import { execSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
-import { assetBundle, buildFixture, bundleSize, ensureProjectBundles, listProjectHandlers, ROOT, TMP } from './lib/bundles';
+import { assetBundle, buildFixture, bundleSize, ensureProjectBundles, KIT_BUNDLE, listProjectHandlers, ROOT, TMP } from './lib/bundles';
 import { coldStart, WarmChild, type ColdResult } from './lib/child';
 import { median, ratio, summarize, type LatencySummary } from './lib/stats';
 import {
@@ -195,7 +195,8 @@ async function main(): Promise<void> {
     floorPaths: buildFixture('floor-paths'),
   };
   // Every handler bundle the project builds (assets/lambda/<name>/index/index.js), then the comparison subjects.
-  const handlerBundles = Object.fromEntries(listProjectHandlers().map((h) => [h, assetBundle(h)]));
+  const handlerBundles: Record<string, string> = Object.fromEntries(listProjectHandlers().map((h) => [h, assetBundle(h)]));
+  if (existsSync(KIT_BUNDLE)) handlerBundles['worker-kit'] = KIT_BUNDLE;
   results.bundleSizes = Object.fromEntries(Object.entries({ ...handlerBundles, ...bundles }).map(([k, f]) => [k, bundleSize(f)]));
 
   // The world: users for first contact + callback (N), the round-trip sample, and a few spares.

@@ -1,4 +1,4 @@
-import { Annotations, CfnOutput, Duration, Fn, RemovalPolicy, SecretValue, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Duration, Fn, RemovalPolicy, SecretValue, Stack, Token, Tokenization, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -15,8 +15,7 @@ import { BOT_SECRET_FIELD, BOT_SECRET_PLACEHOLDER } from './private/bot-secret';
 import { ENDPOINT_ENV, ENV } from './private/env';
 import { QueueFailureDestination, createWorkerFailureQueue } from './private/queue-failure-destination';
 import { ResolvedBotProps, resolveBotProps } from './private/resolve-props';
-
-const WARNING_PREFIX = 'cdk-teams-delegated-auth-bot';
+import { WARNING_PREFIX } from './private/validation';
 
 /**
  * Teams single sign-on (silent sign-in by token exchange). Needs an Application ID URI and an exposed scope on the
@@ -62,7 +61,8 @@ export interface TeamsDelegatedAuthBotProps {
 
   /**
    * Tenants whose users may talk to the bot. A message from any other tenant gets 403, and the KMS key policy grants
-   * of the handlers are limited to these tenants' ciphertexts when the ids are literal strings.
+   * of the handlers are limited to these tenants' ciphertexts when the ids are literal strings. A list without
+   * `tenantId` gives a synth warning (`cdk-teams-delegated-auth-bot:homeTenantNotAllowed`).
    *
    * @default - only `tenantId`
    */
@@ -98,7 +98,9 @@ export interface TeamsDelegatedAuthBotProps {
 
   /**
    * Delegated Microsoft Graph permissions requested at sign-in, besides `openid profile offline_access`
-   * (for example `['User.Read', 'Mail.Read']`). Each must be granted to the app registration.
+   * (for example `['User.Read', 'Mail.Read']`). Each must be granted to the app registration. All must belong to one
+   * resource (short names are Microsoft Graph's; a URI scope names its resource before the last `/`): scopes of two
+   * resources fail at synth, as Entra ID issues a token for one resource per sign-in.
    *
    * @default ['User.Read']
    */
@@ -155,6 +157,14 @@ export interface TeamsDelegatedAuthBotProps {
   readonly pendingMessageTtl?: Duration;
 
   /**
+   * How many messages are kept per user while they sign in (answered after the sign-in). Further messages are not
+   * kept: the user is told once per sign-in (and gets a sign-in card if none is live). Between 1 and 1000.
+   *
+   * @default 25
+   */
+  readonly maxPendingMessages?: number;
+
+  /**
    * How long a sign-in link (its single-use state) stays valid.
    *
    * @default Duration.minutes(10)
@@ -207,14 +217,14 @@ export interface TeamsDelegatedAuthBotProps {
   readonly receiverTimeout?: Duration;
 
   /**
-   * Memory of the default worker function, in MiB (ignored with `worker`).
+   * Memory of the default worker function, in MiB (ignored with `worker`, with a synth warning).
    *
    * @default 512
    */
   readonly workerMemorySize?: number;
 
   /**
-   * Timeout of the default worker function (ignored with `worker`).
+   * Timeout of the default worker function (ignored with `worker`, with a synth warning).
    *
    * @default Duration.minutes(1)
    */
@@ -489,6 +499,7 @@ export class TeamsDelegatedAuthBot extends Construct {
       [ENV.CALLBACK_PATH]: config.callbackPath,
       [ENV.PENDING_TTL_SECONDS]: String(config.pendingTtlSeconds),
       [ENV.SIGNIN_TTL_SECONDS]: String(config.signInTtlSeconds),
+      [ENV.MAX_PENDING_MESSAGES]: Tokenization.stringifyNumber(config.maxPendingMessages),
       [ENV.SSO_ENABLED]: config.sso.enabled ? 'true' : 'false',
       [ENV.SSO_RESOURCE]: config.sso.resource,
       [ENV.SSO_SCOPE]: config.sso.scope,

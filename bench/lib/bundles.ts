@@ -22,6 +22,9 @@ export function assetBundle(handler: string): string {
   return path.join(ROOT, 'assets', 'lambda', handler, 'index', 'index.js');
 }
 
+/** The worker kit bundle (`cdk-teams-delegated-auth-bot/worker`, built from kit/ by `npx projen bundle`). */
+export const KIT_BUNDLE = path.join(ROOT, 'assets', 'kit', 'index', 'index.js');
+
 /** Names of the handlers the project has bundled (directories under assets/lambda with an index/index.js). */
 export function listProjectHandlers(): string[] {
   const dir = path.join(ROOT, 'assets', 'lambda');

@@ -162,7 +162,7 @@ export async function startPlayground(o: PlaygroundOptions = {}): Promise<Playgr
   let worker: () => LocalFunction;
   let workerFile: WorkerFile | undefined;
   if (o.worker) {
-    workerFile = new WorkerFile(o.worker, join(root, 'assets', 'lambda', 'worker-kit', 'index', 'index.js'));
+    workerFile = new WorkerFile(o.worker, join(root, 'assets', 'kit', 'index', 'index.js'));
     await workerFile.start();
     workerFile.onReload = (error) => {
       reloads.push({ at: new Date().toISOString(), error });

@@ -147,6 +147,7 @@ export function createReceiverContext(config: ResolvedConfig, clients: AwsClient
     tableName: required(config.conversationTable, 'the conversation table'),
     pendingTtlSeconds: config.pendingTtlSeconds,
     signinTtlSeconds: config.signinTtlSeconds,
+    maxPendingMessages: config.maxPendingMessages,
   });
   const oauth = createEntraOAuthClient(config, clientSecret);
   const botTokens = new BotAppTokenProvider({

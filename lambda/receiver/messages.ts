@@ -21,7 +21,7 @@ export const EXPIRY_SKEW_SECONDS = 300;
 /** What the messaging flow did (for the request log line and tests). */
 export type MessageOutcome =
   | 'hot_path' | 'refreshed' | 'duplicate' | 'pending_prompted' | 'pending_quiet' | 'pending_card_failed'
-  | 'pending_refresh_unavailable' | 'pending_invoke_failed' | 'signed_out' | 'sign_out_duplicate';
+  | 'pending_refresh_unavailable' | 'pending_invoke_failed' | 'pending_full' | 'signed_out' | 'sign_out_duplicate';
 
 /**
  * Recently seen activity ids of this container: a Teams retry that reaches the same warm container is not invoked
@@ -175,18 +175,30 @@ Promise<{ stored: StoredToken; tokens?: TokenSet } | undefined | 'unavailable'> 
   return { stored: fresh, tokens };
 }
 
-/** No usable token: keep the message; post the sign-in card once per pending sign-in. */
+/**
+ * No usable token: keep the message and, once per pending sign-in, post the sign-in card (first contact: the token
+ * read and one transaction, then the card). When the user has `maxPendingMessages` waiting, the message is not kept
+ * and they are told once.
+ */
 async function keepAndPrompt(activity: InboundActivity, user: UserKey, ctx: ReceiverContext, pending: PendingEvent): Promise<MessageOutcome> {
   const activityId = activity.id as string;
-  const added = await ctx.conversations.addPendingMessage(user, activityId, pending);
-  if (added === 'duplicate') return 'duplicate';
-  if (!(await ctx.conversations.claimSignInPrompt(user))) return 'pending_quiet';
-  const ok = await promptSignIn(ctx, {
-    user: { ...user, teamsUserId: activity.from.id },
-    conversation: conversationReferenceOf(activity),
-    replyToId: activityId,
-  });
+  const kept = await ctx.conversations.keepForSignIn(user, activityId, pending);
+  if (kept === 'duplicate') return 'duplicate';
+  if (kept === 'kept') return 'pending_quiet';
+  const conversation = conversationReferenceOf(activity);
+  if (kept !== 'prompt') {
+    if (kept.notify) await notify(ctx, conversation, activityId, fullText(ctx.config.maxPendingMessages));
+    if (kept.prompt) await promptSignIn(ctx, { user: { ...user, teamsUserId: activity.from.id }, conversation });
+    return 'pending_full';
+  }
+  const ok = await promptSignIn(ctx, { user: { ...user, teamsUserId: activity.from.id }, conversation, replyToId: activityId });
   return ok ? 'pending_prompted' : 'pending_card_failed';
+}
+
+/** What a user is told (once per sign-in) when their waiting messages reached the cap. */
+function fullText(max: number): string {
+  return `I am keeping your first ${max} messages until you sign in, and will answer them then. `
+    + 'I did not keep this one or any later ones: please sign in with the card above, then send them again.';
 }
 
 /** "sign out": delete the tokens, release the prompt marker, confirm once per activity id. */

@@ -106,12 +106,16 @@ export interface SignInCompletion {
 /**
  * Completes a sign-in whose identity the caller has verified: stores the tokens if the user has not signed out since
  * `basis` was read (rejects if storing fails, with `SignedOutError` after such a sign-out: nothing else happened then),
- * releases the prompt marker, and resumes the waiting messages in order. If some could not be handed over, the stored
+ * deletes the prompt marker (and its count of kept messages), and resumes the waiting messages in order. If some could not be handed over, the stored
  * token is marked so that the next message resumes them first. Throws only when storing fails.
  */
 export async function completeSignIn(ctx: ReceiverContext, user: UserKey, tokenSet: TokenSet, basis: TokenBasis): Promise<SignInCompletion> {
   const stored = await ctx.tokens.put(user, tokenSet, basis);
-  await releasePrompt(ctx, user);
+  try {
+    await ctx.conversations.endSignInPrompt(user); // the prompt and the count of kept messages
+  } catch (err) {
+    log.error('release_prompt_failed', { reason: errorName(err) });
+  }
   const result = await resumePending(ctx, user, stored);
   if (result.remaining !== 0) await markForResume(ctx, user, tokenSet, stored);
   return result;

@@ -63,6 +63,8 @@ export interface ResolvedConfig {
   pendingTtlSeconds: number;
   /** Seconds a sign-in state is valid (default 600). */
   signinTtlSeconds: number;
+  /** Messages kept per user while they sign in (default 25). */
+  maxPendingMessages: number;
   /** Teams SSO (token exchange) settings. */
   sso: { enabled: boolean; resource: string; scope: string };
   /** Log level (`TDAB_LOG_LEVEL`, default `info`). */
@@ -266,6 +268,7 @@ function resolve(env: NodeJS.ProcessEnv): ResolvedConfig {
     graphScopes: graphScopes.length > 0 ? graphScopes : ['User.Read'],
     pendingTtlSeconds: positiveInt(env, ENV.PENDING_TTL_SECONDS, 86400),
     signinTtlSeconds: positiveInt(env, ENV.SIGNIN_TTL_SECONDS, 600),
+    maxPendingMessages: positiveInt(env, ENV.MAX_PENDING_MESSAGES, 25),
     sso: { enabled: bool(env, ENV.SSO_ENABLED, false), resource: ssoResource, scope: ssoScope },
     logLevel: level as LogLevelName,
   };

@@ -6,7 +6,7 @@
  * |---|---|---|---|
  * | pending message | `pending#{tid}#{oid}` | `msg#{receivedAt ms, 13 digits}#{activityId}` | `event` (JSON of the pending event), `ttl` |
  * | activity dedupe | `activity#{conversationId}#{activityId}` | `activity` | `ttl` (same transaction as the message) |
- * | sign-in prompt marker | `pending#{tid}#{oid}` | `prompt` | `expiresAt`, `ttl` |
+ * | sign-in prompt marker | `pending#{tid}#{oid}` | `prompt` | `expiresAt` (the card is live until; absent once released), `kept` (messages kept for this sign-in), `fullNotified`, `ttl` (as long as a kept message) |
  * | sign-in state | `state#{state}` | `state` | `data` (JSON: user, conversation, codeVerifier, nonce), `expiresAt`, `ttl` |
  * | generic claim | `{key}` (e.g. `sso#{value.id}`) | `claim` | `expiresAt`, `ttl` |
  *
@@ -27,7 +27,9 @@ import {
   type DynamoDBClient,
   PutItemCommand,
   QueryCommand,
+  type TransactWriteItem,
   TransactWriteItemsCommand,
+  UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 /* eslint-enable import/no-extraneous-dependencies */
 import type { ConversationReference, PendingEvent } from './contract';
@@ -71,12 +73,27 @@ export interface ConversationStoreOptions {
   queryPageSize?: number;
   /** Attempts of the pending-message transaction when DynamoDB reports a TransactionConflict (default 6). */
   maxTransactionAttempts?: number;
+  /** Messages kept per user while they sign in ({@link ConversationStore.keepForSignIn}; default 25). */
+  maxPendingMessages?: number;
 }
+
+/** What {@link ConversationStore.keepForSignIn} did. */
+export type KeepOutcome =
+  /** Kept, and this caller claimed the prompt: post the sign-in card. */
+  | 'prompt'
+  /** Kept; a card is live already. */
+  | 'kept'
+  /** A Teams retry of an activity already kept: nothing written. */
+  | 'duplicate'
+  /** Not kept: the user has `maxPendingMessages` waiting. `notify` is true for the one caller that tells them. */
+  | { full: true; notify: boolean; prompt: boolean };
 
 /** Default lifetime of a pending message: 24 hours. */
 export const DEFAULT_PENDING_TTL_SECONDS = 86400;
 /** Default lifetime of a sign-in state: 10 minutes. */
 export const DEFAULT_SIGNIN_TTL_SECONDS = 600;
+/** Default number of messages kept per user while they sign in (docs/configuration.md, `maxPendingMessages`). */
+export const DEFAULT_MAX_PENDING_MESSAGES = 25;
 
 /**
  * The syntax of a sign-in `state` (the one rule: the callback refuses anything else before any I/O): base64url, 22
@@ -131,6 +148,7 @@ export class ConversationStore {
   private readonly now: () => number;
   private readonly queryPageSize?: number;
   private readonly maxTransactionAttempts: number;
+  private readonly maxPendingMessages: number;
 
   constructor(opts: ConversationStoreOptions) {
     if (!opts.tableName) throw new TypeError('ConversationStore: tableName is required');
@@ -141,6 +159,7 @@ export class ConversationStore {
     this.now = opts.now ?? Date.now;
     if (opts.queryPageSize !== undefined) this.queryPageSize = positiveInt('queryPageSize', opts.queryPageSize);
     this.maxTransactionAttempts = positiveInt('maxTransactionAttempts', opts.maxTransactionAttempts ?? 6);
+    this.maxPendingMessages = positiveInt('maxPendingMessages', opts.maxPendingMessages ?? DEFAULT_MAX_PENDING_MESSAGES);
   }
 
   private nowSeconds(): number {
@@ -148,16 +167,48 @@ export class ConversationStore {
   }
 
   /**
-   * Keeps a message for the user until they sign in. One `TransactWriteItems`: the dedupe record
+   * Keeps a message for the user (after a failed worker invoke or refresh). One `TransactWriteItems`: the dedupe record
    * `activity#{conversationId}#{activityId}` (condition `attribute_not_exists(pk)`) and the message under
    * `msg#{receivedAt ms}#{activityId}` (`receivedAt` of the event; the store's clock if it does not parse), both with
    * `ttl = now + pendingTtlSeconds`. Returns `'duplicate'` when the activity was already stored (a Teams retry):
    * nothing is written then. A TransactionConflict (a concurrent write of the same activity) is retried with backoff.
    */
   async addPendingMessage(user: UserKey, activityId: string, event: PendingEvent): Promise<'stored' | 'duplicate'> {
+    const cancelled = await this.transactOrCancel(this.messageItems(user, activityId, event));
+    if (!cancelled) return 'stored';
+    if (cancelled.codes[0] === 'ConditionalCheckFailed') return 'duplicate';
+    throw cancelled.error;
+  }
+
+  /**
+   * Keeps a message of a user who has no usable token, in one `TransactWriteItems` with the dedupe record and the
+   * message of {@link addPendingMessage} and an update of the user's prompt marker that counts the message (`kept`,
+   * at most `maxPendingMessages`) and, when no card is live, claims the prompt (`expiresAt = now + signinTtlSeconds`).
+   * First contact is therefore this one call. When a card is live the marker update's condition fails and a second
+   * transaction keeps the message without claiming. When `maxPendingMessages` are waiting the message is not kept:
+   * one conditional write (`fullNotified`) picks the one caller that tells the user, and, if no card is live, the
+   * prompt is claimed for this caller (it posts the card). The count is reset when a sign-in completes (the marker is
+   * deleted); releasing the prompt keeps it.
+   */
+  async keepForSignIn(user: UserKey, activityId: string, event: PendingEvent): Promise<KeepOutcome> {
+    const message = this.messageItems(user, activityId, event);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const claim = attempt % 2 === 0;
+      const cancelled = await this.transactOrCancel([...message, this.countUpdate(user, claim)]);
+      if (!cancelled) return claim ? 'prompt' : 'kept';
+      if (cancelled.codes[0] === 'ConditionalCheckFailed') return 'duplicate';
+      if (cancelled.codes[2] !== 'ConditionalCheckFailed') throw cancelled.error;
+      const marker = cancelled.items[2];
+      if (Number(marker?.kept?.N ?? 0) >= this.maxPendingMessages) return this.full(user);
+      // The prompt was live (claim) or was released meanwhile (no claim): try the other way.
+    }
+    throw new Error('keepForSignIn: the prompt marker kept changing');
+  }
+
+  /** The dedupe record and the message of a pending message (two `Put`s), validated and sized. */
+  private messageItems(user: UserKey, activityId: string, event: PendingEvent): TransactWriteItem[] {
     const pk = pendingKey(user);
-    const conversationId = event?.conversation?.conversation?.id;
-    const dedupeKey = activityKey(conversationId, activityId);
+    const dedupeKey = activityKey(event?.conversation?.conversation?.id, activityId);
     const parsed = Date.parse(event.receivedAt);
     const receivedAtMs = Number.isFinite(parsed) && parsed > 0 ? parsed : Math.floor(this.now());
     const sk = pendingMessageKey(receivedAtMs, activityId);
@@ -166,38 +217,81 @@ export class ConversationStore {
       throw new RangeError(`pending event of ${Buffer.byteLength(json)} bytes exceeds ${MAX_EVENT_BYTES}`);
     }
     const ttl = { N: String(this.nowSeconds() + this.pendingTtlSeconds) };
-    const command = new TransactWriteItemsCommand({
-      TransactItems: [
-        {
-          Put: {
-            TableName: this.tableName,
-            Item: { pk: { S: dedupeKey }, sk: { S: 'activity' }, ttl },
-            ConditionExpression: 'attribute_not_exists(pk)',
-          },
-        },
-        {
-          Put: {
-            TableName: this.tableName,
-            Item: { pk: { S: pk }, sk: { S: sk }, v: { N: '1' }, event: { S: json }, ttl },
-          },
-        },
-      ],
-    });
+    return [
+      { Put: { TableName: this.tableName, Item: { pk: { S: dedupeKey }, sk: { S: 'activity' }, ttl }, ConditionExpression: 'attribute_not_exists(pk)' } },
+      { Put: { TableName: this.tableName, Item: { pk: { S: pk }, sk: { S: sk }, v: { N: '1' }, event: { S: json }, ttl } } },
+    ];
+  }
+
+  /** The prompt marker's update that counts one more kept message (and claims the prompt if `claim`). */
+  private countUpdate(user: UserKey, claim: boolean): TransactWriteItem {
+    const nowS = this.nowSeconds();
+    const values: Record<string, AttributeValue> = {
+      ':now': { N: String(nowS) },
+      ':one': { N: '1' },
+      ':max': { N: String(this.maxPendingMessages) },
+      ':ttl': { N: String(nowS + Math.max(this.pendingTtlSeconds, this.signinTtlSeconds)) },
+    };
+    const live = 'attribute_exists(expiresAt) AND expiresAt >= :now';
+    let set = '#ttl = :ttl';
+    if (claim) {
+      values[':exp'] = { N: String(nowS + this.signinTtlSeconds) };
+      set += ', expiresAt = :exp';
+    }
+    return {
+      Update: {
+        TableName: this.tableName,
+        Key: { pk: { S: pendingKey(user) }, sk: { S: 'prompt' } },
+        UpdateExpression: `SET ${set} ADD kept :one`,
+        ConditionExpression: `(attribute_not_exists(kept) OR kept < :max) AND ${claim ? `NOT (${live})` : live}`,
+        ExpressionAttributeNames: { '#ttl': 'ttl' },
+        ExpressionAttributeValues: values,
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      },
+    };
+  }
+
+  /** The user has `maxPendingMessages` waiting: pick the one caller that tells them, and claim a card if none is live. */
+  private async full(user: UserKey): Promise<KeepOutcome> {
+    let notify = true;
+    try {
+      await this.ddb.send(new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: { pk: { S: pendingKey(user) }, sk: { S: 'prompt' } },
+        UpdateExpression: 'SET fullNotified = :true',
+        ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(fullNotified)',
+        ExpressionAttributeValues: { ':true': { BOOL: true } },
+      }));
+    } catch (err) {
+      if (!isConditionalCheckFailed(err)) throw err;
+      notify = false;
+    }
+    const prompt = await this.claimSignInPrompt(user);
+    log.info('pending_full', { max: this.maxPendingMessages, notify, prompt });
+    return { full: true, notify, prompt };
+  }
+
+  /**
+   * One `TransactWriteItems`, retried with backoff while DynamoDB reports a TransactionConflict. Returns undefined when
+   * it committed, or the cancellation (codes and, for `ReturnValuesOnConditionCheckFailure`, the items per entry).
+   * Other errors propagate.
+   */
+  private async transactOrCancel(items: TransactWriteItem[]):
+  Promise<undefined | { codes: string[]; items: Array<Record<string, AttributeValue> | undefined>; error: unknown }> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.ddb.send(command);
-        return 'stored';
+        await this.ddb.send(new TransactWriteItemsCommand({ TransactItems: items }));
+        return undefined;
       } catch (err) {
-        const reasons = (err as { name?: string; CancellationReasons?: Array<{ Code?: string }> });
-        if (reasons.name !== 'TransactionCanceledException') throw err;
-        const codes = (reasons.CancellationReasons ?? []).map((r) => r.Code ?? 'None');
-        if (codes[0] === 'ConditionalCheckFailed') return 'duplicate';
-        if (codes.includes('TransactionConflict') && attempt < this.maxTransactionAttempts) {
+        const e = err as { name?: string; CancellationReasons?: Array<{ Code?: string; Item?: Record<string, AttributeValue> }> };
+        if (e.name !== 'TransactionCanceledException') throw err;
+        const codes = (e.CancellationReasons ?? []).map((r) => r.Code ?? 'None');
+        if (codes.includes('TransactionConflict') && !codes.includes('ConditionalCheckFailed') && attempt < this.maxTransactionAttempts) {
           await new Promise((r) => setTimeout(r, 15 * 2 ** attempt + Math.random() * 25));
           continue;
         }
-        log.warn('pending_message_transaction_cancelled', { reasons: codes.join(','), attempt });
-        throw err;
+        if (!codes.includes('ConditionalCheckFailed')) log.warn('pending_message_transaction_cancelled', { reasons: codes.join(','), attempt });
+        return { codes, items: (e.CancellationReasons ?? []).map((r) => r.Item), error: err };
       }
     }
   }
@@ -249,16 +343,45 @@ export class ConversationStore {
   }
 
   /**
-   * Claims the user's sign-in prompt marker for `signinTtlSeconds`: true if no live marker existed (the caller posts
-   * the sign-in card), false while another card is pending. Conditional put
-   * (`attribute_not_exists(pk) OR expiresAt < now`).
+   * Claims the user's sign-in prompt for `signinTtlSeconds`: true if no card was live (the caller posts the sign-in
+   * card), false while another card is live. Conditional update of the marker
+   * (`attribute_not_exists(expiresAt) OR expiresAt < now`) that keeps its count of kept messages.
    */
   async claimSignInPrompt(user: UserKey): Promise<boolean> {
-    return this.conditionalClaim(pendingKey(user), 'prompt', this.signinTtlSeconds);
+    const nowS = this.nowSeconds();
+    try {
+      await this.ddb.send(new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: { pk: { S: pendingKey(user) }, sk: { S: 'prompt' } },
+        UpdateExpression: 'SET expiresAt = :exp, #ttl = if_not_exists(#ttl, :exp)',
+        ConditionExpression: 'attribute_not_exists(expiresAt) OR expiresAt < :now',
+        ExpressionAttributeNames: { '#ttl': 'ttl' },
+        ExpressionAttributeValues: { ':now': { N: String(nowS) }, ':exp': { N: String(nowS + this.signinTtlSeconds) } },
+      }));
+      return true;
+    } catch (err) {
+      if (isConditionalCheckFailed(err)) return false;
+      throw err;
+    }
   }
 
-  /** Removes the prompt marker (sign-in finished or failed, sign out): the next message gets a new card. */
+  /**
+   * Releases the prompt (sign-in failed, card not posted, sign out): the next message gets a new card. The count of
+   * kept messages stays (they are still waiting); a completed sign-in deletes the whole marker.
+   */
   async releaseSignInPrompt(user: UserKey): Promise<void> {
+    await this.ddb.send(new UpdateItemCommand({
+      TableName: this.tableName,
+      Key: { pk: { S: pendingKey(user) }, sk: { S: 'prompt' } },
+      UpdateExpression: 'REMOVE expiresAt',
+      ConditionExpression: 'attribute_exists(pk)',
+    })).catch((err) => {
+      if (!isConditionalCheckFailed(err)) throw err;
+    });
+  }
+
+  /** Deletes the prompt marker with its count (a sign-in completed: what was kept has been handed over). */
+  async endSignInPrompt(user: UserKey): Promise<void> {
     await this.ddb.send(new DeleteItemCommand({
       TableName: this.tableName,
       Key: { pk: { S: pendingKey(user) }, sk: { S: 'prompt' } },

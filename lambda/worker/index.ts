@@ -4,7 +4,7 @@
  * message with the display name Graph returned and what the user asked. Built on the worker kit, which handles the
  * contract, KMS decryption, exactly-once replies and the one apology on failure.
  */
-import { defineWorker, quote } from '../worker-kit';
+import { defineWorker, quote } from '../../kit';
 
 /** The reply text (plain text: the user's words are quoted, never interpreted as markup). */
 export function replyText(displayName: string | undefined, userText: string | undefined, hasAttachments: boolean): string {

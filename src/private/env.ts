@@ -43,6 +43,8 @@ export const ENV = {
   PENDING_TTL_SECONDS: 'TDAB_PENDING_TTL_SECONDS',
   /** Seconds a sign-in state is valid (default 600). */
   SIGNIN_TTL_SECONDS: 'TDAB_SIGNIN_TTL_SECONDS',
+  /** Messages kept per user while they sign in (default 25). */
+  MAX_PENDING_MESSAGES: 'TDAB_MAX_PENDING_MESSAGES',
   /** Teams SSO (token exchange): "true" | "false". */
   SSO_ENABLED: 'TDAB_SSO_ENABLED',
   /** Application ID URI used as tokenExchangeResource.uri (default `api://botid-{appId}`). */

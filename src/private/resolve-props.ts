@@ -1,10 +1,11 @@
-import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import { Annotations, Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { IConstruct } from 'constructs';
 import { ENDPOINT_ENV } from './env';
 import {
   TeamsBotValidationError,
+  WARNING_PREFIX,
   durationSeconds,
   normalizeBaseUrl,
   validateGuid,
@@ -51,6 +52,7 @@ export interface ResolvedBotProps {
   readonly endpoints: BotCloudEndpoints;
   readonly pendingTtlSeconds: number;
   readonly signInTtlSeconds: number;
+  readonly maxPendingMessages: number;
   readonly sso: ResolvedSso;
   readonly receiver: ResolvedFunctionSize;
   /** Size of the default worker (validated even when `props.worker` replaces it). */
@@ -74,12 +76,17 @@ export function resolveBotProps(scope: IConstruct, props: TeamsDelegatedAuthBotP
   const endpoints = resolveEndpoints(scope, props.endpoints ?? {});
   const pendingTtlSeconds = durationSeconds(scope, 'pendingMessageTtl', props.pendingMessageTtl ?? Duration.hours(24), Duration.minutes(1), Duration.days(14));
   const signInTtlSeconds = durationSeconds(scope, 'signInTimeout', props.signInTimeout ?? Duration.minutes(10), Duration.minutes(1), Duration.hours(1));
+  const maxPendingMessages = props.maxPendingMessages ?? 25;
+  validateInteger(scope, 'maxPendingMessages', maxPendingMessages, 1, 1000);
   const { receiver, worker } = resolveSizes(scope, props);
   const workerMaxEventAge = props.workerMaxEventAge ?? Duration.hours(1);
   durationSeconds(scope, 'workerMaxEventAge', workerMaxEventAge, Duration.minutes(1), Duration.hours(6));
   const workerRetryAttempts = props.workerRetryAttempts ?? 2;
   validateInteger(scope, 'workerRetryAttempts', workerRetryAttempts, 0, 2);
   const sso = resolveSso(scope, props);
+  const cloud = props.cloud ?? BotCloud.PUBLIC;
+  validateOneScopeResource(scope, graphScopes, endpoints.graphBaseUrl ?? cloud.graphBaseUrl);
+  warnAboutIgnoredOrSurprisingProps(scope, props);
   const literal = !Token.isUnresolved(allowedTenantIds) && allowedTenantIds.every((t) => !Token.isUnresolved(t));
   return {
     appId: props.appId,
@@ -90,10 +97,11 @@ export function resolveBotProps(scope: IConstruct, props: TeamsDelegatedAuthBotP
     messagingPath,
     callbackPath,
     publicBaseUrl,
-    cloud: props.cloud ?? BotCloud.PUBLIC,
+    cloud,
     endpoints,
     pendingTtlSeconds,
     signInTtlSeconds,
+    maxPendingMessages,
     sso,
     receiver,
     worker,
@@ -125,6 +133,59 @@ function resolveGraphScopes(scope: IConstruct, graphScopes: string[]): string[] 
     graphScopes.forEach((s, i) => validateScope(scope, `graphScopes[${i}]`, s));
   }
   return graphScopes;
+}
+
+/** OpenID Connect scopes: they name no resource. */
+const OIDC_SCOPES = ['openid', 'profile', 'offline_access', 'email'];
+
+/**
+ * The resource a delegated scope is for: a short name (`Mail.Read`) is Microsoft Graph's, a URI scope
+ * (`https://graph.microsoft.com/Mail.Read`, `api://botid-…/access_as_user`) names its resource before the last `/`.
+ */
+function scopeResource(value: string, graphResource: string): string | undefined {
+  if (OIDC_SCOPES.includes(value.toLowerCase())) return undefined;
+  const slash = value.lastIndexOf('/');
+  if (slash < 0 || !value.includes(':')) return graphResource;
+  return value.slice(0, slash).replace(/\/+$/, '').toLowerCase();
+}
+
+/**
+ * Entra ID issues an access token for one resource per request: scopes of two resources in one sign-in fail at
+ * sign-in (AADSTS28000 / AADSTS70011). Fails at synth instead, naming both.
+ */
+function validateOneScopeResource(scope: IConstruct, graphScopes: string[], graphBaseUrl: string): void {
+  if (Token.isUnresolved(graphScopes) || Token.isUnresolved(graphBaseUrl) || graphScopes.some((s) => Token.isUnresolved(s))) return;
+  const graphResource = graphBaseUrl.replace(/\/+$/, '').toLowerCase();
+  const byResource = new Map<string, string[]>();
+  for (const s of graphScopes) {
+    const resource = scopeResource(s, graphResource);
+    if (resource !== undefined) byResource.set(resource, [...(byResource.get(resource) ?? []), s]);
+  }
+  if (byResource.size > 1) {
+    const named = [...byResource.entries()].map(([r, scopes]) => `${r} (${scopes.join(', ')})`).join(' and ');
+    throw new TeamsBotValidationError(scope, 'graphScopes', graphScopes,
+      `the scopes name ${byResource.size} resources, ${named}; Entra ID issues a token for one resource per sign-in, ` +
+      'so list the scopes of one resource (Microsoft Graph: short names such as "Mail.Read")');
+  }
+}
+
+/** Warnings for props that are ignored in this combination, or that probably do not do what was meant. */
+function warnAboutIgnoredOrSurprisingProps(scope: IConstruct, props: TeamsDelegatedAuthBotProps): void {
+  if (props.worker !== undefined) {
+    const ignored = (['workerTimeout', 'workerMemorySize'] as const).filter((p) => props[p] !== undefined);
+    if (ignored.length > 0) {
+      Annotations.of(scope).addWarningV2(`${WARNING_PREFIX}:workerSizeIgnored`,
+        `${ignored.join(' and ')} size the default worker only and are ignored with your own worker ` +
+        `(${props.worker.node.path}): set the timeout and memory size on that function.`);
+    }
+  }
+  const tenants = props.allowedTenantIds;
+  if (tenants !== undefined && !Token.isUnresolved(tenants) && !Token.isUnresolved(props.tenantId) &&
+      tenants.every((t) => !Token.isUnresolved(t)) && !tenants.some((t) => t.toLowerCase() === props.tenantId.toLowerCase())) {
+    Annotations.of(scope).addWarningV2(`${WARNING_PREFIX}:homeTenantNotAllowed`,
+      `allowedTenantIds does not include the bot's own tenant (tenantId ${props.tenantId}): users of that tenant cannot ` +
+      'talk to the bot. Add it to allowedTenantIds unless that is what you want.');
+  }
 }
 
 function resolvePaths(scope: IConstruct, props: TeamsDelegatedAuthBotProps): { messagingPath: string; callbackPath: string } {

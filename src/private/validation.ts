@@ -2,6 +2,9 @@ import { Duration, Token } from 'aws-cdk-lib';
 import { IConstruct } from 'constructs';
 import { isGuid } from './shared-data';
 
+/** Prefix of the construct's warning ids (`Annotations.addWarningV2`), so users can acknowledge them one by one. */
+export const WARNING_PREFIX = 'cdk-teams-delegated-auth-bot';
+
 /** Thrown for an invalid prop: names the prop, the value, the fix and the construct path. */
 export class TeamsBotValidationError extends Error {
   constructor(scope: IConstruct, prop: string, value: unknown, fix: string) {

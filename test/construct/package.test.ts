@@ -1,4 +1,4 @@
-import { execFileSync } from 'child_process';
+import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -21,7 +21,8 @@ const ALLOWED = [
   /^assets\/lambda\/(receiver|worker|[a-z-]+)\/index\/index\.js$/,
   /^assets\/cli\/[a-z-]+\/index\/index\.js$/,
   /^schemas\/teams-manifest\/(MicrosoftTeams\.schema\.v[0-9.]+\.json|LICENSE|SOURCE\.md)$/,
-  /^assets\/lambda\/worker-kit\/types\/.+\.d\.ts$/,
+  /^assets\/kit\/index\/index\.js$/,
+  /^assets\/kit\/index\.d\.ts$/,
   /^assets\/cli\/playground\/page\/index\/index\.js$/,
 ];
 
@@ -36,8 +37,8 @@ test('npm pack: handler bundles and compiled library only', () => {
   expect(files).toEqual(expect.arrayContaining([
     'assets/lambda/receiver/index/index.js',
     'assets/lambda/worker/index/index.js',
-    'assets/lambda/worker-kit/index/index.js',
-    'assets/lambda/worker-kit/types/lambda/worker-kit/index.d.ts',
+    'assets/kit/index/index.js',
+    'assets/kit/index.d.ts',
     'assets/cli/app-package/index/index.js',
     'schemas/teams-manifest/MicrosoftTeams.schema.v1.29.json',
     'schemas/teams-manifest/LICENSE',
@@ -99,6 +100,22 @@ test('a consumer with only aws-cdk-lib and constructs synthesizes from the packe
     fs.symlinkSync(path.join(root, 'node_modules', '@aws-sdk'), path.join(work, 'node_modules', '@aws-sdk'), 'dir');
     const kit = execFileSync(process.execPath, ['-e', "console.log(typeof require('cdk-teams-delegated-auth-bot/worker').defineWorker)"], { cwd: work, encoding: 'utf8' });
     expect(kit.trim()).toBe('function');
+    // Its one declaration file (no internal type files) type-checks a worker written against the subpath.
+    const kitTypes = fs.readdirSync(path.join(pkgDir, 'assets'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.d.ts'));
+    expect(kitTypes).toEqual([path.join('kit', 'index.d.ts')]);
+    fs.symlinkSync(path.join(root, 'node_modules', '@types'), path.join(work, 'node_modules', '@types'), 'dir');
+    fs.writeFileSync(path.join(work, 'my-worker.ts'), [
+      "import { defineWorker, quote, WorkerArgs, WorkerOptions } from 'cdk-teams-delegated-auth-bot/worker';",
+      'const options: WorkerOptions = { apology: false };',
+      'export const handler = defineWorker(async ({ text, graph, reply }: WorkerArgs) => {',
+      '  const me = await graph.me();',
+      '  await reply(`${me.displayName}: ${quote(text)}`);',
+      '}, options);',
+    ].join('\n'));
+    const tsc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '--noEmit', '--strict', '--target', 'es2022',
+      '--module', 'preserve', '--moduleResolution', 'bundler', '--lib', 'es2022,dom', '--types', 'node', 'my-worker.ts'],
+    { cwd: work, encoding: 'utf8', timeout: 120_000 });
+    expect(tsc.stdout + tsc.stderr).toBe('');
     const pkg = JSON.parse(fs.readFileSync(path.join(pkgDir, 'package.json'), 'utf8'));
     const help = execFileSync(process.execPath, [path.join(pkgDir, pkg.bin['teams-bot-app-package']), '--help'], { cwd: work, encoding: 'utf8' });
     expect(help).toContain('Usage: teams-bot-app-package');

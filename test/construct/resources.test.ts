@@ -176,6 +176,7 @@ describe('default bot', () => {
       [ENV.GRAPH_SCOPES]: 'User.Read',
       [ENV.PENDING_TTL_SECONDS]: '86400',
       [ENV.SIGNIN_TTL_SECONDS]: '600',
+      [ENV.MAX_PENDING_MESSAGES]: '25',
       [ENV.SSO_ENABLED]: 'false',
       [ENV.SSO_RESOURCE]: `api://botid-${APP_ID}`,
       [ENV.SSO_SCOPE]: 'access_as_user',
@@ -295,6 +296,7 @@ describe('options', () => {
       allowedTenantIds: [TENANT_ID, other],
       pendingMessageTtl: Duration.hours(2),
       signInTimeout: Duration.minutes(5),
+      maxPendingMessages: 100,
       logLevel: BotLogLevel.DEBUG,
       logRetention: logs.RetentionDays.ONE_WEEK,
       receiverMemorySize: 1024,
@@ -312,6 +314,7 @@ describe('options', () => {
       [ENV.ALLOWED_TENANT_IDS]: `${TENANT_ID},${other}`,
       [ENV.PENDING_TTL_SECONDS]: '7200',
       [ENV.SIGNIN_TTL_SECONDS]: '300',
+      [ENV.MAX_PENDING_MESSAGES]: '100',
       [ENV.LOG_LEVEL]: 'debug',
     });
     expect(t.toJSON().Resources[receiverId(t)].Properties).toMatchObject({ MemorySize: 1024, Timeout: 20 });

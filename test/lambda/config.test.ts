@@ -37,6 +37,7 @@ describe('loadConfig', () => {
       graphScopes: ['User.Read'],
       pendingTtlSeconds: 86400,
       signinTtlSeconds: 600,
+      maxPendingMessages: 25,
       sso: { enabled: false, resource: `api://botid-${APP}`, scope: 'access_as_user' },
       logLevel: 'info',
     });

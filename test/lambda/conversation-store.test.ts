@@ -252,6 +252,7 @@ describe('sign-in prompt marker', () => {
     expect(await store.claimSignInPrompt(user)).toBe(false);
     const marker = await raw(pendingKey(user), 'prompt');
     expect(marker).toMatchObject({ expiresAt: { N: String(T0 / 1000 + 600) }, ttl: { N: String(T0 / 1000 + 600) } });
+    expect(calls.filter((c) => c !== 'GetItemCommand')).toEqual(['UpdateItemCommand', 'UpdateItemCommand']);
     await store.releaseSignInPrompt(user);
     expect(await store.claimSignInPrompt(user)).toBe(true);
     clock += 600_000;
@@ -272,6 +273,73 @@ describe('sign-in prompt marker', () => {
     const user = freshUser();
     await store.claimSignInPrompt(user);
     expect(await store.listPendingMessages(user)).toEqual([]);
+  });
+});
+
+describe('keepForSignIn: the message, its dedupe record and the prompt marker in one transaction', () => {
+  test('first contact is one TransactWriteItems that keeps the message and claims the prompt', async () => {
+    const store = newStore();
+    const user = freshUser();
+    expect(await store.keepForSignIn(user, 'fc-1', pendingEvent('fc-1', T0))).toBe('prompt');
+    expect(calls).toEqual(['TransactWriteItemsCommand']);
+    expect(await raw(pendingKey(user), 'prompt')).toMatchObject({
+      expiresAt: { N: String(T0 / 1000 + 600) },
+      kept: { N: '1' },
+      ttl: { N: String(T0 / 1000 + DEFAULT_PENDING_TTL_SECONDS) },
+    });
+    expect(await raw(activityKey('a:1personal-chat', 'fc-1'), 'activity')).toBeDefined();
+    expect((await store.listPendingMessages(user)).map((m) => m.event.message.id)).toEqual(['fc-1']);
+  });
+
+  test('while a card is live, later messages are kept quietly (the claim fails, a second transaction keeps)', async () => {
+    const store = newStore();
+    const user = freshUser();
+    expect(await store.keepForSignIn(user, 'q-1', pendingEvent('q-1', T0))).toBe('prompt');
+    calls.length = 0;
+    expect(await store.keepForSignIn(user, 'q-2', pendingEvent('q-2', T0 + 1))).toBe('kept');
+    expect(calls).toEqual(['TransactWriteItemsCommand', 'TransactWriteItemsCommand']);
+    expect(await store.keepForSignIn(user, 'q-2', pendingEvent('q-2', T0 + 2))).toBe('duplicate');
+    expect((await raw(pendingKey(user), 'prompt'))?.kept).toEqual({ N: '2' });
+    // Released (card failed, sign-in failed): the next message claims again; the count stays.
+    await store.releaseSignInPrompt(user);
+    expect(await store.keepForSignIn(user, 'q-3', pendingEvent('q-3', T0 + 3))).toBe('prompt');
+    expect((await raw(pendingKey(user), 'prompt'))?.kept).toEqual({ N: '3' });
+    // Expired card: claimed again.
+    clock += 601_000;
+    expect(await store.keepForSignIn(user, 'q-4', pendingEvent('q-4', T0 + 4))).toBe('prompt');
+    expect((await store.listPendingMessages(user)).map((m) => m.event.message.id)).toEqual(['q-1', 'q-2', 'q-3', 'q-4']);
+  });
+
+  test('at the cap the message is not kept; one caller tells the user; a completed sign-in resets the count', async () => {
+    const store = newStore({ maxPendingMessages: 3 });
+    const user = freshUser();
+    expect(await store.keepForSignIn(user, 'c-1', pendingEvent('c-1', T0))).toBe('prompt');
+    expect(await store.keepForSignIn(user, 'c-2', pendingEvent('c-2', T0 + 1))).toBe('kept');
+    expect(await store.keepForSignIn(user, 'c-3', pendingEvent('c-3', T0 + 2))).toBe('kept');
+    const over = await Promise.all(['c-4', 'c-5', 'c-6'].map((id, i) => store.keepForSignIn(user, id, pendingEvent(id, T0 + 3 + i))));
+    expect(over.every((o) => typeof o === 'object' && o.full)).toBe(true);
+    expect(over.filter((o) => typeof o === 'object' && o.notify)).toHaveLength(1);
+    expect(over.filter((o) => typeof o === 'object' && o.prompt)).toHaveLength(0); // the card is live
+    expect((await store.listPendingMessages(user)).map((m) => m.event.message.id)).toEqual(['c-1', 'c-2', 'c-3']);
+    // Card released while full: the next message is not kept, but claims a card (the user needs one to sign in).
+    await store.releaseSignInPrompt(user);
+    expect(await store.keepForSignIn(user, 'c-7', pendingEvent('c-7', T0 + 7))).toEqual({ full: true, notify: false, prompt: true });
+    // Signed in: the marker and its count go; the next sign-in keeps up to 3 again.
+    await store.endSignInPrompt(user);
+    for (const m of await store.listPendingMessages(user)) await store.deletePendingMessage(user, m.key);
+    expect(await store.keepForSignIn(user, 'c-8', pendingEvent('c-8', T0 + 8))).toBe('prompt');
+    expect((await raw(pendingKey(user), 'prompt'))?.kept).toEqual({ N: '1' });
+  });
+
+  test('concurrent first messages: one claims the prompt, every message is kept once', async () => {
+    const store = newStore();
+    const user = freshUser();
+    const ids = Array.from({ length: 10 }, (_, i) => `cc-${i}`);
+    const out = await Promise.all([...ids, ...ids.slice(0, 3)].map((id, i) => store.keepForSignIn(user, id, pendingEvent(id, T0 + i))));
+    expect(out.filter((o) => o === 'prompt')).toHaveLength(1);
+    expect(out.filter((o) => o === 'duplicate')).toHaveLength(3);
+    expect((await store.listPendingMessages(user)).length).toBe(10);
+    expect((await raw(pendingKey(user), 'prompt'))?.kept).toEqual({ N: '10' });
   });
 });
 

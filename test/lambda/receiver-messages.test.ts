@@ -169,6 +169,23 @@ describe('messaging flow', () => {
     expect(await ctx.conversations.claimSignInPrompt(key(u))).toBe(false);
   });
 
+  test('at most maxPendingMessages are kept while the user signs in; the user is told once; a card is posted if none is live', async () => {
+    await withContext(env, { TDAB_MAX_PENDING_MESSAGES: '3' }, async (capped) => {
+      const u = newUser();
+      const outcomes = [];
+      for (const text of ['one', 'two', 'three', 'four', 'five']) outcomes.push(await handleMessage(msg(u, text), capped.ctx));
+      expect(outcomes).toEqual(['pending_prompted', 'pending_quiet', 'pending_quiet', 'pending_full', 'pending_full']);
+      expect((await pendingItems(env, u)).length).toBe(3);
+      const told = toUser(u).filter((a) => typeof a.text === 'string');
+      expect(told.map((a) => a.text)).toEqual([expect.stringContaining('first 3 messages')]);
+      // The card is released (e.g. the sign-in failed): the next message is not kept but brings a new card.
+      await capped.ctx.conversations.releaseSignInPrompt(key(u));
+      expect(await handleMessage(msg(u, 'six'), capped.ctx)).toBe('pending_full');
+      expect(toUser(u).filter((a) => Array.isArray(a.attachments) && a.attachments.length > 0)).toHaveLength(2);
+      expect((await pendingItems(env, u)).length).toBe(3);
+    });
+  });
+
   test('placeholder secret: no card can be posted, the prompt is released, the message stays pending', async () => {
     const arn = await createSecret(env.aws.motoEndpoint, `ph-${randomUUID().slice(0, 8)}`, JSON.stringify({ clientSecret: '' }));
     await withContext(env, { TDAB_SECRET_ARN: arn }, async (unset) => {

@@ -13,11 +13,6 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { build } from 'esbuild';
 import { startCountingProxy } from './receiver-support';
-import { AWS_SDK_CLIENT_OPTIONS } from '../../lambda/shared/aws-sdk-options';
-import { ConversationReference, WorkerEvent } from '../../lambda/shared/contract';
-import { TokenCipher } from '../../lambda/shared/crypto';
-import { IdempotencyStore, idempotencyKey } from '../../lambda/shared/idempotency';
-import { setLogSink } from '../../lambda/shared/log';
 import {
   defineWorker,
   GraphClient,
@@ -28,7 +23,12 @@ import {
   WorkerArgs,
   WorkerError,
   WorkerHandler,
-} from '../../lambda/worker-kit';
+} from '../../kit';
+import { AWS_SDK_CLIENT_OPTIONS } from '../../lambda/shared/aws-sdk-options';
+import { ConversationReference, WorkerEvent } from '../../lambda/shared/contract';
+import { TokenCipher } from '../../lambda/shared/crypto';
+import { IdempotencyStore, idempotencyKey } from '../../lambda/shared/idempotency';
+import { setLogSink } from '../../lambda/shared/log';
 import { BotConnectorStub, GraphStandIn, startBotConnector } from '../support/bot-connector-stub';
 import { applyTestAwsEnv, awsClientConfig, createSecret, LocalAws } from '../support/local-aws';
 import { IdentityProvider } from '../support/oidc-idp';
@@ -436,7 +436,7 @@ describe('the kit as a package entry point and its documentation', () => {
     try {
       const outfile = path.join(dir, 'worker.js');
       await build({
-        entryPoints: [path.join(root, 'lambda/worker-kit/index.ts')],
+        entryPoints: [path.join(root, 'kit/index.ts')],
         outfile,
         bundle: true,
         platform: 'node',
@@ -465,7 +465,7 @@ describe('the kit as a package entry point and its documentation', () => {
     mkdirSync(dir, { recursive: true });
     try {
       const file = path.join(dir, 'my-worker.ts');
-      writeFileSync(file, example!.replace("'cdk-teams-delegated-auth-bot/worker'", `'${path.join(root, 'lambda/worker-kit')}'`));
+      writeFileSync(file, example!.replace("'cdk-teams-delegated-auth-bot/worker'", `'${path.join(root, 'kit')}'`));
       const res = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '--ignoreConfig', '--noEmit', '--strict', '--skipLibCheck',
         '--target', 'es2022', '--module', 'preserve', '--moduleResolution', 'bundler', '--lib', 'es2022,dom', '--types', 'node', file],
       { encoding: 'utf8', cwd: dir, timeout: 120_000 });

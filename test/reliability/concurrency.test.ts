@@ -35,8 +35,27 @@ beforeAll(async () => {
   handler = await loadReceiver();
 });
 
+/** Counts of the warn/error events the receiver logged (event:reason), printed so a failure under load explains itself. */
+function problemSummary(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of logs?.lines ?? []) {
+    try {
+      const e = JSON.parse(line) as { level?: string; event?: string; reason?: string; status?: number };
+      if (e.level !== 'warn' && e.level !== 'error' && !(e.event === 'request' && (e.status ?? 0) >= 500)) continue;
+      const k = `${e.event}:${e.reason ?? ''}${e.status ? `:${e.status}` : ''}`;
+      out[k] = (out[k] ?? 0) + 1;
+    } catch {
+      // not a JSON line
+    }
+  }
+  return out;
+}
+
 afterAll(async () => {
+  const problems = problemSummary();
   logs?.restore();
+  // eslint-disable-next-line no-console
+  console.log(`receiver problems (event:reason: count): ${JSON.stringify(problems)}`);
   restoreEnv?.();
   await world?.stop();
 });

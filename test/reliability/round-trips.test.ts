@@ -67,7 +67,7 @@ test('first contact, callback and hot path make exactly the documented calls', a
 
   const first = await counted(() => send(0, 'first contact message'));
   expect(first).toEqual({
-    aws: { GetItem: 1, TransactWriteItems: 1, PutItem: 2 },
+    aws: { GetItem: 1, TransactWriteItems: 1, PutItem: 1 }, // token; message + dedupe + prompt; sign-in state
     moto: {},
     invokes: 0,
     connector: 1,

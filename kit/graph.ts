@@ -4,9 +4,9 @@
  * its origin is the Graph base URL's (e.g. `@odata.nextLink`), so a URL taken from a message (`contentUrl`, links)
  * can never receive the token. Redirects are not followed. Every call has a timeout.
  */
-import { isHttpsOrLoopback } from '../../src/private/shared-data';
-import { HttpResponse, httpRequest } from '../shared/http';
-import { log } from '../shared/log';
+import { HttpResponse, httpRequest } from '../lambda/shared/http';
+import { log } from '../lambda/shared/log';
+import { isHttpsOrLoopback } from '../src/private/shared-data';
 
 /** Graph answered with an error status; `code` is Graph's `error.code` (e.g. `InvalidAuthenticationToken`). */
 export class GraphError extends Error {

@@ -2,7 +2,7 @@
  * Text helpers for replies that quote the user.
  */
 
-import { plainText as plainTextOf } from '../shared/teams-text';
+import { plainText as plainTextOf } from '../lambda/shared/teams-text';
 
 /**
  * The plain text of a Teams message: `<at>…</at>` mentions removed, HTML tags stripped (Teams sends formatted
