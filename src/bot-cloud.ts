@@ -36,7 +36,7 @@ export class BotCloud {
   /** Microsoft Graph base URL (no trailing slash). */
   public readonly graphBaseUrl: string;
 
-  /** Hosts an activity's `serviceUrl` may name (`*.` matches any subdomain). */
+  /** Hosts an activity's `serviceUrl` may name: the cloud's Microsoft Teams Bot Connector hosts (`*.` would match any subdomain). */
   public readonly serviceUrlHosts: string[];
 
   private constructor(values: CloudProfileValues) {
@@ -92,9 +92,11 @@ export interface BotCloudEndpoints {
 
   /**
    * Hosts an activity's `serviceUrl` may name, checked in addition to the JWT's `serviceurl` claim.
-   * A leading `*.` matches any subdomain; entries are host names, not URLs.
+   * A leading `*.` matches any subdomain; entries are host names, not URLs. Only activities of the Microsoft Teams
+   * channel (`channelId` `msteams`) are accepted whatever this list holds.
    *
-   * @default - the cloud profile's list, e.g. `['smba.trafficmanager.net', 'smba.infra.gcc.teams.microsoft.com', '*.botframework.com']`
+   * @default - the Teams Bot Connector hosts of the cloud profile: public `['smba.trafficmanager.net', 'smba.infra.gcc.teams.microsoft.com']`,
+   * US Gov `['smba.infra.gov.teams.microsoft.us']`, US Gov DoD `['smba.infra.dod.teams.microsoft.us']`, China `['smba.trafficmanager.cn']`
    */
   readonly serviceUrlHosts?: string[];
 }

@@ -22,7 +22,7 @@ AUTHORITY = os.environ.get("TDAB_ENTRA_AUTHORITY", "https://login.microsoftonlin
 BOT_SCOPE = os.environ.get("TDAB_BOT_CONNECTOR_SCOPE", "https://api.botframework.com/.default")
 GRAPH = os.environ.get("TDAB_GRAPH_BASE_URL", "https://graph.microsoft.com").rstrip("/")
 SERVICE_URL_HOSTS = [h.strip().lower() for h in os.environ.get(
-    "TDAB_SERVICE_URL_HOSTS", "smba.trafficmanager.net,smba.infra.gcc.teams.microsoft.com,*.botframework.com"
+    "TDAB_SERVICE_URL_HOSTS", "smba.trafficmanager.net,smba.infra.gcc.teams.microsoft.com"
 ).split(",") if h.strip()]
 TIMEOUT = 10  # seconds, on every HTTP call
 APOLOGY = "Sorry, something went wrong while I was working on your message. Please try again later."

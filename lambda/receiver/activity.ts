@@ -11,8 +11,9 @@ import type { UserKey } from '../shared/token-store';
  * 2. `Authorization` header present (401), body not base64 (415), `Content-Type` JSON (415), size (413),
  *    JSON object (400): {@link parseActivityBody}
  * 3. Bot Framework JWT (401; needs `serviceUrl` and `channelId` from the body): the only I/O before this point is none
+ * 3a. Microsoft Teams only (403): {@link requireTeamsChannel}
  * 4. activity fields (400): {@link validateActivity}
- * 5. tenant allow-list (403): {@link tenantOf}
+ * 5. tenant allow-list (403): `isAllowedTenant` in index.ts
  */
 
 /** Largest accepted request body, in bytes (Teams activities are far smaller). */
@@ -72,6 +73,19 @@ export function parseActivityBody(event: FunctionUrlEvent): Record<string, unkno
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new RequestError(400, 'not_an_object');
   return parsed as Record<string, unknown>;
+}
+
+/** The one Bot Framework channel the bot serves: Microsoft Teams. */
+export const TEAMS_CHANNEL_ID = 'msteams';
+
+/**
+ * Refuses every channel but Microsoft Teams with 403 `channel_not_teams`, after authentication and before any lookup.
+ * Another channel of the same Azure Bot (Web Chat, Direct Line, the Emulator) is endorsed by the same signing keys,
+ * but its client writes `from` itself: its `from.aadObjectId` and tenant prove nothing, so such activities never reach
+ * a token. Exact, case-sensitive comparison (Teams sends `msteams`; botframework-connector's Channels.Msteams).
+ */
+export function requireTeamsChannel(body: Record<string, unknown>): void {
+  if (body.channelId !== TEAMS_CHANNEL_ID) throw new RequestError(403, 'channel_not_teams');
 }
 
 /** A validated inbound activity: the fields the receiver relies on are present and well-formed. */

@@ -6,7 +6,7 @@ import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SSMClient } from '@aws-sdk/client-ssm';
 /* eslint-enable import/no-extraneous-dependencies */
-import { header, parseActivityBody, RequestError, validateActivity, type FunctionUrlEvent } from './activity';
+import { header, parseActivityBody, RequestError, requireTeamsChannel, validateActivity, type FunctionUrlEvent } from './activity';
 import { handleCallback } from './callback';
 import { ConfigurationError, createReceiverContext, type AwsClients, type ReceiverContext } from './context';
 import { handleInvoke } from './invoke';
@@ -142,6 +142,7 @@ async function messaging(event: FunctionUrlEvent, ctx: ReceiverContext, entry: R
   }
   let activity;
   try {
+    requireTeamsChannel(body);
     activity = validateActivity(body);
   } catch (err) {
     return rejected(err, entry);

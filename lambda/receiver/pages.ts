@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { cloudProfileOrPublic } from '../../src/private/cloud-profiles';
 
 /**
  * HTML pages of the OAuth callback. No script at all; one inline stylesheet allowed by its hash in a strict
@@ -86,20 +87,12 @@ export function renderPage(statusCode: number, content: PageContent): HttpResult
   return { statusCode, headers: pageHeaders(), body: parts.join('') };
 }
 
-/** Teams web host per cloud, for `msteams://` deep links. */
-const TEAMS_HOSTS: Record<string, string> = {
-  public: 'teams.microsoft.com',
-  usgov: 'gov.teams.microsoft.us',
-  usgovdod: 'dod.teams.microsoft.us',
-  china: 'teams.microsoftonline.cn',
-};
-
 /**
  * The `msteams://` deep link back to Teams: the 1:1 chat with the bot for personal conversations, otherwise Teams
  * itself (channel and group chat links need ids Teams does not give the bot in a stable form).
  */
 export function teamsDeepLink(opts: { cloud: string; appId: string; conversationType?: string }): string {
-  const host = TEAMS_HOSTS[opts.cloud] ?? TEAMS_HOSTS.public;
+  const host = cloudProfileOrPublic(opts.cloud).teamsWebHost;
   if (opts.conversationType === undefined || opts.conversationType === 'personal') {
     return `msteams://${host}/l/chat/0/0?users=${encodeURIComponent(`28:${opts.appId}`)}`;
   }

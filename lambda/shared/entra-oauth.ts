@@ -24,6 +24,7 @@ import type { ResolvedConfig } from './config';
 import { formBody, HttpBodyError, httpRequest, HttpTimeoutError, type HttpResponse } from './http';
 import { log } from './log';
 import type { TokenSet } from './token-store';
+import { V1_ISSUER_HOSTS } from '../../src/private/cloud-profiles';
 import { isPathSafeId } from '../../src/private/shared-data';
 
 /** Tokens from the token endpoint: the shape `TokenStore.put` takes (`./token-store`, owner STORE). */
@@ -581,11 +582,11 @@ function userClaims(payload: JWTPayload, tenantId: string): { oid: string; tid: 
   return { oid, tid };
 }
 
-/** True when the (unverified) token names a v1 issuer `https://sts.windows.net/{tid}/`. */
+/** True when the (unverified) token names a v1 issuer `https://{v1IssuerHost}/{tid}/` of any cloud profile. */
 function isV1Issuer(token: string): boolean {
   try {
     const iss = decodeJwt(token).iss;
-    return typeof iss === 'string' && /^https:\/\/sts\.(windows\.net|chinacloudapi\.cn)\//.test(iss);
+    return typeof iss === 'string' && V1_ISSUER_HOSTS.some((host) => iss.startsWith(`https://${host}/`));
   } catch {
     return false;
   }

@@ -55,8 +55,6 @@ export const ENV = {
   LOG_LEVEL: 'TDAB_LOG_LEVEL',
 } as const;
 
-export type EnvName = (typeof ENV)[keyof typeof ENV];
-
 /** The endpoints a deployment may override: each a field of `BotCloudEndpoints` and of the cloud profile. */
 export type EndpointKey =
   'botOpenIdMetadataUrl' | 'botTokenIssuer' | 'entraAuthority' | 'botConnectorScope' | 'graphBaseUrl' | 'serviceUrlHosts';

@@ -4,7 +4,7 @@ import {
 } from '../../lambda/shared/botframework-auth';
 import { loadConfig } from '../../lambda/shared/config';
 import { setLogSink } from '../../lambda/shared/log';
-import { CLOUD_PROFILES } from '../../src/private/cloud-profiles';
+import { CLOUD_PROFILES, TEAMS_BOT_CONNECTOR_HOSTS } from '../../src/private/cloud-profiles';
 import { ENV } from '../../src/private/env';
 import { BotFrameworkIdentity, startBotFrameworkIdentity } from '../support/botframework-jwks';
 
@@ -383,8 +383,11 @@ describe('isAllowedServiceUrl', () => {
     ['https://smba.trafficmanager.net/amer/', true],
     ['https://SMBA.trafficmanager.net/amer/', true],
     ['https://smba.trafficmanager.net', true],
-    ['https://europe.botframework.com/', true],
-    ['https://a.b.botframework.com/x', true],
+    ['https://europe.botframework.com/', false],
+    ['https://a.b.botframework.com/x', false],
+    ['https://webchat.botframework.com/', false],
+    ['https://directline.botframework.com/', false],
+    ['https://smba.infra.gov.teams.microsoft.us/', false],
     ['https://smba.infra.gcc.teams.microsoft.com/', true],
     ['http://smba.trafficmanager.net/amer/', false],
     ['https://smba.trafficmanager.net:8443/amer/', false],
@@ -419,5 +422,33 @@ describe('isAllowedServiceUrl', () => {
       const host = h.startsWith('*.') ? `x${h.slice(1)}` : h;
       expect(isAllowedServiceUrl(`https://${host}/`, hosts)).toBe(true);
     }
+  });
+
+  test('every default allow-list holds only Teams Bot Connector hosts, each with its named source (issue 11 point 1)', () => {
+    const sourced = new Map(TEAMS_BOT_CONNECTOR_HOSTS.map((h) => [h.host, h]));
+    for (const profile of Object.values(CLOUD_PROFILES)) {
+      expect(profile.serviceUrlHosts.length).toBeGreaterThan(0);
+      for (const host of profile.serviceUrlHosts) {
+        expect(host).toMatch(/^smba\./);
+        expect(host).not.toMatch(/botframework/);
+        expect(sourced.get(host)?.cloud).toBe(profile.name);
+        expect(sourced.get(host)?.source).toMatch(/\S{10,}/);
+      }
+      for (const other of ['webchat.botframework.com', 'directline.botframework.com', 'europe.botframework.com',
+        'webchat.botframework.azure.us', 'webchat.botframework.azure.cn', 'x.teams.microsoftonline.cn']) {
+        expect(isAllowedServiceUrl(`https://${other}/`, profile.serviceUrlHosts)).toBe(false);
+      }
+    }
+  });
+
+  test('the default configuration refuses a genuine token for a Web Chat / Direct Line serviceUrl', async () => {
+    const config = loadConfig({ [ENV.APP_ID]: APP_ID, [ENV.TENANT_ID]: '11111111-1111-1111-1111-111111111111', [ENV.BOT_OPENID_METADATA_URL]: idp.metadataUrl, [ENV.BOT_TOKEN_ISSUER]: idp.issuer });
+    const a = createBotFrameworkAuthenticator(config);
+    for (const serviceUrl of ['https://webchat.botframework.com/', 'https://directline.botframework.com/', 'https://europe.webchat.botframework.com/']) {
+      const token = await idp.sign(claims({ serviceurl: serviceUrl }));
+      expect(await reasonOf(a.authenticate(`Bearer ${token}`, { serviceUrl, channelId: 'webchat' }))).toBe('serviceurl_not_allowed');
+    }
+    const teams = await idp.sign(claims());
+    expect(await reasonOf(a.authenticate(`Bearer ${teams}`, ACTIVITY))).toBe('accepted');
   });
 });

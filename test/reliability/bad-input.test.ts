@@ -46,6 +46,8 @@ interface Case {
   check?: (res: ReceiverResult) => void;
 }
 
+/** A signing key endorsing other channels too (published before the receiver first loads the JWKS). */
+let everyChannelKid: string;
 let caseNo = 0;
 /** A valid message activity with a unique text (which the log scan then looks for). */
 function activity(mut?: (a: Activity) => void): Activity {
@@ -195,6 +197,17 @@ function corpus(): Case[] {
     error: 'unauthorized',
     event: async () => post(activity((a) => { a.serviceUrl = 'javascript:alert(1)'; }), await jwt({ serviceurl: 'javascript:alert(1)' })),
   });
+  // Issue 11 point 1: Microsoft Teams only. The signing key endorses these channels (the Azure Bot has them), the JWT
+  // is genuine, and the body names a real user: still refused, before any lookup or AWS call.
+  for (const channelId of ['webchat', 'directline', 'emulator', 'MSTEAMS', 'msteams ']) {
+    add({
+      name: `channel ${JSON.stringify(channelId)} endorsed by the signing key, genuine JWT`,
+      status: 403,
+      error: 'channel_not_teams',
+      event: async () => post(activity((a) => { a.channelId = channelId; }),
+        await jwt({}, { kid: everyChannelKid })),
+    });
+  }
   add({ name: 'activity without serviceUrl', status: 401, error: 'unauthorized', event: async () => post(activity((a) => { delete a.serviceUrl; }), await jwt()) });
   add({ name: 'activity without channelId', status: 401, error: 'unauthorized', event: async () => post(activity((a) => { delete a.channelId; }), await jwt()) });
 
@@ -326,6 +339,7 @@ function corpus(): Case[] {
 
 beforeAll(async () => {
   world = await startWorld({ users: 3 });
+  everyChannelKid = world.botFramework.addKey({ endorsements: ['msteams', 'webchat', 'directline', 'emulator', 'MSTEAMS', 'msteams '] });
   user = world.users[0];
   secrets.add(world.clientSecret);
   restoreEnv = applyEnv({ ...world.env({ viaProxies: true }), TDAB_SSO_ENABLED: 'true' });
