@@ -151,6 +151,24 @@ describe('messaging flow', () => {
     expect(toUser(u).at(-1).text).toContain('not signed in');
   });
 
+  test('ids are encoded in composite keys: messages whose ids would join to the same key are each handled', async () => {
+    const u = newUser();
+    const conv = `a:1conv-${u.oid}`;
+    // "sign out" twice, distinct activities whose unencoded claim keys were both `signout#{conv}#1#2`.
+    const first = msg(u, 'sign out', { id: '1#2', conversation: { id: conv, conversationType: 'personal', tenantId: env.tenantId } });
+    const second = msg(u, 'sign out', { id: '2', conversation: { id: `${conv}#1`, conversationType: 'personal', tenantId: env.tenantId } });
+    expect(await handleMessage(first, ctx)).toBe('signed_out');
+    expect(await handleMessage(second, ctx)).toBe('signed_out');
+    // Two hot-path messages whose unencoded per-container keys were both `{conv}|x|y`: both reach the worker.
+    await ctx.tokens.put(key(u), { accessToken: 'at', expiresIn: 3600 }, { generation: (await ctx.tokens.basis(key(u))).generation });
+    const a = msg(u, 'first', { id: 'x|y', conversation: { id: conv, conversationType: 'personal', tenantId: env.tenantId } });
+    const b = msg(u, 'second', { id: 'y', conversation: { id: `${conv}|x`, conversationType: 'personal', tenantId: env.tenantId } });
+    expect(await handleMessage(a, ctx)).toBe('hot_path');
+    expect(await handleMessage(b, ctx)).toBe('hot_path');
+    await env.worker.idle();
+    expect(invocationsFor(env, u).map((e) => e.message.text)).toEqual(['first', 'second']);
+  });
+
   test('sign out releases a pending prompt: the next message gets a new card', async () => {
     const u = newUser();
     expect(await handleMessage(msg(u, 'one'), ctx)).toBe('pending_prompted');
