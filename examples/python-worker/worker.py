@@ -145,7 +145,8 @@ def handler(event, context):
     if event.get("type") != "teams-delegated-auth-bot.message" or event.get("version") != "1":
         raise ValueError("not a worker contract v1 event")
     conversation, message = event["conversation"], event["message"]
-    key = f"worker#{conversation['conversation']['id']}#{message['id']}"
+    # Each id percent-encoded like JavaScript's encodeURIComponent (docs/worker-contract.md), so ids never collide.
+    key = "#".join(["worker"] + [urllib.parse.quote(i, safe="-_.!~*'()") for i in (conversation["conversation"]["id"], message["id"])])
     now_ms = int(time.time() * 1000)
     remaining_ms = context.get_remaining_time_in_millis() if context else 900_000
     started = update_record(

@@ -105,6 +105,12 @@ export interface InboundActivity {
 
 // Activity ids: Teams uses digits or `f:…`/`1:…` forms. Bounded printable ASCII without spaces.
 const ACTIVITY_ID = /^[\x21-\x7e]{1,256}$/;
+/**
+ * Conversation ids: Teams uses printable ASCII (`a:1…`, `19:…@thread.tacv2;messageid=…`, about 100 characters). At most
+ * 400 characters, so a composite key of a conversation and an activity id stays under DynamoDB's 2048-byte key limit
+ * even when every character is percent-encoded (shared/keys.ts): longer ids are a 400, not a DynamoDB error (503).
+ */
+const CONVERSATION_ID = /^[\x20-\x7e]{1,400}$/;
 const MAX_FIELD = 1024;
 
 function obj(v: unknown): Record<string, unknown> | undefined {
@@ -138,6 +144,7 @@ export function validateActivity(raw: Record<string, unknown>): InboundActivity 
   const conv = obj(raw.conversation);
   const conversationId = str(conv?.id);
   if (!conv || !conversationId) throw new RequestError(400, 'missing_conversation');
+  if (!CONVERSATION_ID.test(conversationId)) throw new RequestError(400, 'invalid_conversation_id');
   const from = obj(raw.from);
   const fromId = str(from?.id);
   if (!from || !fromId) throw new RequestError(400, 'missing_from');

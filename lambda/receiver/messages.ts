@@ -12,6 +12,7 @@ import { promptSignIn } from './sign-in';
 import type { ConversationReference, PendingEvent } from '../shared/contract';
 import { toWorkerEvent } from '../shared/contract';
 import { OAuthError } from '../shared/entra-oauth';
+import { compositeKey } from '../shared/keys';
 import { errorName, log } from '../shared/log';
 import { SignedOutError, isUsable, type StoredToken, type TokenSet, type UserKey } from '../shared/token-store';
 
@@ -64,7 +65,7 @@ export async function handleMessage(activity: InboundActivity, ctx: ReceiverCont
   const user = userKeyOf(activity);
   if (isSignOutCommand(activity)) return signOut(activity, user, ctx);
   const nowMs = ctx.now();
-  const recentKey = `${activity.conversation.id}|${activity.id}`;
+  const recentKey = compositeKey('recent', activity.conversation.id, activity.id as string);
   if (recent.checkAndAdd(recentKey, nowMs)) return 'duplicate';
   try {
     const outcome = await messageFlow(activity, user, ctx, nowMs);
@@ -87,9 +88,7 @@ async function messageFlow(activity: InboundActivity, user: UserKey, ctx: Receiv
       return outcome;
     } catch (err) {
       log.error('worker_invoke_failed', { reason: errorName(err) });
-      // Keep the message: it is resumed at the next refresh or sign-in (the hot path never reads pending messages).
-      await ctx.conversations.addPendingMessage(user, activityId, pending);
-      return 'pending_invoke_failed';
+      return keepAfterFailedInvoke(ctx, activity, user, pending, token);
     }
   };
   if (stored && isUsable(stored, EXPIRY_SKEW_SECONDS, Math.floor(nowMs / 1000))) {
@@ -130,6 +129,30 @@ async function messageFlow(activity: InboundActivity, user: UserKey, ctx: Receiv
   }
 
   return keepAndPrompt(activity, user, ctx, pending);
+}
+
+/** What the user is told once when their message could not be handed to the worker. */
+const KEPT_AFTER_FAILURE = 'I could not pass your message on just now. It is kept: I will answer it when you send me your next message.';
+
+/**
+ * The worker invoke failed on the hot path: keep the message, mark the access token as expiring now (when there is a
+ * refresh token) so the user's next message takes the refresh path, which resumes this message before itself, and
+ * tell the user once (a Teams retry of the same message finds it kept and says nothing more). Without a refresh token
+ * the message waits for the next sign-in, which resumes everything.
+ */
+async function keepAfterFailedInvoke(ctx: ReceiverContext, activity: InboundActivity, user: UserKey, pending: PendingEvent,
+  token: StoredToken): Promise<MessageOutcome> {
+  const kept = await ctx.conversations.addPendingMessage(user, activity.id as string, pending);
+  if (kept === 'duplicate') return 'pending_invoke_failed';
+  if (token.refreshToken) {
+    try {
+      await ctx.tokens.expireAccessToken(token);
+    } catch (err) {
+      log.error('mark_for_resume_failed', { reason: errorName(err) });
+    }
+  }
+  await notify(ctx, conversationReferenceOf(activity), activity.id as string, KEPT_AFTER_FAILURE);
+  return 'pending_invoke_failed';
 }
 
 /**
@@ -204,7 +227,7 @@ function fullText(max: number): string {
 /** "sign out": delete the tokens, release the prompt marker, confirm once per activity id. */
 async function signOut(activity: InboundActivity, user: UserKey, ctx: ReceiverContext): Promise<MessageOutcome> {
   const activityId = activity.id as string;
-  if (!(await ctx.conversations.claim(`signout#${activity.conversation.id}#${activityId}`, 24 * 3600))) return 'sign_out_duplicate';
+  if (!(await ctx.conversations.claim(compositeKey('signout', activity.conversation.id, activityId), 24 * 3600))) return 'sign_out_duplicate';
   const hadTokens = await ctx.tokens.signOut(user);
   await ctx.conversations.releaseSignInPrompt(user);
   log.info('signed_out', { deleted: hadTokens });

@@ -33,6 +33,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 /* eslint-enable import/no-extraneous-dependencies */
 import type { ConversationReference, PendingEvent } from './contract';
+import { compositeKey } from './keys';
 import { log } from './log';
 import { type UserKey, normalizeUserKey } from './token-store';
 
@@ -101,6 +102,8 @@ export const DEFAULT_MAX_PENDING_MESSAGES = 25;
  */
 export const SIGN_IN_STATE_PATTERN = /^[A-Za-z0-9_-]{22,128}$/;
 const MAX_KEY_LENGTH = 1024;
+/** DynamoDB's limit of a partition key (bytes; the keys here are ASCII once percent-encoded). */
+const MAX_PARTITION_KEY_LENGTH = 2048;
 /** Items above this size are refused before DynamoDB's 400 KB item limit is reached. */
 const MAX_EVENT_BYTES = 350 * 1024;
 
@@ -108,9 +111,9 @@ function isConditionalCheckFailed(err: unknown): boolean {
   return (err as { name?: string } | undefined)?.name === 'ConditionalCheckFailedException';
 }
 
-function checkId(name: string, value: unknown): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_KEY_LENGTH || /\p{Cc}/u.test(value)) {
-    throw new TypeError(`${name} must be a non-empty string without control characters (at most ${MAX_KEY_LENGTH})`);
+function checkId(name: string, value: unknown, max = MAX_KEY_LENGTH): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > max || /\p{Cc}/u.test(value)) {
+    throw new TypeError(`${name} must be a non-empty string without control characters (at most ${max})`);
   }
   return value;
 }
@@ -128,7 +131,7 @@ export function pendingKey(user: UserKey): string {
 
 /** Partition key of the dedupe record of an activity: `activity#{conversationId}#{activityId}` (percent-encoded). */
 export function activityKey(conversationId: string, activityId: string): string {
-  return `activity#${encodeURIComponent(checkId('conversationId', conversationId))}#${encodeURIComponent(checkId('activityId', activityId))}`;
+  return compositeKey('activity', checkId('conversationId', conversationId), checkId('activityId', activityId));
 }
 
 /** Sort key of a pending message: `msg#{13-digit ms}#{activityId}` (percent-encoded). */
@@ -466,13 +469,13 @@ export class ConversationStore {
    * SSO uses `sso#{value.id}`; the receiver `signout#{conversationId}#{activityId}`.
    */
   async claim(key: string, ttlSeconds: number): Promise<boolean> {
-    checkId('key', key);
+    checkId('key', key, MAX_PARTITION_KEY_LENGTH);
     return this.conditionalClaim(key, 'claim', positiveInt('ttlSeconds', ttlSeconds));
   }
 
   /** Deletes a claim made with {@link claim} (e.g. to let a retry through after a failure). */
   async releaseClaim(key: string): Promise<void> {
-    checkId('key', key);
+    checkId('key', key, MAX_PARTITION_KEY_LENGTH);
     await this.ddb.send(new DeleteItemCommand({ TableName: this.tableName, Key: { pk: { S: key }, sk: { S: 'claim' } } }));
   }
 

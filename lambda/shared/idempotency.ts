@@ -1,7 +1,8 @@
 /**
  * Worker idempotency records: at most one reply per user message, whatever Lambda's retries or Teams' resends do.
  *
- * One item per (conversation, activity) in the conversation table: pk `worker#{conversationId}#{activityId}`,
+ * One item per (conversation, activity) in the conversation table: pk `worker#{conversationId}#{activityId}` (both
+ * percent-encoded, shared/keys.ts, so distinct pairs never share a key),
  * sk `worker` (the worker's IAM policy is limited to the leading key `worker#`), with a TTL. The state machine
  * (docs/worker-kit.md has the full table):
  *
@@ -25,6 +26,7 @@ import {
   UpdateItemCommand,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
+import { compositeKey } from './keys';
 
 /** Sort key of worker idempotency items. */
 export const WORKER_SK = 'worker';
@@ -73,10 +75,10 @@ export interface IdempotencyStoreOptions {
   now?: () => number;
 }
 
-/** The pk of a worker idempotency item. */
+/** The pk of a worker idempotency item: `worker#{conversationId}#{activityId}`, both percent-encoded. */
 export function idempotencyKey(conversationId: string, activityId: string): string {
   if (!conversationId || !activityId) throw new TypeError('idempotencyKey: conversationId and activityId are required');
-  return `worker#${conversationId}#${activityId}`;
+  return compositeKey('worker', conversationId, activityId);
 }
 
 const NAMES = {

@@ -303,6 +303,32 @@ export class TokenStore {
   }
 
   /**
+   * Marks the stored access token as expiring now (`exp = now + 1`; ciphertexts, refresh token and scopes stay), so the
+   * user's next message takes the refresh path, which hands leftover messages to the worker before itself. One
+   * `UpdateItem`, no KMS call, conditioned on the sign-out generation of `stored` and on a stored access token; false
+   * when that condition failed (signed out or deleted meanwhile: nothing written).
+   */
+  async expireAccessToken(stored: StoredToken): Promise<boolean> {
+    const nowS = Math.floor(this.now() / 1000);
+    const values: Record<string, AttributeValue> = { ':exp': { N: String(nowS + 1) } };
+    if (stored.generation > 0) values[':gen'] = { N: String(stored.generation) };
+    try {
+      await this.ddb.send(new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: { pk: { S: tokenKey(stored.user) } },
+        UpdateExpression: 'SET #exp = :exp',
+        ConditionExpression: `attribute_exists(#at) AND ${stored.generation > 0 ? '#gen = :gen' : 'attribute_not_exists(#gen)'}`,
+        ExpressionAttributeNames: { '#exp': 'exp', '#at': 'at', '#gen': 'gen' },
+        ExpressionAttributeValues: values,
+      }));
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  /**
    * Deletes the user's tokens after Entra refused the refresh token (`invalid_grant`); true if there were any. The
    * sign-out generation stays (a write prepared before an earlier sign-out must not pass because the item vanished),
    * so this is an `UpdateItem` that removes the token attributes, not a `DeleteItem`.

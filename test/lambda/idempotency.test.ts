@@ -22,9 +22,20 @@ function fresh(now?: () => number): { store: IdempotencyStore; key: string } {
   return { store: new IdempotencyStore({ ddb, tableName: TABLE, now }), key: idempotencyKey(`19:c${n}@thread.tacv2;messageid=1`, `17000${n}`) };
 }
 
-test('key shape', () => {
-  expect(idempotencyKey('a:1x', '123')).toBe('worker#a:1x#123');
+test('key shape: each id percent-encoded, so distinct (conversation, activity) pairs never share a key', () => {
+  expect(idempotencyKey('a:1x', '123')).toBe('worker#a%3A1x#123');
+  expect(idempotencyKey('a#b', 'c')).not.toBe(idempotencyKey('a', 'b#c'));
   expect(() => idempotencyKey('', '1')).toThrow(TypeError);
+});
+
+test('a message whose ids would have joined to the same key as an answered one is not skipped', async () => {
+  const store = new IdempotencyStore({ ddb, tableName: TABLE });
+  n++;
+  const answered = idempotencyKey(`19:c${n}@thread.tacv2`, '1#2');
+  const other = idempotencyKey(`19:c${n}@thread.tacv2#1`, '2'); // joined without encoding: the same `…#1#2`
+  expect(await store.begin(answered, 60_000)).toMatchObject({ outcome: 'acquired' });
+  await store.markReplied(answered, 'reply-1');
+  expect(await store.begin(other, 60_000)).toMatchObject({ outcome: 'acquired' });
 });
 
 test('first attempt acquires; item has state, lease, TTL', async () => {

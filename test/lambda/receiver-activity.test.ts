@@ -88,6 +88,8 @@ describe('validateActivity', () => {
     ['channelId', { channelId: '' }, 'missing_channelId'],
     ['conversation', { conversation: 'x' }, 'missing_conversation'],
     ['conversation id', { conversation: {} }, 'missing_conversation'],
+    ['conversation id over 400 characters', { conversation: { id: `a:${'x'.repeat(399)}` } }, 'invalid_conversation_id'],
+    ['conversation id not ASCII', { conversation: { id: 'a:1chat-ü' } }, 'invalid_conversation_id'],
     ['from', { from: undefined }, 'missing_from'],
     ['recipient', { recipient: { name: 'x' } }, 'missing_recipient'],
     ['message id', { id: undefined }, 'missing_id'],

@@ -123,12 +123,27 @@ describe('messaging flow', () => {
     });
   });
 
-  test('hot path, the worker invoke fails: the message is kept pending (not lost)', async () => {
+  test('hot path, the worker invoke fails: kept, the user told once, and resumed before their next message', async () => {
     const u = newUser();
     await ctx.tokens.put(key(u), { accessToken: 'at', refreshToken: 'rt', expiresIn: 3600 }, { generation: 0 });
     env.worker.failNext(500, 2);
-    expect(await handleMessage(msg(u, 'keep me'), ctx)).toBe('pending_invoke_failed');
+    const first = msg(u, 'keep me');
+    expect(await handleMessage(first, ctx)).toBe('pending_invoke_failed');
     expect(await pendingItems(env, u)).toHaveLength(1);
+    expect(toUser(u).map((a) => a.text)).toEqual([expect.stringContaining('It is kept')]);
+    // The access token was marked as expiring: the next message refreshes and hands the kept message over first.
+    expect((await ctx.tokens.get(key(u)))!.expiresAt).toBeLessThanOrEqual(Math.floor(Date.now() / 1000) + 1);
+    const oauth = Object.create(ctx.oauth);
+    oauth.refresh = async () => ({ accessToken: 'fresh-at', refreshToken: 'fresh-rt', expiresIn: 3600 });
+    // A Teams retry while the worker still fails: the message stays kept once, nothing more is said.
+    env.worker.failNext(500, 2);
+    expect(await handleMessage(first, { ...ctx, oauth })).toBe('pending_invoke_failed');
+    expect(toUser(u)).toHaveLength(1);
+    expect(await pendingItems(env, u)).toHaveLength(1);
+    expect(await handleMessage(msg(u, 'next one'), { ...ctx, oauth })).toBe('refreshed');
+    await env.worker.idle();
+    expect(invocationsFor(env, u).map((e) => [e.message.text, e.resumed])).toEqual([['keep me', true], ['next one', false]]);
+    expect(await pendingItems(env, u)).toHaveLength(0);
   });
 
   test('the conversation table fails on the no-token path: the error propagates (503) and a retry is processed', async () => {
@@ -149,6 +164,24 @@ describe('messaging flow', () => {
     expect(toUser(u).map((x) => x.text)).toEqual([expect.stringContaining('signed out')]);
     expect(await handleMessage(msg(u, 'sign out'), ctx)).toBe('signed_out');
     expect(toUser(u).at(-1).text).toContain('not signed in');
+  });
+
+  test('ids are encoded in composite keys: messages whose ids would join to the same key are each handled', async () => {
+    const u = newUser();
+    const conv = `a:1conv-${u.oid}`;
+    // "sign out" twice, distinct activities whose unencoded claim keys were both `signout#{conv}#1#2`.
+    const first = msg(u, 'sign out', { id: '1#2', conversation: { id: conv, conversationType: 'personal', tenantId: env.tenantId } });
+    const second = msg(u, 'sign out', { id: '2', conversation: { id: `${conv}#1`, conversationType: 'personal', tenantId: env.tenantId } });
+    expect(await handleMessage(first, ctx)).toBe('signed_out');
+    expect(await handleMessage(second, ctx)).toBe('signed_out');
+    // Two hot-path messages whose unencoded per-container keys were both `{conv}|x|y`: both reach the worker.
+    await ctx.tokens.put(key(u), { accessToken: 'at', expiresIn: 3600 }, { generation: (await ctx.tokens.basis(key(u))).generation });
+    const a = msg(u, 'first', { id: 'x|y', conversation: { id: conv, conversationType: 'personal', tenantId: env.tenantId } });
+    const b = msg(u, 'second', { id: 'y', conversation: { id: `${conv}|x`, conversationType: 'personal', tenantId: env.tenantId } });
+    expect(await handleMessage(a, ctx)).toBe('hot_path');
+    expect(await handleMessage(b, ctx)).toBe('hot_path');
+    await env.worker.idle();
+    expect(invocationsFor(env, u).map((e) => e.message.text)).toEqual(['first', 'second']);
   });
 
   test('sign out releases a pending prompt: the next message gets a new card', async () => {
