@@ -105,7 +105,7 @@ describe('scripted API', () => {
   test('--data keeps the signed-in user across a restart: the next message takes the hot path', async () => {
     const conv = (await pg.api('conversations', { method: 'POST', body: { user: 'grace' } })).body;
     await pg.stop();
-    expect(fs.statSync(path.join(dir, 'state.json')).mode & 0o077).toBe(0);
+    expect(fs.statSync(path.join(dir, 'state.json')).mode % 0o100).toBe(0); // no group or other permission bits
     pg = await startPlaygroundProcess(['--data', dir]);
     const again = await pg.api('conversations', { method: 'POST', body: { user: 'grace' } });
     expect(again.body.id).toBe(conv.id);
