@@ -77,6 +77,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '@types/markdown-it@^14',
     'puppeteer-core@^24',
     'dts-bundle-generator@^10',
+    '@aws-sdk/client-bedrock-runtime@^3',
+    '@smithy/eventstream-codec@^4',
+    '@smithy/util-utf8@^4',
   ],
   gitignore: ['/cdk.out/', 'examples/**/cdk.out/', '/bench/results/tmp/', '/.tmp/'],
   jestOptions: {
@@ -115,7 +118,7 @@ project.preCompileTask.prependSpawn(typecheckLambda);
 
 // One entry per handler: lambda/<name>/index.ts is bundled to assets/lambda/<name>/index/index.js (the construct and
 // the npm-pack test pick it up from there). Adding a bundle is adding its name here.
-const HANDLERS = ['receiver', 'worker'];
+const HANDLERS = ['receiver', 'worker', 'assistant'];
 // The AWS SDK is bundled (smaller and faster to load than the runtime's copy), except the credential providers a
 // Lambda function never reaches: its credentials come from the environment, the first link of the default chain.
 // The SSO, INI, process, web-identity and login providers (and the STS/SSO clients they embed, ~100 KB minified)

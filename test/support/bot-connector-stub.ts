@@ -250,6 +250,8 @@ export interface GraphStandIn {
   addUser(token: string, profile: { id: string; displayName: string; userPrincipalName?: string }): void;
   /** The next `times` requests fail with `status` and `{"error":{"code"}}`. */
   failNext(status: number, times?: number, code?: string): void;
+  /** A fixture for a signed-in user: `GET path` (query ignored) answers `body` (e.g. `/v1.0/me/calendarView`). */
+  addRoute(path: string, body: unknown): void;
   stop(): Promise<void>;
 }
 
@@ -267,6 +269,7 @@ export async function startGraphStandIn(opts: GraphStandInOptions = {}): Promise
   const users = new Map<string, Record<string, unknown>>();
   const requests: GraphRequestRecord[] = [];
   const failures: Array<{ status: number; code: string }> = [];
+  const routes = new Map<string, unknown>();
   const server = createServer((req, res) => {
     req.resume();
     req.on('end', async () => {
@@ -283,6 +286,7 @@ export async function startGraphStandIn(opts: GraphStandInOptions = {}): Promise
       if (!profile && token && opts.resolveToken) profile = await opts.resolveToken(token).catch(() => undefined);
       if (!profile) return answer(401, { error: { code: 'InvalidAuthenticationToken', message: 'Access token is empty or invalid.' } });
       if (req.method === 'GET' && path === '/v1.0/me') return answer(200, { '@odata.context': 'x', ...profile });
+      if (req.method === 'GET' && routes.has(path)) return answer(200, routes.get(path));
       return answer(404, { error: { code: 'Request_ResourceNotFound', message: 'not found' } });
     });
   });
@@ -293,6 +297,9 @@ export async function startGraphStandIn(opts: GraphStandInOptions = {}): Promise
     requests,
     addUser(token, profile) {
       users.set(token, profile);
+    },
+    addRoute(path, body) {
+      routes.set(path, body);
     },
     failNext(status, times = 1, code) {
       for (let i = 0; i < times; i++) failures.push({ status, code: code ?? (status === 429 ? 'TooManyRequests' : status >= 500 ? 'generalException' : 'BadRequest') });

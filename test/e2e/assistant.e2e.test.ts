@@ -1,0 +1,163 @@
+/**
+ * The assistant worker end to end on local stand-ins: the kit against DynamoDB Local and moto_server (KMS, Secrets
+ * Manager), oidc-provider (the bot's token), the Bot Connector stand-in (records the streamed activities), the Graph
+ * stand-in with a calendar fixture, and the Bedrock Runtime stand-in (ConverseStream over h2c, event-stream frames).
+ */
+import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { defineWorker, WorkerError, WorkerHandler } from '../../kit';
+import { loadAssistantConfig } from '../../lambda/assistant/config';
+import { answer } from '../../lambda/assistant/index';
+import { ConversationReference, WorkerEvent } from '../../lambda/shared/contract';
+import { TokenCipher } from '../../lambda/shared/crypto';
+import { BedrockStandIn, startBedrockStandIn } from '../support/bedrock-stub';
+import { applyTestAwsEnv, awsClientConfig } from '../support/local-aws';
+import { signedInWorkerEvent, startWorkerWorld, WorkerWorld } from '../support/worker-world';
+
+const APP_ID = '00000000-0000-0000-0000-00000000a551';
+const TENANT = '11111111-1111-1111-1111-111111111111';
+const OID = '33333333-3333-3333-3333-333333333333';
+const MODEL = 'anthropic.claude-3-5-haiku-20241022-v1:0';
+
+let world: WorkerWorld;
+let bedrock: BedrockStandIn;
+let restoreEnv: () => void;
+let handler: WorkerHandler;
+let cipher: TokenCipher;
+const clients: Array<{ destroy(): void }> = [];
+let n = 0;
+
+beforeAll(async () => {
+  [world, bedrock] = await Promise.all([
+    startWorkerWorld({ appId: APP_ID, tenantId: TENANT, clientSecret: 'assistant-secret', secretName: 'assistant-bot', tables: { tokenTable: 'tokens', conversationTable: 'conversations' } }),
+    startBedrockStandIn(),
+  ]);
+  restoreEnv = applyTestAwsEnv(world.aws);
+  const kms = new KMSClient(awsClientConfig(world.aws.motoEndpoint));
+  const dynamodb = new DynamoDBClient(awsClientConfig(world.aws.dynamodbEndpoint));
+  const secretsManager = new SecretsManagerClient(awsClientConfig(world.aws.motoEndpoint));
+  const runtime = new BedrockRuntimeClient({ endpoint: bedrock.endpoint, region: 'us-east-1', maxAttempts: 4, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  clients.push(kms, dynamodb, secretsManager, runtime);
+  cipher = new TokenCipher({ kms, keyId: world.keyArn });
+  const cfg = loadAssistantConfig({ TDAB_ASSISTANT_MODEL_ID: MODEL, TDAB_ASSISTANT_TOOLS: 'profile,calendar', TDAB_ASSISTANT_STREAM_INTERVAL_MS: '0' });
+  handler = defineWorker((args) => answer(args, { cfg, bedrock: runtime }), {
+    env: { ...world.workerEnv, TDAB_KMS_KEY_ARN: world.keyArn }, clients: { dynamodb, kms, secretsManager },
+  });
+}, 180_000);
+
+afterAll(async () => {
+  restoreEnv?.();
+  for (const c of clients) c.destroy();
+  await Promise.all([world?.stop(), bedrock?.stop()]);
+});
+
+async function event(text: string, conversationType: 'personal' | 'groupChat' = 'personal'): Promise<{ event: WorkerEvent; token: string }> {
+  n++;
+  const token = `assistant-user-token-${n}`;
+  world.graph.addUser(token, { id: OID, displayName: 'Ada Lovelace' });
+  const conversation: Omit<ConversationReference, 'activityId'> = {
+    serviceUrl: world.bc.serviceUrl,
+    channelId: 'msteams',
+    conversation: { id: `a:1assistant${n}`, conversationType, tenantId: TENANT },
+    bot: { id: `28:${APP_ID}`, name: 'Bot' },
+    user: { id: '29:1ada', aadObjectId: OID, name: 'Ada' },
+  };
+  const ev = await signedInWorkerEvent(cipher, { appId: APP_ID, token, text, activityId: `1800000${n}`, conversation });
+  return { event: JSON.parse(JSON.stringify(ev)), token };
+}
+
+const sent = (ev: WorkerEvent) => world.bc.activities.filter((a) => a.conversationId === ev.conversation.conversation.id);
+const finals = (ev: WorkerEvent) => sent(ev).filter((a) => a.activity.type === 'message');
+const streaminfo = (a: { activity: any }) => (a.activity.entities ?? []).find((e: any) => e.type === 'streaminfo');
+
+test('"what is on my calendar tomorrow?" → calendar tool as the user → streamed answer → one final message', async () => {
+  world.graph.addRoute('/v1.0/me/calendarView', { value: [{ subject: 'Design review', start: { dateTime: '2026-12-05T10:00:00' }, end: { dateTime: '2026-12-05T11:00:00' } }] });
+  bedrock.script(
+    { toolUse: { name: 'calendar', input: { days: 2 } } },
+    { text: 'Tomorrow you have the Design review from 10:00 to 11:00.' },
+  );
+  const { event: ev, token } = await event('what is on my calendar tomorrow?');
+  const before = bedrock.requests.length;
+  await expect(handler(ev)).resolves.toEqual({ status: 'replied' });
+
+  // Graph was called as that user (their token), read-only.
+  const calls = world.graph.requests.filter((r) => r.token === token);
+  expect(calls.map((r) => `${r.method} ${r.path} ${r.status}`)).toEqual(['GET /v1.0/me/calendarView 200']);
+  // The model got the tool result as data in a toolResult block, and the tool's spec.
+  const second = bedrock.requests[before + 1];
+  expect(bedrock.requests[before].body.toolConfig.tools.map((t: any) => t.toolSpec.name)).toEqual(['profile', 'calendar']);
+  const toolResult = second.body.messages[2].content[0].toolResult;
+  expect(toolResult.status).toBe('success');
+  expect(toolResult.content[0].text).toContain('Design review');
+
+  // Teams streaming protocol: typing, informative update, streaming updates (streamId of the first, sequence up), final.
+  const acts = sent(ev);
+  expect(acts[0].activity).toEqual(expect.objectContaining({ type: 'typing' }));
+  const informative = acts.find((a) => streaminfo(a)?.streamType === 'informative')!;
+  expect(informative.activity.type).toBe('typing');
+  expect(informative.activity.text).toBe('Looking at your calendar…');
+  const streamId = informative.id;
+  const updates = acts.filter((a) => streaminfo(a)?.streamType === 'streaming');
+  expect(updates.length).toBeGreaterThan(1);
+  expect(updates.every((u) => streaminfo(u).streamId === streamId && u.activity.type === 'typing')).toBe(true);
+  const seqs = updates.map((u) => streaminfo(u).streamSequence);
+  expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+  expect(seqs[0]).toBe(2);
+  // each update holds all text sent before it
+  for (let i = 1; i < updates.length; i++) expect(updates[i].activity.text.startsWith(updates[i - 1].activity.text)).toBe(true);
+  const done = finals(ev);
+  expect(done).toHaveLength(1);
+  expect(streaminfo(done[0])).toEqual(expect.objectContaining({ streamType: 'final', streamId }));
+  expect(done[0].activity.text).toBe('Tomorrow you have the Design review from 10:00 to 11:00.');
+  expect(acts.indexOf(done[0])).toBe(acts.length - 1);
+
+  // A retried event (Lambda retry, replay) gives no second answer.
+  const count = acts.length;
+  await expect(handler(ev)).resolves.toEqual({ status: 'skipped', reason: 'already-replied' });
+  expect(sent(ev)).toHaveLength(count);
+}, 60_000);
+
+test('a stream broken mid-answer closes with what was streamed and the apology; a retry posts nothing', async () => {
+  bedrock.script({ text: 'Your next meeting is with the', abortAfterChunks: 3 });
+  const { event: ev } = await event('when is my next meeting?');
+  await expect(handler(ev)).resolves.toEqual({ status: 'replied' });
+  const done = finals(ev);
+  expect(done).toHaveLength(1);
+  expect(streaminfo(done[0]).streamType).toBe('final');
+  expect(done[0].activity.text).toMatch(/^Your next meeting\s*\n\n_Sorry, something went wrong/);
+  const count = sent(ev).length;
+  await expect(handler(ev)).resolves.toEqual({ status: 'skipped', reason: 'already-replied' });
+  expect(sent(ev)).toHaveLength(count);
+}, 60_000);
+
+test('throttling is retried with backoff; a guardrail intervention is the answer', async () => {
+  bedrock.script({ error: { status: 429, type: 'ThrottlingException' } }, { text: 'I cannot help with that request.', stopReason: 'guardrail_intervened' });
+  const { event: ev } = await event('tell me something forbidden');
+  const before = bedrock.requests.length;
+  await expect(handler(ev)).resolves.toEqual({ status: 'replied' });
+  expect(bedrock.requests.length - before).toBe(2);
+  expect(finals(ev).map((a) => a.activity.text)).toEqual(['I cannot help with that request.']);
+}, 60_000);
+
+test('a model error before any text gives the kit\'s one apology (and the error to Lambda)', async () => {
+  bedrock.script({ error: { status: 400, type: 'ValidationException' } });
+  const { event: ev } = await event('hello');
+  await expect(handler(ev)).rejects.toBeInstanceOf(WorkerError);
+  const done = finals(ev);
+  expect(done).toHaveLength(1);
+  expect(done[0].activity.text).toMatch(/^Sorry, something went wrong/);
+}, 60_000);
+
+test('group chat: a placeholder reply updated in steps, ending with the whole answer', async () => {
+  bedrock.script({ text: 'Here is a short answer for the group.' });
+  const { event: ev } = await event('summarise please', 'groupChat');
+  await expect(handler(ev)).resolves.toEqual({ status: 'replied' });
+  const acts = sent(ev).filter((a) => a.activity.type !== 'typing');
+  expect(acts[0].method).toBe('POST');
+  expect(acts[0].activityId).toBe(ev.message.id); // a reply in the thread
+  const updates = acts.slice(1);
+  expect(updates.every((u) => u.method === 'PUT' && u.activityId === acts[0].id)).toBe(true);
+  expect(updates[updates.length - 1].activity.text).toBe('Here is a short answer for the group.');
+}, 60_000);
