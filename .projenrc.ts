@@ -231,6 +231,19 @@ project.addTask('bench', {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
+// Examples in every language: jsii-rosetta compiles each TypeScript example of the README and the API docs (strict:
+// a compile error fails the build; fixture rosetta/default.ts-fixture) and writes the translations (.jsii.tabl.json)
+// that jsii-pacmak puts into each language's README. TypeScript-only examples (the worker kit) are fenced `tsx`.
+// ---------------------------------------------------------------------------------------------------------------
+project.tryFindObjectFile('package.json')?.addOverride('jsii.metadata.jsii.rosetta.strict', true);
+const rosetta = project.addTask('rosetta:extract', {
+  description: 'Compile and translate the README and API examples (jsii-rosetta, strict)',
+  exec: 'jsii-rosetta extract --compile --fail .jsii',
+});
+project.postCompileTask.spawn(rosetta);
+project.gitignore.exclude('/.jsii.tabl.json');
+
+// ---------------------------------------------------------------------------------------------------------------
 // CI and release workflows: the build on Node 24 too; .NET 10 (LTS) instead of projen's .NET 6, which is out of support.
 // ---------------------------------------------------------------------------------------------------------------
 project.buildWorkflow?.addPostBuildJob('build-node-24', {
@@ -255,7 +268,7 @@ for (const [file, job] of [['.github/workflows/build.yml', 'package-dotnet'], ['
 
 // Only lib/, assets/, schemas/ and the docs (README, docs/, SECURITY, BENCHMARKS, CHANGELOG: every relative README link
 // resolves in the tarball, test/docs/readme.test.ts) belong in the tarball.
-for (const ignored of ['/lambda/', '/cli/', '/kit/', '/examples/', '/bench/', '/.ci/', '/cdk.out/', '/.tmp/', 'index.meta.json', '__pycache__/']) {
+for (const ignored of ['/lambda/', '/cli/', '/kit/', '/rosetta/', '/examples/', '/bench/', '/.ci/', '/cdk.out/', '/.tmp/', 'index.meta.json', '__pycache__/']) {
   project.addPackageIgnore(ignored);
 }
 

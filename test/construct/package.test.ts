@@ -17,6 +17,7 @@ const ALLOWED = [
   /^docs\/[a-z-]+\.md$/,
   /^docs\/images\/[a-z-]+\.png$/,
   /^\.jsii$/,
+  /^\.jsii\.tabl\.json$/, // the jsii-rosetta translations of the examples (written by the build's rosetta:extract)
   /^lib\/.+\.(js|d\.ts)$/,
   /^assets\/lambda\/(receiver|worker|[a-z-]+)\/index\/index\.js$/,
   /^assets\/cli\/[a-z-]+\/index\/index\.js$/,
@@ -24,6 +25,7 @@ const ALLOWED = [
   /^assets\/kit\/index\/index\.js$/,
   /^assets\/kit\/index\.d\.ts$/,
   /^assets\/cli\/playground\/page\/index\/index\.js$/,
+  /^schemas\/worker-contract\/v[0-9]+\.schema\.json$/,
 ];
 
 test('npm pack: handler bundles and compiled library only', () => {
@@ -44,6 +46,7 @@ test('npm pack: handler bundles and compiled library only', () => {
     'schemas/teams-manifest/LICENSE',
     'assets/cli/playground/index/index.js',
     'assets/cli/playground/page/index/index.js',
+    'schemas/worker-contract/v1.schema.json',
     'lib/index.js',
     'lib/index.d.ts',
     'lib/teams-delegated-auth-bot.js',

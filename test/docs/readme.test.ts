@@ -4,7 +4,8 @@ import * as path from 'node:path';
 
 const root = path.join(__dirname, '..', '..');
 const read = (f: string) => fs.readFileSync(path.join(root, f), 'utf8');
-const codeBlocks = (md: string) => [...md.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]);
+/** TypeScript code blocks (`ts`, or `tsx` for the TypeScript-only examples jsii-rosetta must not translate). */
+const codeBlocks = (md: string) => [...md.matchAll(/```tsx?\n([\s\S]*?)```/g)].map((m) => m[1]);
 
 test('the README worker kit example is the one docs/worker-kit.md type-checks', () => {
   const readme = read('README.md');

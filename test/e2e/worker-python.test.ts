@@ -12,6 +12,7 @@ import { TokenCipher } from '../../lambda/shared/crypto';
 import { BotConnectorStub, GraphStandIn, startBotConnector } from '../support/bot-connector-stub';
 import { awsClientConfig, LocalAws, testAwsEnv } from '../support/local-aws';
 import { IdentityProvider } from '../support/oidc-idp';
+import { workerContractSchemaErrors } from '../support/worker-contract-schema';
 import { signedInWorkerEvent, startWorkerWorld, WorkerWorld } from '../support/worker-world';
 
 const ROOT = path.join(__dirname, '../..');
@@ -93,6 +94,8 @@ async function eventFor(displayName: string, text: string, conversationId?: stri
     },
   });
   expect(event.token.ciphertexts.length).toBe(2);
+  // Every event the Python example receives is valid under the JSON Schema the package ships for such workers.
+  expect(workerContractSchemaErrors(JSON.parse(JSON.stringify(event)))).toEqual([]);
   return event;
 }
 
