@@ -6,6 +6,8 @@ import { claim, decrypt, fail, finish, run, validate } from './lifecycle';
 import { once } from './setup';
 import { Turn } from './turn';
 import type { LambdaContextLike, WorkerFunction, WorkerHandler, WorkerOptions, WorkerResult } from './types';
+import { resetLogKeys } from '../lambda/shared/log';
+import { flushMetrics, startMetrics } from '../lambda/shared/metrics';
 
 /**
  * Wraps a worker function into a Lambda handler for worker contract events (see the kit's module documentation).
@@ -14,7 +16,7 @@ import type { LambdaContextLike, WorkerFunction, WorkerHandler, WorkerOptions, W
  */
 export function defineWorker(fn: WorkerFunction, options: WorkerOptions = {}): WorkerHandler {
   const runtime = once(options);
-  return async (input: unknown, context?: LambdaContextLike): Promise<WorkerResult> => {
+  const handle = async (input: unknown, context?: LambdaContextLike): Promise<WorkerResult> => {
     const rt = runtime();
     const event = validate(input);
     const turn = await claim(rt, event, context);
@@ -26,5 +28,15 @@ export function defineWorker(fn: WorkerFunction, options: WorkerOptions = {}): W
       return fail(rt, turn, err);
     }
     return finish(rt, turn);
+  };
+  // Per invocation: the request id on every log line, and one EMF line (replies, apologies, failures) at the end.
+  return async (input: unknown, context?: LambdaContextLike): Promise<WorkerResult> => {
+    startMetrics('Worker');
+    resetLogKeys(context?.awsRequestId === undefined ? {} : { requestId: context.awsRequestId });
+    try {
+      return await handle(input, context);
+    } finally {
+      flushMetrics();
+    }
   };
 }

@@ -19,6 +19,7 @@ import { ContractError, parseWorkerEvent, WorkerEvent } from '../lambda/shared/c
 import { TokenCipher } from '../lambda/shared/crypto';
 import { idempotencyKey } from '../lambda/shared/idempotency';
 import { log } from '../lambda/shared/log';
+import { countMetric, METRIC } from '../lambda/shared/metrics';
 
 /** Phase 1: the input as a contract event. Not a contract event: nothing can be answered safely, so it is rethrown. */
 export function validate(input: unknown): WorkerEvent {
@@ -26,6 +27,7 @@ export function validate(input: unknown): WorkerEvent {
     return parseWorkerEvent(input);
   } catch (err) {
     log.error('worker_invalid_event', { reason: err instanceof ContractError ? err.path || 'event' : 'unknown', error: err });
+    countMetric(METRIC.WORKER_FAILURES, 1, 'invalid_event');
     throw err;
   }
 }
@@ -122,6 +124,7 @@ export async function fail(rt: KitRuntime, turn: Turn, err: unknown): Promise<Wo
     return { status: 'replied', errorAfterReply: true };
   }
   log.error('worker_failed_before_reply', { activityId, attempt, error: err });
+  countMetric(METRIC.WORKER_FAILURES, 1, errorInfo(err).name);
   await rt.idempotency.markFailed(turn.key, turn.owner, errorInfo(err).name).catch((e) => {
     log.error('worker_mark_failed_failed', { activityId, error: e });
   });
@@ -175,6 +178,7 @@ async function apologise(rt: KitRuntime, turn: Turn, text: string): Promise<void
   try {
     await rt.connector.replyToActivity(turn.event.conversation, activityId, { type: 'message', text, textFormat: 'plain' });
     log.info('worker_apology_sent', { activityId });
+    countMetric(METRIC.WORKER_APOLOGIES);
   } catch (err) {
     log.error('worker_apology_failed', { activityId, error: err });
     if (!(err instanceof BotConnectorError && err.outcomeUnknown)) {

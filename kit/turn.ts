@@ -7,6 +7,7 @@ import type { OutgoingActivity } from './types';
 import { BotConnectorError } from '../lambda/shared/bot-connector';
 import type { WorkerEvent } from '../lambda/shared/contract';
 import { log } from '../lambda/shared/log';
+import { countMetric, METRIC } from '../lambda/shared/metrics';
 
 /** A string is a plain-text message; an object is an activity whose `type` defaults to `message`. */
 export function toActivity(a: OutgoingActivity): Record<string, unknown> {
@@ -69,6 +70,7 @@ export class Turn {
   async markReplied(replyId?: string): Promise<void> {
     if (this.answered) return;
     this.answered = true; // set first: from now on every error is "after the reply"
+    countMetric(METRIC.WORKER_REPLIES);
     try {
       await this.rt.idempotency.markReplied(this.key, replyId);
     } catch (err) {

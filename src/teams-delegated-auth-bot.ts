@@ -1,4 +1,5 @@
 import { Annotations, CfnOutput, Duration, Fn, RemovalPolicy, SecretValue, Stack, Token, Tokenization, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -9,10 +10,14 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { BotCloud, BotCloudEndpoints } from './bot-cloud';
 import { BotLogLevel } from './log-level';
+import { BotAlarmOptions } from './monitoring';
 import { BaseUrlParameter, baseUrlOfFunctionUrl, baseUrlParameterOf, createBaseUrlResource, joinUrl } from './private/base-url';
 import { createBotFunction } from './private/bot-function';
 import { BOT_SECRET_FIELD, BOT_SECRET_PLACEHOLDER } from './private/bot-secret';
 import { ENDPOINT_ENV, ENV } from './private/env';
+import { BotLogGroups } from './private/log-groups';
+import { METRIC } from './private/metric-names';
+import { createAlarms, createDashboard } from './private/monitoring';
 import { QueueFailureDestination, createWorkerFailureQueue } from './private/queue-failure-destination';
 import { ResolvedBotProps, resolveBotProps } from './private/resolve-props';
 import { WARNING_PREFIX } from './private/validation';
@@ -244,6 +249,44 @@ export interface TeamsDelegatedAuthBotProps {
    * @default 2
    */
   readonly workerRetryAttempts?: number;
+
+  /**
+   * CloudWatch namespace of the handlers' metrics (Embedded Metric Format log lines, see docs/operations.md) and of
+   * the `metric*()` methods. Give each bot that shares an account and region its own namespace.
+   *
+   * @default 'TeamsDelegatedAuthBot'
+   */
+  readonly metricsNamespace?: string;
+
+  /**
+   * The default alarms (failure queue, receiver and worker errors, throttles), their thresholds and where they notify.
+   *
+   * @default - the default alarms with their default thresholds and no notification
+   */
+  readonly alarms?: BotAlarmOptions;
+
+  /**
+   * Whether to create a CloudWatch dashboard with the bot's metrics and alarms.
+   *
+   * @default false
+   */
+  readonly dashboard?: boolean;
+
+  /**
+   * Reserved concurrency of the receiver: an upper bound on its concurrent executions (a flood of requests to the
+   * public URL cannot use the account's whole concurrency) that is also reserved for it.
+   *
+   * @default - no reservation: the receiver uses the account's unreserved concurrency
+   */
+  readonly receiverReservedConcurrency?: number;
+
+  /**
+   * Reserved concurrency of the default worker (ignored with `worker`). Asynchronous events beyond it are throttled
+   * and retried by Lambda for up to `workerMaxEventAge`.
+   *
+   * @default - no reservation: the worker uses the account's unreserved concurrency
+   */
+  readonly workerReservedConcurrency?: number;
 }
 
 /**
@@ -306,6 +349,15 @@ export class TeamsDelegatedAuthBot extends Construct {
   /** The bot's Microsoft App ID. */
   public readonly appId: string;
 
+  /** CloudWatch namespace of the handlers' metrics. */
+  public readonly metricsNamespace: string;
+
+  /** The alarms the construct created (see `alarms` in the props). */
+  public readonly alarms: cloudwatch.Alarm[];
+
+  /** The CloudWatch dashboard (undefined unless `dashboard` is true). */
+  public readonly dashboard?: cloudwatch.Dashboard;
+
   private readonly allowedTenantIdsForConditions?: string[];
   private readonly createdSecret: boolean;
 
@@ -313,9 +365,11 @@ export class TeamsDelegatedAuthBot extends Construct {
     super(scope, id);
     const config = resolveBotProps(this, props);
     this.appId = config.appId;
+    this.metricsNamespace = config.metricsNamespace;
     this.allowedTenantIdsForConditions = config.literalTenantIds;
 
     this.encryptionKey = props.encryptionKey ?? this.createKey(config);
+    const logGroups = this.createLogGroups(config, props.encryptionKey);
     const tables = this.createTables(config);
     this.tokenTable = tables.tokenTable;
     this.conversationTable = tables.conversationTable;
@@ -323,7 +377,7 @@ export class TeamsDelegatedAuthBot extends Construct {
     this.botSecret = props.botSecret ?? this.createSecret(config);
     this.workerEnvironment = this.handlerEnvironment(config);
 
-    const worker = props.worker === undefined ? this.createDefaultWorker(config) : this.configureWorker(props.worker, config);
+    const worker = props.worker === undefined ? this.createDefaultWorker(config, logGroups) : this.configureWorker(props.worker, config);
     this.worker = worker.fn;
     this.workerLogGroup = worker.logGroup;
     this.workerDeadLetterQueue = worker.deadLetterQueue;
@@ -332,7 +386,7 @@ export class TeamsDelegatedAuthBot extends Construct {
     // The base URL parameter has a fixed name, so the receiver's environment and IAM policy never reference the
     // function URL (which references the receiver): no circular dependency.
     const baseUrlParameter = config.publicBaseUrl === undefined ? baseUrlParameterOf(this) : undefined;
-    const receiver = this.createReceiver(config, baseUrlParameter);
+    const receiver = this.createReceiver(config, baseUrlParameter, logGroups);
     this.receiver = receiver.fn;
     this.receiverLogGroup = receiver.logGroup;
     this.receiverUrl = receiver.url;
@@ -345,13 +399,121 @@ export class TeamsDelegatedAuthBot extends Construct {
       createBaseUrlResource(this, {
         parameter: baseUrlParameter,
         baseUrl: this.baseUrl,
-        retention: config.logRetention,
-        removalPolicy: config.removalPolicy,
+        logGroups,
       });
     }
     this.messagingEndpoint = joinUrl(this.baseUrl, config.messagingPath);
     this.redirectUri = joinUrl(this.baseUrl, config.callbackPath);
     this.createOutputs();
+    this.alarms = config.alarms.enabled ? createAlarms(this, config.alarms) : [];
+    if (config.dashboard) this.dashboard = createDashboard(this);
+  }
+
+  /**
+   * Messages from Teams that passed authentication and the tenant check (`MessagesReceived`, sum over 5 minutes).
+   */
+  public metricMessages(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(METRIC.MESSAGES_RECEIVED, 'Receiver', props);
+  }
+
+  /** Messages handed straight to the worker with a stored token (`HotPath`, sum). */
+  public metricHotPath(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(METRIC.HOT_PATH, 'Receiver', props);
+  }
+
+  /** Messages kept while the user was asked to sign in (`Prompted`, sum). */
+  public metricPrompted(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(METRIC.PROMPTED, 'Receiver', props);
+  }
+
+  /** Kept messages handed to the worker after a sign-in or refresh (`Resumed`, sum). */
+  public metricResumed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(METRIC.RESUMED, 'Receiver', props);
+  }
+
+  /** Milliseconds from receiving a kept message to handing it to the worker (`ResumeLatency`, p90). */
+  public metricResumeLatency(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(METRIC.RESUME_LATENCY, 'Receiver', { statistic: 'p90', ...props });
+  }
+
+  /** Sign-ins completed, by the callback or Teams SSO (`SignIns`, sum). */
+  public metricSignIns(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(METRIC.SIGN_INS, 'Receiver', props);
+  }
+
+  /**
+   * Sign-ins that failed (`SignInFailures`, sum). Per reason: pass `dimensionsMap: { Service: 'Receiver', Reason: '...' }`.
+   */
+  public metricSignInFailures(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(METRIC.SIGN_IN_FAILURES, 'Receiver', props);
+  }
+
+  /** Access tokens refreshed (`Refreshes`, sum). */
+  public metricRefreshes(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(METRIC.REFRESHES, 'Receiver', props);
+  }
+
+  /** Refreshes that failed (`RefreshFailures`, sum; reasons `rejected` and `unavailable`). */
+  public metricRefreshFailures(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(METRIC.REFRESH_FAILURES, 'Receiver', props);
+  }
+
+  /** Teams SSO token exchanges that signed the user in (`SsoExchanges`, sum). */
+  public metricSsoExchanges(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(METRIC.SSO_EXCHANGES, 'Receiver', props);
+  }
+
+  /** Requests refused by Bot Framework authentication (`AuthRefusals`, sum; a security signal, by `Reason`). */
+  public metricAuthRefusals(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(METRIC.AUTH_REFUSALS, 'Receiver', props);
+  }
+
+  /** Other refused requests, 4xx (`RequestsRefused`, sum, by `Reason`). */
+  public metricRequestsRefused(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(METRIC.REQUESTS_REFUSED, 'Receiver', props);
+  }
+
+  /** Requests answered 503 because a dependency failed (`RequestsFailed`, sum, by `Reason`). */
+  public metricRequestsFailed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(METRIC.REQUESTS_FAILED, 'Receiver', props);
+  }
+
+  /** Messages the worker answered (`WorkerReplies`, sum). */
+  public metricWorkerReplies(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(METRIC.WORKER_REPLIES, 'Worker', props);
+  }
+
+  /** Apologies the worker sent after failing before its reply (`WorkerApologies`, sum). */
+  public metricWorkerApologies(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(METRIC.WORKER_APOLOGIES, 'Worker', props);
+  }
+
+  /** Worker attempts that failed before replying (`WorkerFailures`, sum, by `Reason`: the error name). */
+  public metricWorkerFailures(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.handlerMetric(METRIC.WORKER_FAILURES, 'Worker', props);
+  }
+
+  /**
+   * Messages waiting in the worker's failure queue (`ApproximateNumberOfMessagesVisible`, maximum over 5 minutes).
+   * Throws when the construct does not own the failure queue (see `workerDeadLetterQueue`).
+   */
+  public metricFailedMessages(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    if (this.workerDeadLetterQueue === undefined) {
+      throw new Error(`${this.node.path}: there is no failure queue (the worker is not a lambda.Function of this stack ` +
+        'without its own asynchronous invocation configuration), so there is no failed-messages metric');
+    }
+    return this.workerDeadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: Duration.minutes(5), ...props });
+  }
+
+  private handlerMetric(metricName: string, service: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: this.metricsNamespace,
+      metricName,
+      statistic: 'Sum',
+      period: Duration.minutes(5),
+      ...props,
+      dimensionsMap: { Service: service, ...props?.dimensionsMap },
+    });
   }
 
   /** The customer-managed key of the tokens and of every encrypted resource (when `props.encryptionKey` is not given). */
@@ -361,6 +523,21 @@ export class TeamsDelegatedAuthBot extends Construct {
       enableKeyRotation: true,
       removalPolicy: config.removalPolicy,
     });
+  }
+
+  /**
+   * The factory of the construct's log groups: encrypted with the key when the construct can add the CloudWatch Logs
+   * statement to its key policy (its own key, or a `kms.Key` of this stack); otherwise a warning says so.
+   */
+  private createLogGroups(config: ResolvedBotProps, userKey: kms.IKey | undefined): BotLogGroups {
+    const key = this.encryptionKey;
+    const ownKey = key instanceof kms.Key && (userKey === undefined || Stack.of(key) === Stack.of(this)) ? key : undefined;
+    if (ownKey === undefined) {
+      Annotations.of(this).addWarningV2(`${WARNING_PREFIX}:logGroupsNotEncrypted`,
+        `The encryption key ${key.node.path} is imported or belongs to another stack, so the construct cannot let CloudWatch ` +
+        'Logs use it: the log groups use CloudWatch Logs\' own encryption. Pass a kms.Key of this stack to encrypt them.');
+    }
+    return new BotLogGroups(this, { retention: config.logRetention, removalPolicy: config.removalPolicy, key: ownKey });
   }
 
   /** The token table and the conversation table: on demand, encrypted with the key, TTL, point-in-time recovery. */
@@ -417,6 +594,7 @@ export class TeamsDelegatedAuthBot extends Construct {
       [ENV.CONVERSATION_TABLE]: this.conversationTable.tableName,
       [ENV.GRAPH_SCOPES]: joinList(' ', config.graphScopes),
       [ENV.LOG_LEVEL]: config.logLevel,
+      [ENV.METRICS_NAMESPACE]: config.metricsNamespace,
     };
     for (const { key, env: name } of ENDPOINT_ENV) {
       const value = config.endpoints[key];
@@ -426,7 +604,7 @@ export class TeamsDelegatedAuthBot extends Construct {
   }
 
   /** The default worker (Graph profile reply) with its failure queue. */
-  private createDefaultWorker(config: ResolvedBotProps): WorkerParts {
+  private createDefaultWorker(config: ResolvedBotProps, logGroups: BotLogGroups): WorkerParts {
     const { fn, logGroup } = createBotFunction(this, config, {
       id: 'Worker',
       bundle: 'worker',
@@ -434,6 +612,8 @@ export class TeamsDelegatedAuthBot extends Construct {
       roleDescription: `Default worker of the Teams bot ${this.node.path}`,
       size: config.worker,
       environment: this.workerEnvironment,
+      reservedConcurrency: config.workerReservedConcurrency,
+      logGroups,
     });
     const deadLetterQueue = createWorkerFailureQueue(this, this.encryptionKey, config.removalPolicy);
     fn.configureAsyncInvoke(this.workerAsyncConfig(config, deadLetterQueue));
@@ -490,7 +670,7 @@ export class TeamsDelegatedAuthBot extends Construct {
   }
 
   /** The receiver, its grants and its public function URL. */
-  private createReceiver(config: ResolvedBotProps, baseUrlParameter: BaseUrlParameter | undefined): ReceiverParts {
+  private createReceiver(config: ResolvedBotProps, baseUrlParameter: BaseUrlParameter | undefined, logGroups: BotLogGroups): ReceiverParts {
     const environment: { [name: string]: string } = {
       ...this.workerEnvironment,
       [ENV.TOKEN_TABLE]: this.tokenTable.tableName,
@@ -516,6 +696,8 @@ export class TeamsDelegatedAuthBot extends Construct {
       roleDescription: `Receiver of the Teams bot ${this.node.path}`,
       size: config.receiver,
       environment,
+      reservedConcurrency: config.receiverReservedConcurrency,
+      logGroups,
     });
     // Every request is authenticated by the handler: Bot Framework JWT on the messaging endpoint, single-use
     // state + PKCE on the callback. Teams and browsers cannot sign requests with SigV4.

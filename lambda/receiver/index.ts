@@ -15,7 +15,8 @@ import type { HttpResult } from './pages';
 import { AWS_SDK_CLIENT_OPTIONS } from '../shared/aws-sdk-options';
 import { AuthError } from '../shared/botframework-auth';
 import { loadConfig, type ResolvedConfig } from '../shared/config';
-import { errorName, log } from '../shared/log';
+import { errorName, log, resetLogKeys } from '../shared/log';
+import { countMetric, flushMetrics, METRIC, startMetrics } from '../shared/metrics';
 
 /**
  * The receiver: one Lambda function URL, two routes.
@@ -54,16 +55,49 @@ interface RequestLog {
   status?: number;
   reason?: string;
   activityType?: string;
+  activityId?: string;
   outcome?: string;
+}
+
+/** The part of Lambda's context the receiver reads. */
+export interface ReceiverInvocation {
+  readonly awsRequestId?: string;
+}
+
+/** True until the container's first request has been answered. */
+let coldStart = true;
+
+/** The X-Ray trace id (`Root=` of `_X_AMZN_TRACE_ID`) when Lambda traces this invocation; undefined otherwise. */
+export function traceIdOf(traceHeader: string | undefined): string | undefined {
+  const root = /(?:^|;)Root=([0-9A-Za-z-]{1,64})(?:;|$)/.exec(traceHeader ?? '');
+  return root ? root[1] : undefined;
+}
+
+/** The request's counts, derived from its log entry (the flows count sign-ins, refreshes and resumes themselves). */
+function countRequest(entry: RequestLog): void {
+  const status = entry.status ?? 0;
+  if (entry.outcome === 'hot_path') countMetric(METRIC.HOT_PATH);
+  else if (entry.outcome === 'pending_prompted') countMetric(METRIC.PROMPTED);
+  if (entry.route === 'callback') {
+    if (!entry.reason?.startsWith('signed_in')) countMetric(METRIC.SIGN_IN_FAILURES, 1, entry.reason);
+  } else if (entry.reason === 'missing_authorization' || entry.reason?.startsWith('auth:')) {
+    countMetric(METRIC.AUTH_REFUSALS, 1, entry.reason.startsWith('auth:') ? entry.reason.slice(5) : entry.reason);
+  } else if (status >= 500) {
+    countMetric(METRIC.REQUESTS_FAILED, 1, entry.reason);
+  } else if (status >= 400) {
+    countMetric(METRIC.REQUESTS_REFUSED, 1, entry.reason);
+  }
 }
 
 /**
  * Builds the function URL handler over a context provider (the Lambda entry point uses the container's context; tests
  * may pass their own).
  */
-export function createHandler(getContext: () => ReceiverContext): (event: FunctionUrlEvent) => Promise<HttpResult> {
-  return async (event) => {
+export function createHandler(getContext: () => ReceiverContext): (event: FunctionUrlEvent, invocation?: ReceiverInvocation) => Promise<HttpResult> {
+  return async (event, invocation) => {
     const started = Date.now();
+    startMetrics('Receiver');
+    resetLogKeys(invocation?.awsRequestId === undefined ? {} : { requestId: invocation.awsRequestId });
     const method = (event.requestContext?.http?.method ?? 'GET').toUpperCase();
     const entry: RequestLog = { route: 'unknown', method };
     let result: HttpResult;
@@ -77,7 +111,11 @@ export function createHandler(getContext: () => ReceiverContext): (event: Functi
       result = jsonResult(503, { error: configuration ? 'configuration' : 'unavailable' });
     }
     entry.status = result.statusCode;
-    log.info('request', { ...entry, durationMs: Date.now() - started });
+    countRequest(entry);
+    const traceId = traceIdOf(process.env._X_AMZN_TRACE_ID);
+    log.info('request', { ...entry, coldStart, ...(traceId === undefined ? {} : { traceId }), durationMs: Date.now() - started });
+    coldStart = false;
+    flushMetrics();
     return result;
   };
 }
@@ -148,12 +186,14 @@ async function messaging(event: FunctionUrlEvent, ctx: ReceiverContext, entry: R
     return rejected(err, entry);
   }
   entry.activityType = activity.type;
+  entry.activityId = activity.id;
   if (!activity.tenantId || !isAllowedTenant(ctx.config, activity.tenantId)) {
     entry.reason = activity.tenantId ? 'tenant_not_allowed' : 'tenant_missing';
     return jsonResult(403, { error: 'forbidden' });
   }
   switch (activity.type) {
     case 'message': {
+      countMetric(METRIC.MESSAGES_RECEIVED);
       entry.outcome = await handleMessage(activity, ctx);
       return jsonResult(200);
     }

@@ -14,6 +14,7 @@ import { toWorkerEvent } from '../shared/contract';
 import { OAuthError } from '../shared/entra-oauth';
 import { compositeKey } from '../shared/keys';
 import { errorName, log } from '../shared/log';
+import { countMetric, METRIC } from '../shared/metrics';
 import { SignedOutError, isUsable, type StoredToken, type TokenSet, type UserKey } from '../shared/token-store';
 
 /** Seconds before `exp` at which an access token counts as expired (refreshed first). */
@@ -178,10 +179,12 @@ Promise<{ stored: StoredToken; tokens?: TokenSet } | undefined | 'unavailable'> 
         return { stored: current };
       }
       log.info('refresh_rejected', { reason: err.error });
+      countMetric(METRIC.REFRESH_FAILURES, 1, 'rejected');
       await ctx.tokens.delete(user);
       return undefined;
     }
     log.warn('refresh_unavailable', { reason: errorName(err) });
+    countMetric(METRIC.REFRESH_FAILURES, 1, 'unavailable');
     return 'unavailable';
   }
   // Refresh tokens rotate: the new one replaces the stored one; without one, TokenStore.put keeps the stored one.
@@ -195,6 +198,7 @@ Promise<{ stored: StoredToken; tokens?: TokenSet } | undefined | 'unavailable'> 
     return undefined;
   }
   log.info('refreshed', {});
+  countMetric(METRIC.REFRESHES);
   return { stored: fresh, tokens };
 }
 

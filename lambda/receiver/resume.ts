@@ -1,6 +1,7 @@
 import type { ReceiverContext } from './context';
 import { toWorkerEvent } from '../shared/contract';
 import { errorName, log } from '../shared/log';
+import { countMetric, METRIC, timingMetric } from '../shared/metrics';
 import type { StoredToken, TokenBasis, TokenSet, UserKey } from '../shared/token-store';
 
 /** Outcome of resuming a user's pending messages. */
@@ -35,6 +36,8 @@ export async function resumePending(ctx: ReceiverContext, user: UserKey, stored:
       return { resumed, remaining: pending.length - i };
     }
     resumed++;
+    countMetric(METRIC.RESUMED);
+    timingMetric(METRIC.RESUME_LATENCY, Date.now() - Date.parse(msg.event.receivedAt));
     try {
       await ctx.conversations.deletePendingMessage(user, msg.key);
     } catch (err) {

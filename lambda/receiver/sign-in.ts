@@ -15,6 +15,7 @@ import { BotConnectorError } from '../shared/bot-connector';
 import type { ConversationReference } from '../shared/contract';
 import { createPkce, randomUrlSafe } from '../shared/entra-oauth';
 import { errorName, log } from '../shared/log';
+import { countMetric, METRIC } from '../shared/metrics';
 import type { TokenBasis, TokenSet, UserKey } from '../shared/token-store';
 
 /** Who a prompt is for and where it goes. */
@@ -111,6 +112,7 @@ export interface SignInCompletion {
  */
 export async function completeSignIn(ctx: ReceiverContext, user: UserKey, tokenSet: TokenSet, basis: TokenBasis): Promise<SignInCompletion> {
   const stored = await ctx.tokens.put(user, tokenSet, basis);
+  countMetric(METRIC.SIGN_INS);
   try {
     await ctx.conversations.endSignInPrompt(user); // the prompt and the count of kept messages
   } catch (err) {

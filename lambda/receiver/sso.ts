@@ -18,6 +18,7 @@ import { completeSignIn, promptSignIn, tokenSetOf } from './sign-in';
 import type { ConversationReference } from '../shared/contract';
 import { OAuthError, OAuthUnavailableError, ssoAudiences, TokenValidationError } from '../shared/entra-oauth';
 import { errorName, log } from '../shared/log';
+import { countMetric, METRIC } from '../shared/metrics';
 import { SignedOutError, isUsable, type StoredToken, type TokenBasis, type TokenSet, type UserKey } from '../shared/token-store';
 
 /** An InvokeResponse: HTTP status and JSON body. */
@@ -145,6 +146,7 @@ async function refuseForeignToken(id: string, token: string, user: UserKey, ctx:
   } catch (err) {
     const f = failureDetailOf(err);
     log.warn('sso_exchange', { outcome: 'failed', reason: f.reason });
+    countMetric(METRIC.SIGN_IN_FAILURES, 1, 'sso_exchange_failed');
     return exchangeFailure(412, id, f.detail);
   }
 }
@@ -192,10 +194,12 @@ export async function handleTokenExchange(activity: InboundActivity, ctx: Receiv
   } catch (err) {
     const reason = err instanceof SignedOutError ? 'signed_out_during_exchange' : `token_store_failed:${errorName(err)}`;
     log.error('sso_exchange', { outcome: 'failed', reason });
+    countMetric(METRIC.SIGN_IN_FAILURES, 1, 'sso_store_failed');
     await releaseClaim(ctx, claimKey);
     return exchangeFailure(412, id, 'The bot could not store the sign-in. Proceed with the sign-in card.');
   }
   log.info('sso_exchange', { outcome: 'signed_in', resumed: result.resumed, remaining: result.remaining });
+  countMetric(METRIC.SSO_EXCHANGES);
   return exchangeSuccess(id);
 }
 

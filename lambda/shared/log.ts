@@ -10,6 +10,11 @@
  *   without spaces) is masked wherever it appears, as are `Bearer`/`Basic` credentials and the values of query or
  *   form parameters such as `code=`, `state=`, `client_secret=`, `refresh_token=`;
  * - errors become `{name, message, code}` (message sanitized, no stack, no cause bodies).
+ *
+ * Persistent keys ({@link appendLogKeys}, {@link resetLogKeys}) go into every line after `level`, `event` and `time`:
+ * the handlers set the Lambda request id (`requestId`) at the start of each invocation; a worker may add its own. They
+ * are sanitized like fields. Lines go straight to stdout (warn and error to stderr), not through `console`: with
+ * Lambda's JSON log format each line then stays the one JSON object Logs Insights queries by field.
  */
 import { ENV } from '../../src/private/env';
 import { isGuid } from '../../src/private/shared-data';
@@ -180,6 +185,17 @@ export function sanitizeUrl(url: string | URL): string {
 
 let sink: LogSink | undefined;
 let levelOverride: LogLevel | undefined;
+let persistentKeys: Record<string, unknown> = {};
+
+/** Adds keys to every following line (until {@link resetLogKeys}); a later value replaces an earlier one. */
+export function appendLogKeys(keys: Record<string, unknown>): void {
+  persistentKeys = { ...persistentKeys, ...keys };
+}
+
+/** Replaces the persistent keys with `keys` (default none): called at the start of each invocation. */
+export function resetLogKeys(keys: Record<string, unknown> = {}): void {
+  persistentKeys = { ...keys };
+}
 
 /**
  * Sends every line to `fn` instead of the console (tests: capture and scan every line). `undefined` restores the
@@ -198,7 +214,8 @@ export function setLogLevel(level: LogLevel | undefined): void {
 
 function threshold(): number {
   if (levelOverride) return LEVEL_ORDER[levelOverride];
-  const v = process.env[ENV.LOG_LEVEL]?.trim().toLowerCase();
+  // TDAB_LOG_LEVEL first; Lambda's application log level (JSON log format) when it is not set.
+  const v = (process.env[ENV.LOG_LEVEL] || process.env.AWS_LAMBDA_LOG_LEVEL)?.trim().toLowerCase();
   return v && v in LEVEL_ORDER ? LEVEL_ORDER[v as LogLevel] : LEVEL_ORDER.info;
 }
 
@@ -209,7 +226,8 @@ export function isLevelEnabled(level: LogLevel): boolean {
 
 /** Formats one sanitized JSON line (exported for tests). */
 export function formatLine(level: LogLevel, event: string, fields?: Record<string, unknown>, now: Date = new Date()): string {
-  const sanitized = fields === undefined ? {} : (sanitize(fields) as Record<string, unknown>);
+  const merged = fields === undefined ? persistentKeys : { ...persistentKeys, ...fields };
+  const sanitized = sanitize(merged) as Record<string, unknown>;
   delete sanitized.level;
   delete sanitized.event;
   delete sanitized.time;
@@ -228,9 +246,8 @@ function write(level: LogLevel, event: string, fields?: Record<string, unknown>)
     sink(line, level);
     return;
   }
-  if (level === 'error') console.error(line);
-  else if (level === 'warn') console.warn(line);
-  else console.log(line);
+  if (level === 'error' || level === 'warn') process.stderr.write(line + '\n');
+  else process.stdout.write(line + '\n');
 }
 
 /** The structured logger. `event` is a short constant name (`auth.rejected`); `fields` are explicit safe values. */
@@ -246,5 +263,9 @@ export const log = {
   },
   error(event: string, fields?: Record<string, unknown>): void {
     write('error', event, fields);
+  },
+  /** Adds keys to every following line of this invocation (the handlers reset them at the start of each one). */
+  appendKeys(keys: Record<string, unknown>): void {
+    appendLogKeys(keys);
   },
 };

@@ -1,8 +1,9 @@
-import { Fn, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Fn, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
+import type { BotLogGroups } from './log-groups';
 
 /** The SSM parameter that carries the receiver's base URL: a fixed name, so nothing references the function URL. */
 export interface BaseUrlParameter {
@@ -11,14 +12,22 @@ export interface BaseUrlParameter {
   readonly arn: string;
 }
 
-/** `/tdab/<stack name>/<construct path below the stack, '/' as '.'>/base-url`, SSM-safe characters only. */
-export function baseUrlParameterOf(scope: Construct): BaseUrlParameter {
+/**
+ * `/tdab/<stack name>/<construct path below the stack, '/' as '.'>/<leaf>`, characters safe for SSM parameter and
+ * log group names: a fixed name other resources can reference without a reference to the named resource.
+ */
+export function fixedNameOf(scope: Construct, leaf: string): string {
   const stack = Stack.of(scope);
   const stackPath = stack.node.path;
   const relative = scope.node.path.startsWith(stackPath + '/') ? scope.node.path.slice(stackPath.length + 1) : scope.node.id;
   const safe = (s: string) => s.replace(/[^A-Za-z0-9_.-]/g, '-');
-  const name = `/tdab/${Token.isUnresolved(stack.stackName) ? stack.stackName : safe(stack.stackName)}/${safe(relative.replace(/\//g, '.'))}/base-url`;
-  return { name, arn: stack.formatArn({ service: 'ssm', resource: 'parameter', resourceName: name.slice(1) }) };
+  return `/tdab/${Token.isUnresolved(stack.stackName) ? stack.stackName : safe(stack.stackName)}/${safe(relative.replace(/\//g, '.'))}/${leaf}`;
+}
+
+/** The base-URL parameter, `/tdab/<stack name>/<construct path>/base-url`. */
+export function baseUrlParameterOf(scope: Construct): BaseUrlParameter {
+  const name = fixedNameOf(scope, 'base-url');
+  return { name, arn: Stack.of(scope).formatArn({ service: 'ssm', resource: 'parameter', resourceName: name.slice(1) }) };
 }
 
 /** A function URL is `https://<id>.lambda-url.<region>.on.aws/`: keep the host, drop the trailing slash. */
@@ -31,12 +40,11 @@ export function joinUrl(base: string, routePath: string): string {
   return Token.isUnresolved(base) ? Fn.join('', [base, routePath]) : `${base}${routePath}`;
 }
 
-/** What the base-URL custom resource writes, and the settings of the log group it may create. */
+/** What the base-URL custom resource writes, and where the log group it may create comes from. */
 export interface BaseUrlResourceOptions {
   readonly parameter: BaseUrlParameter;
   readonly baseUrl: string;
-  readonly retention: logs.RetentionDays;
-  readonly removalPolicy: RemovalPolicy;
+  readonly logGroups: BotLogGroups;
 }
 
 /**
@@ -51,7 +59,7 @@ export function createBaseUrlResource(scope: Construct, options: BaseUrlResource
   let role: iam.Role | undefined;
   let logGroup: logs.LogGroup | undefined;
   if (!providerExists) {
-    logGroup = new logs.LogGroup(scope, 'BaseUrlProviderLogs', { retention: options.retention, removalPolicy: options.removalPolicy });
+    logGroup = options.logGroups.create('BaseUrlProviderLogs', 'base-url-provider');
     role = new iam.Role(scope, 'BaseUrlProviderRole', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: 'Provider of AwsCustomResource: writes the Teams bot base URL parameter',

@@ -5,7 +5,16 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import type { BotLogGroups } from './log-groups';
 import { ResolvedBotProps, ResolvedFunctionSize } from './resolve-props';
+import { BotLogLevel } from '../log-level';
+
+const APPLICATION_LOG_LEVEL: Record<BotLogLevel, lambda.ApplicationLogLevel> = {
+  [BotLogLevel.DEBUG]: lambda.ApplicationLogLevel.DEBUG,
+  [BotLogLevel.INFO]: lambda.ApplicationLogLevel.INFO,
+  [BotLogLevel.WARN]: lambda.ApplicationLogLevel.WARN,
+  [BotLogLevel.ERROR]: lambda.ApplicationLogLevel.ERROR,
+};
 
 /** One of the construct's own functions: its construct id (also the prefix of its log group and role) and bundle. */
 export interface BotFunctionOptions {
@@ -17,6 +26,10 @@ export interface BotFunctionOptions {
   readonly roleDescription: string;
   readonly size: ResolvedFunctionSize;
   readonly environment: { [name: string]: string };
+  /** Reserved concurrency; undefined: none. */
+  readonly reservedConcurrency?: number;
+  /** Where its log group comes from. */
+  readonly logGroups: BotLogGroups;
 }
 
 /** A function of the construct with its own log group (retention, removal policy) and its own role (no managed policy). */
@@ -28,10 +41,7 @@ export interface BotFunction {
 
 /** Node.js 24 on arm64, the prebundled handler, an explicit log group and role, tracing from the props. */
 export function createBotFunction(scope: Construct, config: ResolvedBotProps, options: BotFunctionOptions): BotFunction {
-  const logGroup = new logs.LogGroup(scope, `${options.id}Logs`, {
-    retention: config.logRetention,
-    removalPolicy: config.removalPolicy,
-  });
+  const logGroup = options.logGroups.create(`${options.id}Logs`, options.bundle);
   const role = new iam.Role(scope, `${options.id}Role`, {
     assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
     description: options.roleDescription,
@@ -49,6 +59,10 @@ export function createBotFunction(scope: Construct, config: ResolvedBotProps, op
     timeout: options.size.timeout,
     environment: options.environment,
     tracing: config.tracing,
+    reservedConcurrentExecutions: options.reservedConcurrency,
+    // Lambda's JSON log format: its own lines (START, REPORT) are JSON too; the handlers write JSON lines themselves.
+    loggingFormat: lambda.LoggingFormat.JSON,
+    applicationLogLevelV2: APPLICATION_LOG_LEVEL[config.logLevel],
   });
   if (config.tracing !== lambda.Tracing.DISABLED) {
     Validations.of(role).acknowledge({

@@ -53,6 +53,8 @@ export const ENV = {
   SSO_SCOPE: 'TDAB_SSO_SCOPE',
   /** Log level: debug | info | warn | error. */
   LOG_LEVEL: 'TDAB_LOG_LEVEL',
+  /** CloudWatch namespace of the handlers' metrics (EMF), default `TeamsDelegatedAuthBot`. */
+  METRICS_NAMESPACE: 'TDAB_METRICS_NAMESPACE',
 } as const;
 
 /** The endpoints a deployment may override: each a field of `BotCloudEndpoints` and of the cloud profile. */

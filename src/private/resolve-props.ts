@@ -1,8 +1,11 @@
 import { Annotations, Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { IConstruct } from 'constructs';
 import { ENDPOINT_ENV } from './env';
+import { DEFAULT_METRICS_NAMESPACE } from './metric-names';
 import {
   TeamsBotValidationError,
   WARNING_PREFIX,
@@ -17,6 +20,7 @@ import {
 } from './validation';
 import { BotCloud, BotCloudEndpoints } from '../bot-cloud';
 import { BotLogLevel } from '../log-level';
+import type { BotAlarmOptions } from '../monitoring';
 import type { TeamsDelegatedAuthBotProps } from '../teams-delegated-auth-bot';
 
 /** Teams SSO settings with their defaults applied. */
@@ -63,6 +67,22 @@ export interface ResolvedBotProps {
   readonly logRetention: logs.RetentionDays;
   readonly logLevel: BotLogLevel;
   readonly tracing: lambda.Tracing;
+  readonly metricsNamespace: string;
+  readonly alarms: ResolvedAlarms;
+  readonly dashboard: boolean;
+  readonly receiverReservedConcurrency?: number;
+  readonly workerReservedConcurrency?: number;
+}
+
+/** Alarm settings with their defaults; a threshold of 0 means no alarm. */
+export interface ResolvedAlarms {
+  readonly enabled: boolean;
+  readonly actions: cloudwatch.IAlarmAction[];
+  readonly failedMessages: number;
+  readonly receiverErrors: number;
+  readonly workerErrors: number;
+  readonly throttles: number;
+  readonly authRefusals: number;
 }
 
 /** Validates `props` eagerly (before any resource exists) and applies the documented defaults. */
@@ -87,6 +107,7 @@ export function resolveBotProps(scope: IConstruct, props: TeamsDelegatedAuthBotP
   const cloud = props.cloud ?? BotCloud.PUBLIC;
   validateOneScopeResource(scope, graphScopes, endpoints.graphBaseUrl ?? cloud.graphBaseUrl);
   warnAboutIgnoredOrSurprisingProps(scope, props);
+  const operations = resolveOperations(scope, props);
   const literal = !Token.isUnresolved(allowedTenantIds) && allowedTenantIds.every((t) => !Token.isUnresolved(t));
   return {
     appId: props.appId,
@@ -111,6 +132,43 @@ export function resolveBotProps(scope: IConstruct, props: TeamsDelegatedAuthBotP
     logRetention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
     logLevel: props.logLevel ?? BotLogLevel.INFO,
     tracing: props.tracing ?? lambda.Tracing.DISABLED,
+    ...operations,
+  };
+}
+
+type Operations = Pick<ResolvedBotProps, 'metricsNamespace' | 'alarms' | 'dashboard' | 'receiverReservedConcurrency' | 'workerReservedConcurrency'>;
+
+/** Metrics namespace, alarms, dashboard and reserved concurrency. */
+function resolveOperations(scope: IConstruct, props: TeamsDelegatedAuthBotProps): Operations {
+  const metricsNamespace = props.metricsNamespace ?? DEFAULT_METRICS_NAMESPACE;
+  if (!Token.isUnresolved(metricsNamespace) && (!/^[A-Za-z0-9._#:/ -]{1,255}$/.test(metricsNamespace) || metricsNamespace.startsWith('AWS/'))) {
+    throw new TeamsBotValidationError(scope, 'metricsNamespace', metricsNamespace,
+      'expected a CloudWatch namespace of 1-255 characters (letters, digits, . - _ / # : and spaces) not starting with "AWS/"');
+  }
+  for (const prop of ['receiverReservedConcurrency', 'workerReservedConcurrency'] as const) {
+    if (props[prop] !== undefined) validateInteger(scope, prop, props[prop], 1, 100000);
+  }
+  const a = props.alarms ?? {};
+  const threshold = (prop: keyof BotAlarmOptions, value: number | undefined, fallback: number): number => {
+    const v = value ?? fallback;
+    validateInteger(scope, `alarms.${prop}`, v, 0, 1000000);
+    return v;
+  };
+  const actions = [...(a.topic ? [new cloudwatchActions.SnsAction(a.topic)] : []), ...(a.alarmActions ?? [])];
+  return {
+    metricsNamespace,
+    alarms: {
+      enabled: a.enabled ?? true,
+      actions,
+      failedMessages: threshold('failedMessagesThreshold', a.failedMessagesThreshold, 1),
+      receiverErrors: threshold('receiverErrorsThreshold', a.receiverErrorsThreshold, 1),
+      workerErrors: threshold('workerErrorsThreshold', a.workerErrorsThreshold, 3),
+      throttles: threshold('throttlesThreshold', a.throttlesThreshold, 1),
+      authRefusals: threshold('authRefusalsThreshold', a.authRefusalsThreshold, 0),
+    },
+    dashboard: props.dashboard ?? false,
+    receiverReservedConcurrency: props.receiverReservedConcurrency,
+    workerReservedConcurrency: props.workerReservedConcurrency,
   };
 }
 

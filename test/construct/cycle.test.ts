@@ -71,6 +71,9 @@ test('the detector follows Fn::Sub and DependsOn', () => {
 test.each([
   ['default (function URL + custom resource)', {}],
   ['custom domain', { publicBaseUrl: 'https://bot.example.com' }],
+  ['encrypted log groups, every alarm, dashboard, reserved concurrency', {
+    dashboard: true, alarms: { authRefusalsThreshold: 50 }, receiverReservedConcurrency: 20, workerReservedConcurrency: 10,
+  }],
 ])('no dependency cycle in the template: %s', (_name, props) => {
   const { template } = botStack(props);
   expect(findCycle(template.toJSON())).toBeUndefined();

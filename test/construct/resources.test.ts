@@ -181,6 +181,7 @@ describe('default bot', () => {
       [ENV.SSO_RESOURCE]: `api://botid-${APP_ID}`,
       [ENV.SSO_SCOPE]: 'access_as_user',
       [ENV.LOG_LEVEL]: 'info',
+      [ENV.METRICS_NAMESPACE]: 'TeamsDelegatedAuthBot',
     });
     expect(JSON.stringify(e)).not.toContain('FunctionUrl');
     expect(bot.baseUrlParameterName).toBe('/tdab/TestStack/Bot/base-url');
@@ -190,7 +191,7 @@ describe('default bot', () => {
     const e = env(t, workerId(t));
     expect(Object.keys(e).sort()).toEqual([
       ENV.APP_ID, ENV.TENANT_ID, ENV.ALLOWED_TENANT_IDS, ENV.CLOUD, ENV.SECRET_ARN, ENV.KMS_KEY_ARN,
-      ENV.CONVERSATION_TABLE, ENV.GRAPH_SCOPES, ENV.LOG_LEVEL,
+      ENV.CONVERSATION_TABLE, ENV.GRAPH_SCOPES, ENV.LOG_LEVEL, ENV.METRICS_NAMESPACE,
     ].sort());
     expect(stack.resolve(bot.workerEnvironment)).toEqual(e);
     const names = Object.values(ENV) as string[];

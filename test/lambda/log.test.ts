@@ -178,22 +178,24 @@ describe('log', () => {
     expect(c.lines.map((l) => JSON.parse(l.line).event)).toEqual(['shown1', 'shown2', 'shown3', 'shown4']);
   });
 
-  test('writes to the console without a sink: info to stdout, warn/error to stderr', () => {
-    const out = jest.spyOn(console, 'log').mockImplementation(() => undefined);
-    const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
-    const err = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+  test('writes to stdout / stderr without a sink (not through console): info to stdout, warn/error to stderr', () => {
+    const out = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const err = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const consoleLog = jest.spyOn(console, 'log');
     try {
       log.info('i');
       log.warn('w');
       log.error('e');
       expect(out).toHaveBeenCalledTimes(1);
-      expect(warn).toHaveBeenCalledTimes(1);
-      expect(err).toHaveBeenCalledTimes(1);
-      expect(JSON.parse(out.mock.calls[0][0] as string).event).toBe('i');
+      expect(err).toHaveBeenCalledTimes(2);
+      expect(consoleLog).not.toHaveBeenCalled();
+      const line = out.mock.calls[0][0] as string;
+      expect(line.endsWith('\n')).toBe(true);
+      expect(JSON.parse(line).event).toBe('i');
     } finally {
       out.mockRestore();
-      warn.mockRestore();
       err.mockRestore();
+      consoleLog.mockRestore();
     }
   });
 });

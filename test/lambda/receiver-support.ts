@@ -412,7 +412,8 @@ const server = http.createServer((req, res) => {
   req.on('data', (c) => chunks.push(c));
   req.on('end', async () => {
     try {
-      const out = await handler(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      // Lambda's context: the receiver reads only the request id.
+      const out = await handler(JSON.parse(Buffer.concat(chunks).toString('utf8')), { awsRequestId: require('node:crypto').randomUUID() });
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify(out));
     } catch (err) {
