@@ -15,6 +15,7 @@ import { BaseUrlParameter, baseUrlOfFunctionUrl, baseUrlParameterOf, createBaseU
 import { createBotFunction } from './private/bot-function';
 import { BOT_SECRET_FIELD, BOT_SECRET_PLACEHOLDER } from './private/bot-secret';
 import { ENDPOINT_ENV, ENV } from './private/env';
+import { acknowledgeCompliance } from './private/compliance';
 import { BotLogGroups } from './private/log-groups';
 import { METRIC } from './private/metric-names';
 import { createAlarms, createDashboard } from './private/monitoring';
@@ -407,6 +408,16 @@ export class TeamsDelegatedAuthBot extends Construct {
     this.createOutputs();
     this.alarms = config.alarms.enabled ? createAlarms(this, config.alarms) : [];
     if (config.dashboard) this.dashboard = createDashboard(this);
+    acknowledgeCompliance(this, {
+      tables: [this.tokenTable, this.conversationTable],
+      createdSecret: this.createdSecret ? this.botSecret : undefined,
+      roles: ['ReceiverRole', 'WorkerRole', 'BaseUrlProviderRole', 'BaseUrl'].map((id) => this.node.tryFindChild(id)).filter((c) => c !== undefined),
+      receiver: this.receiver,
+      defaultWorker: props.worker === undefined ? this.worker : undefined,
+      receiverReserved: config.receiverReservedConcurrency !== undefined,
+      workerReserved: config.workerReservedConcurrency !== undefined,
+      alarmsWithoutAction: config.alarms.actions.length === 0 ? this.alarms : [],
+    });
   }
 
   /**
