@@ -1,8 +1,16 @@
 /**
  * Concurrency (issue 6, item 8): 50 users × 20 messages sent at once before anyone signed in (plus one Teams
  * redelivery per user), then all 50 sign in at once (10 of them "double-click": the callback arrives twice at the
- * same time). Every one of the 1000 messages is handed to the worker exactly once, in each user's arrival order; each
+ * same time). Every one of the 1000 messages is **answered exactly once** (the worker stand-in runs the worker kit's
+ * idempotency record, lambda/shared/idempotency.ts, like a real worker) and handed to the worker at least once; each
  * user got exactly one sign-in card; nothing is left pending.
+ *
+ * What does not hold, so is not asserted: "invoked exactly once". Lambda's asynchronous invoke is at-least-once and the
+ * SDK retries an Invoke that timed out (3 s) although it may have been accepted: on a loaded CI machine a message was
+ * handed over twice. That is why the worker keeps an idempotency record. Requests run 16 at a time: each Lambda
+ * container serves one request at a time, and with 100 in one event loop on two busy cores the 10 s Bot Connector
+ * and 5 s IdP timeouts expired in the queue (cards posted with an unknown outcome, callbacks answered 503/504), which
+ * measured the test's own event loop, not the receiver's behaviour.
  */
 import { captureLogs, scanLogLines, type LogCapture } from './support/log-scan';
 import { applyEnv, loadReceiver, type ReceiverHandler } from './support/receiver';
@@ -14,6 +22,7 @@ import {
   startWorld,
   type World,
 } from './support/world';
+import { IdempotencyStore, idempotencyKey } from '../../lambda/shared/idempotency';
 import { setLogSink } from '../../lambda/shared/log';
 
 jest.setTimeout(600_000);
@@ -26,9 +35,27 @@ let handler: ReceiverHandler;
 let restoreEnv: () => void;
 let logs: LogCapture;
 const secrets = new Set<string>();
+/** Requests in flight at once (see the file comment). */
+const IN_FLIGHT = 16;
+/** Replies the worker stand-in "sent", per idempotency key (one per message if the guarantee holds). */
+const replies = new Map<string, number>();
+
+/** A worker that answers through the kit's idempotency record: begin, "reply", mark replied. */
+function idempotentWorker(w: () => World) {
+  let store: IdempotencyStore | undefined;
+  return async (event: unknown) => {
+    store ??= new IdempotencyStore({ ddb: w().ddb, tableName: w().conversationTable });
+    const ev = event as { conversation: { conversation: { id: string } }; message: { id: string } };
+    const key = idempotencyKey(ev.conversation.conversation.id, ev.message.id);
+    const begun = await store.begin(key, 30_000);
+    if (begun.outcome !== 'acquired') return;
+    replies.set(key, (replies.get(key) ?? 0) + 1);
+    await store.markReplied(key);
+  };
+}
 
 beforeAll(async () => {
-  world = await startWorld({ users: USERS });
+  world = await startWorld({ users: USERS, workerHandler: idempotentWorker(() => world) });
   secrets.add(world.clientSecret);
   restoreEnv = applyEnv(world.env({ viaProxies: false }));
   logs = captureLogs(setLogSink);
@@ -110,7 +137,7 @@ test('1000 messages before sign-in, 50 concurrent sign-ins: each message resumed
   }
   // Shuffle so users' messages interleave, then fire everything (100 in flight at a time: more only measures how slow two shared cores get).
   const all = [...requests, ...redeliveries].sort(() => Math.random() - 0.5);
-  const statuses = await pool(all, 100);
+  const statuses = await pool(all, IN_FLIGHT);
   expect(statuses.filter((s) => s !== 200)).toEqual([]);
 
   // One card per user, nothing handed to the worker yet, 1000 pending messages.
@@ -131,27 +158,32 @@ test('1000 messages before sign-in, 50 concurrent sign-ins: each message resumed
     const r = await world.idp.signIn(cards.get(u.conversationId)!, u.login);
     secrets.add(r.searchParams.get('code') ?? '');
     return r;
-  }), 25);
+  }), 4); // the untimed browser side: the IdP is one more process on the same two cores
   const callbacks = redirects.flatMap((r, i) => (i < 10 ? [r, r] : [r])).map((r) => async () => (await handler(callbackEvent(r))).statusCode);
-  const cbStatuses = await pool(callbacks.sort(() => Math.random() - 0.5), 60);
+  const cbStatuses = await pool(callbacks.sort(() => Math.random() - 0.5), IN_FLIGHT);
   expect(cbStatuses.filter((s) => s === 200).length).toBe(USERS);
   expect(cbStatuses.filter((s) => s !== 200)).toEqual(Array(10).fill(400)); // the double clicks: state already used
   await world.lambda.idle();
 
-  // Exactly once each, resumed, in arrival order per user.
-  const seen = new Map<string, number>();
+  // Answered exactly once each (the worker's idempotency record), handed over at least once, every one resumed.
+  const invoked = new Map<string, number>();
   const perUser = new Map<string, string[]>();
   for (const rec of world.lambda.records) {
-    const ev = rec.payload as { resumed: boolean; conversation: { user: { aadObjectId: string } }; message: { id: string } };
+    type Resumed = { resumed: boolean; conversation: { conversation: { id: string }; user: { aadObjectId: string } }; message: { id: string } };
+    const ev = rec.payload as Resumed;
     expect(ev.resumed).toBe(true);
-    const key = `${ev.conversation.user.aadObjectId}|${ev.message.id}`;
-    seen.set(key, (seen.get(key) ?? 0) + 1);
+    const key = idempotencyKey(ev.conversation.conversation.id, ev.message.id);
+    invoked.set(key, (invoked.get(key) ?? 0) + 1);
     const list = perUser.get(ev.conversation.user.aadObjectId) ?? [];
-    list.push(ev.message.id);
+    if (!list.includes(ev.message.id)) list.push(ev.message.id);
     perUser.set(ev.conversation.user.aadObjectId, list);
   }
-  expect(seen.size).toBe(USERS * MESSAGES);
-  expect([...seen.values()].every((n) => n === 1)).toBe(true);
+  expect(invoked.size).toBe(USERS * MESSAGES);
+  expect(replies.size).toBe(USERS * MESSAGES);
+  expect([...replies.values()].filter((n) => n !== 1)).toEqual([]);
+  const twice = [...invoked.values()].filter((n) => n > 1).length;
+  // eslint-disable-next-line no-console
+  if (twice > 0) console.log(`${twice} messages were handed to the worker more than once (at-least-once); each was answered once`);
   for (const [oid, ids] of sent) {
     expect([...(perUser.get(oid) ?? [])].sort()).toEqual([...ids].sort());
   }
