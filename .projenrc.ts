@@ -290,6 +290,26 @@ packageTask.spawn(packageAll);
 project.eslint?.addLintPattern('lambda');
 project.eslint?.addLintPattern('kit');
 
+// Layering (docs/design.md, "Layout"): dependencies run one way, worker → kit → lambda/shared → src/private and
+// receiver → lambda/shared; cli/ and test/ sit on top. jsii compiles src/ alone (rootDir), so the construct never
+// imports a handler, the kit, a tool or a test; shared modules never import a flow.
+const layer = (target: string, from: string[], why: string) => from.map((f) => ({ target, from: f, message: why }));
+project.eslint?.addRules({
+  'import/no-restricted-paths': ['error', {
+    zones: [
+      ...layer('./src', ['./lambda', './kit', './cli', './test', './bench', './examples'],
+        'src/ is the jsii construct: it may not import handlers, the kit, tools or tests (shared data lives in src/private/)'),
+      ...layer('./lambda/shared', ['./lambda/receiver', './lambda/worker', './kit', './cli'],
+        'lambda/shared is below the flows: a shared module may not import the receiver, the worker, the kit or a tool'),
+      ...layer('./kit', ['./lambda/receiver', './lambda/worker', './cli'], 'the worker kit builds on lambda/shared only'),
+      ...layer('./lambda/receiver', ['./lambda/worker', './kit', './cli'], 'the receiver and the worker are independent handlers'),
+      ...layer('./lambda/worker', ['./lambda/receiver', './cli'], 'the receiver and the worker are independent handlers'),
+      ...layer('./lambda', ['./test', './bench'], 'handlers never import tests or benchmarks'),
+      ...layer('./kit', ['./test', './bench'], 'the kit never imports tests or benchmarks'),
+    ],
+  }],
+});
+
 // ---------------------------------------------------------------------------------------------------------------
 // examples/: CDK apps run with ts-node --transpile-only by the CDK CLI; type-check and lint them here.
 // ---------------------------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import { METRIC } from './private/metric-names';
 import { createAlarms, createDashboard } from './private/monitoring';
 import { QueueFailureDestination, createWorkerFailureQueue } from './private/queue-failure-destination';
 import { ResolvedBotProps, resolveBotProps } from './private/resolve-props';
+import { ENCRYPTION_CONTEXT_KEYS, TABLE_KEYS, TOKEN_PURPOSE, WORKER_KEY_PREFIX } from './private/shared-data';
 import { WARNING_PREFIX } from './private/validation';
 
 /**
@@ -554,21 +555,21 @@ export class TeamsDelegatedAuthBot extends Construct {
   /** The token table and the conversation table: on demand, encrypted with the key, TTL, point-in-time recovery. */
   private createTables(config: ResolvedBotProps): { tokenTable: dynamodb.Table; conversationTable: dynamodb.Table } {
     const tokenTable = new dynamodb.Table(this, 'TokenTable', {
-      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+      partitionKey: { name: TABLE_KEYS.partitionKey, type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
       encryptionKey: this.encryptionKey,
-      timeToLiveAttribute: 'ttl',
+      timeToLiveAttribute: TABLE_KEYS.ttl,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       removalPolicy: config.removalPolicy,
     });
     const conversationTable = new dynamodb.Table(this, 'ConversationTable', {
-      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
-      sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+      partitionKey: { name: TABLE_KEYS.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: TABLE_KEYS.sortKey, type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
       encryptionKey: this.encryptionKey,
-      timeToLiveAttribute: 'ttl',
+      timeToLiveAttribute: TABLE_KEYS.ttl,
       // Records live minutes to a day; recovery still costs little and keeps a restore possible.
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       removalPolicy: config.removalPolicy,
@@ -749,13 +750,13 @@ export class TeamsDelegatedAuthBot extends Construct {
       grantee,
       actions: ['kms:Decrypt'],
       resourceArns: [this.encryptionKey.keyArn],
-      conditions: { StringEquals: this.tokenContextConditions(['access_token']) },
+      conditions: { StringEquals: this.tokenContextConditions([TOKEN_PURPOSE.access]) },
     });
     const records = iam.Grant.addToPrincipal({
       grantee,
       actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
       resourceArns: [this.conversationTable.tableArn],
-      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['worker#*'] } },
+      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${WORKER_KEY_PREFIX}*`] } },
     });
     return decrypt
       .combine(records)
@@ -771,8 +772,8 @@ export class TeamsDelegatedAuthBot extends Construct {
       actions: ['kms:Encrypt'],
       resourceArns: [this.encryptionKey.keyArn],
       conditions: {
-        'StringEquals': this.tokenContextConditions(['access_token', 'refresh_token']),
-        'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['appId', 'tenantId', 'aadObjectId', 'purpose'] },
+        'StringEquals': this.tokenContextConditions([TOKEN_PURPOSE.access, TOKEN_PURPOSE.refresh]),
+        'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': [...ENCRYPTION_CONTEXT_KEYS] },
         'Null': { 'kms:EncryptionContext:tenantId': 'false', 'kms:EncryptionContext:aadObjectId': 'false' },
       },
     });
@@ -781,7 +782,7 @@ export class TeamsDelegatedAuthBot extends Construct {
       grantee,
       actions: ['kms:Decrypt'],
       resourceArns: [this.encryptionKey.keyArn],
-      conditions: { StringEquals: this.tokenContextConditions(['refresh_token']) },
+      conditions: { StringEquals: this.tokenContextConditions([TOKEN_PURPOSE.refresh]) },
     });
     iam.Grant.addToPrincipal({
       grantee,

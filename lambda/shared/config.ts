@@ -7,7 +7,7 @@
  */
 import { CLOUD_PROFILES, CloudProfileValues } from '../../src/private/cloud-profiles';
 import { ENV } from '../../src/private/env';
-import { isHttpsOrLoopback, isPathSafeId } from '../../src/private/shared-data';
+import { isHttpsOrLoopback, isPathSafeId, isRoutePath, isScope, isServiceUrlHost } from '../../src/private/shared-data';
 
 /** A cloud profile name (`TDAB_CLOUD`). */
 export type CloudName = CloudProfileValues['name'];
@@ -92,7 +92,6 @@ function invalid(variable: string, problem: string): ConfigurationError {
 }
 
 const LOG_LEVELS: readonly LogLevelName[] = ['debug', 'info', 'warn', 'error'];
-const HOST_PATTERN = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
 function raw(env: NodeJS.ProcessEnv, name: string): string | undefined {
   const v = env[name];
@@ -154,7 +153,7 @@ export function normalizeServiceUrlHostEntry(entry: string, variable: string = E
     }
     return u.origin;
   }
-  if (!HOST_PATTERN.test(e)) {
+  if (!isServiceUrlHost(e)) {
     throw invalid(variable, `has an invalid host entry "${e}" (use host, *.domain or https://host:port)`);
   }
   return e;
@@ -182,11 +181,12 @@ function bool(env: NodeJS.ProcessEnv, name: string, def: boolean): boolean {
 }
 
 function path(env: NodeJS.ProcessEnv, name: string, def: string): string {
-  const v = raw(env, name) ?? def;
-  if (!/^\/[A-Za-z0-9._~\-/]*$/.test(v) || v.includes('//')) {
-    throw invalid(name, 'must be a URL path starting with "/" (letters, digits, "._~-/")');
+  const given = raw(env, name) ?? def;
+  const v = given.length > 1 ? given.replace(/\/$/, '') : given;
+  if (!isRoutePath(v)) {
+    throw invalid(name, 'must be a URL path such as "/api/messages" (segments of letters, digits, "._~-", no "//")');
   }
-  return v.length > 1 ? v.replace(/\/$/, '') : v;
+  return v;
 }
 
 function resolve(env: NodeJS.ProcessEnv): ResolvedConfig {
@@ -225,7 +225,7 @@ function resolve(env: NodeJS.ProcessEnv): ResolvedConfig {
 
   const graphScopes = list(raw(env, ENV.GRAPH_SCOPES), /[\s,]+/);
   for (const s of graphScopes) {
-    if (!/^[A-Za-z0-9._\-/:]+$/.test(s)) throw invalid(ENV.GRAPH_SCOPES, `has an invalid scope "${s}"`);
+    if (!isScope(s)) throw invalid(ENV.GRAPH_SCOPES, `has an invalid scope "${s}"`);
   }
 
   const ssoScope = raw(env, ENV.SSO_SCOPE) ?? 'access_as_user';

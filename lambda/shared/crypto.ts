@@ -14,6 +14,7 @@
 // Handler dependencies are devDependencies (esbuild inlines them); .eslintrc does not list lambda/ yet.
 // eslint-disable-next-line import/no-extraneous-dependencies
 import { DecryptCommand, EncryptCommand, type KMSClient } from '@aws-sdk/client-kms';
+import { TOKEN_PURPOSE } from '../../src/private/shared-data';
 
 /** The Teams user a token belongs to (Entra tenant id + object id). */
 export interface UserKey {
@@ -24,7 +25,7 @@ export interface UserKey {
 }
 
 /** Which token a ciphertext holds; part of the encryption context. */
-export type TokenPurpose = 'access_token' | 'refresh_token';
+export type TokenPurpose = (typeof TOKEN_PURPOSE)[keyof typeof TOKEN_PURPOSE];
 
 /** An encrypted token: ordered base64 KMS ciphertext blobs plus what is needed to decrypt them. */
 export interface EncryptedToken {

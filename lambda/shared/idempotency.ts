@@ -27,6 +27,7 @@ import {
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { compositeKey } from './keys';
+import { WORKER_KEY_KIND } from '../../src/private/shared-data';
 
 /** Sort key of worker idempotency items. */
 export const WORKER_SK = 'worker';
@@ -78,7 +79,7 @@ export interface IdempotencyStoreOptions {
 /** The pk of a worker idempotency item: `worker#{conversationId}#{activityId}`, both percent-encoded. */
 export function idempotencyKey(conversationId: string, activityId: string): string {
   if (!conversationId || !activityId) throw new TypeError('idempotencyKey: conversationId and activityId are required');
-  return compositeKey('worker', conversationId, activityId);
+  return compositeKey(WORKER_KEY_KIND, conversationId, activityId);
 }
 
 const NAMES = {

@@ -49,3 +49,64 @@ export function isLoopbackHost(hostname: string): boolean {
 export function isHttpsOrLoopback(url: { protocol: string; hostname: string }): boolean {
   return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname));
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Routes, scopes and hosts (construct props and handler variables follow the same rules)
+// ---------------------------------------------------------------------------------------------------------------
+
+/** A route path of the receiver: `/segment[/segment...]` of `A-Z a-z 0-9 . _ ~ -`; no trailing `/`, no `//`, no query. */
+export const ROUTE_PATH_PATTERN = /^(\/[A-Za-z0-9._~-]+)+$/;
+
+/** True for a receiver route path ({@link ROUTE_PATH_PATTERN}). */
+export function isRoutePath(value: string): boolean {
+  return ROUTE_PATH_PATTERN.test(value);
+}
+
+/** One delegated scope: `User.Read`, `https://graph.microsoft.com/Mail.Read`, `access_as_user` (no spaces or commas). */
+export const SCOPE_PATTERN = /^[A-Za-z0-9._\-/:]+$/;
+
+/** True for one delegated scope ({@link SCOPE_PATTERN}). */
+export function isScope(value: string): boolean {
+  return SCOPE_PATTERN.test(value);
+}
+
+/**
+ * A `serviceUrl` allow-list host: a DNS name (labels of letters, digits and inner `-`, any case), optionally with a
+ * leading `*.` (any subdomain). No scheme, port or path.
+ */
+export const SERVICE_URL_HOST_PATTERN = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+
+/** True for a `serviceUrl` allow-list host ({@link SERVICE_URL_HOST_PATTERN}). */
+export function isServiceUrlHost(value: string): boolean {
+  return SERVICE_URL_HOST_PATTERN.test(value);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tables (docs/design.md, "Data model")
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Key and TTL attribute names of both tables: the construct creates the tables, the handlers read and write them. */
+export const TABLE_KEYS = {
+  /** Partition key (S) of both tables. */
+  partitionKey: 'pk',
+  /** Sort key (S) of the conversation table (the token table has none). */
+  sortKey: 'sk',
+  /** TTL attribute (epoch seconds) of both tables. */
+  ttl: 'ttl',
+} as const;
+
+/** Kind (first part of the composite partition key) of the worker's idempotency records. */
+export const WORKER_KEY_KIND = 'worker';
+
+/** Leading partition key of the worker's idempotency records: the worker's IAM is limited to `worker#*`. */
+export const WORKER_KEY_PREFIX = `${WORKER_KEY_KIND}#`;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Token encryption context (docs/design.md, "Encryption")
+// ---------------------------------------------------------------------------------------------------------------
+
+/** The keys of every token's KMS encryption context, exactly these: IAM allows no other key. */
+export const ENCRYPTION_CONTEXT_KEYS = ['appId', 'tenantId', 'aadObjectId', 'purpose'] as const;
+
+/** The `purpose` of a token's encryption context: the worker may decrypt access tokens only. */
+export const TOKEN_PURPOSE = { access: 'access_token', refresh: 'refresh_token' } as const;

@@ -1,6 +1,6 @@
 import { Duration, Token } from 'aws-cdk-lib';
 import { IConstruct } from 'constructs';
-import { isGuid } from './shared-data';
+import { isGuid, isRoutePath, isScope, isServiceUrlHost } from './shared-data';
 
 /** Prefix of the construct's warning ids (`Annotations.addWarningV2`), so users can acknowledge them one by one. */
 export const WARNING_PREFIX = 'cdk-teams-delegated-auth-bot';
@@ -23,14 +23,12 @@ export function validateGuid(scope: IConstruct, prop: string, value: string, wha
   }
 }
 
-const PATH = /^(\/[A-Za-z0-9._~-]+)+$/;
-
 /** A route path of the receiver: `/segment[/segment...]`, no trailing slash, no query. */
 export function validatePath(scope: IConstruct, prop: string, value: string): void {
   if (Token.isUnresolved(value)) {
     throw new TeamsBotValidationError(scope, prop, value, 'must be a literal string (the route is fixed at synth time)');
   }
-  if (!PATH.test(value)) {
+  if (!isRoutePath(value)) {
     throw new TeamsBotValidationError(scope, prop, value,
       'expected a path such as "/api/messages": leading "/", no trailing "/", no "//", no query or fragment, characters A-Z a-z 0-9 . _ ~ -');
   }
@@ -73,12 +71,10 @@ export function validateHttpsUrl(scope: IConstruct, prop: string, value: string)
   }
 }
 
-const HOST = /^(\*\.)?([A-Za-z0-9-]+\.)*[A-Za-z0-9-]+$/;
-
 /** A serviceUrl host pattern: a host name, optionally with a leading `*.`. */
 export function validateHost(scope: IConstruct, prop: string, value: string): void {
   if (Token.isUnresolved(value)) return;
-  if (!HOST.test(value)) {
+  if (!isServiceUrlHost(value)) {
     throw new TeamsBotValidationError(scope, prop, value,
       'expected a host name such as "smba.trafficmanager.net" or "*.botframework.com" (no scheme, port or path)');
   }
@@ -90,7 +86,7 @@ export function validateHost(scope: IConstruct, prop: string, value: string): vo
  */
 export function validateScope(scope: IConstruct, prop: string, value: string): void {
   if (Token.isUnresolved(value)) return;
-  if (!/^[A-Za-z0-9._\-/:]+$/.test(value)) {
+  if (!isScope(value)) {
     throw new TeamsBotValidationError(scope, prop, value,
       'expected one scope per array element, such as "User.Read" or "Mail.Read" (no spaces or commas)');
   }
