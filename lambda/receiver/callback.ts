@@ -1,24 +1,30 @@
 /**
  * The OAuth callback (`GET {callbackPath}?state=…&code=…` or `?state=…&error=…`).
  *
- * 1. query syntax (400 page, no I/O): each parameter at most once, `state` well-formed
- * 2. consume the sign-in state atomically, first, on every path that has one (unknown / expired / replayed: 400 page)
- * 3. identity-provider error: explanation page; pending messages stay, the prompt marker is released (next message →
- *    new card)
- * 4. redeem the code with the PKCE verifier; validate the id_token (signature, iss, aud, exp, nonce) and that its
- *    tid/oid are the Teams user's; mismatch: 403 page naming it, nothing stored
- * 5. complete the sign-in (./sign-in.ts: store the tokens under KMS, release the prompt marker, resume the pending
- *    messages in order), answer the page that sends the user back to Teams
+ * 1. query syntax (400 page, no I/O): each parameter at most once, `state` well-formed; an identity-provider error
+ *    without a state gets a fixed page (at most an `AADSTS` code of the description, never the query's text)
+ * 2. the state proves itself (./sign-in-state.ts), before any AWS call: expiry, then its MAC (which binds the user it
+ *    was issued for); forged or expired: 400 page, nothing read or written (an error with such a state: the fixed page)
+ * 3. identity-provider error with a valid state: explanation page with the (escaped, bounded) description; pending
+ *    messages stay, the prompt marker is released (next message → new card)
+ * 4. one Query of the user's partition: the waiting messages and the state's used marker (used: 400, Entra is not
+ *    called); redeem the code with the state's PKCE verifier (derived on the server); validate the id_token (signature, iss,
+ *    aud, exp, nonce) and that its tid/oid are the user the state was issued for; mismatch (another member of a group
+ *    chat, another account): 403 page naming it, nothing stored, and the state stays usable by the user it is for
+ * 5. complete the sign-in (./sign-in.ts: one transaction stores the tokens, marks the state used, releases the prompt
+ *    and the messages handed to the worker); a state used meanwhile (a double click): 400 page; answer the page that
+ *    sends the user back to Teams
  */
 import { RequestError } from './activity';
 import { ConfigurationError, type ReceiverContext } from './context';
-import { errorPage, idpErrorPage, signedInPage, teamsDeepLink, type HttpResult } from './pages';
+import { errorPage, idpErrorPage, signedInPage, teamsDeepLink, unverifiedIdpErrorPage, type HttpResult } from './pages';
 import { completeSignIn, releasePrompt, tokenSetOf } from './sign-in';
-import { SIGN_IN_STATE_PATTERN, type SignInState } from '../shared/conversation-store';
+import type { VerifiedState } from './sign-in-state';
+import { SIGN_IN_STATE_PATTERN, type PendingMessage } from '../shared/conversation-store';
 import { OAuthError, OAuthUnavailableError, TokenValidationError } from '../shared/entra-oauth';
 import { HttpTimeoutError } from '../shared/http';
 import { errorName, log } from '../shared/log';
-import { SignedOutError, type TokenBasis, type TokenSet, type UserKey } from '../shared/token-store';
+import type { TokenSet, UserKey } from '../shared/token-store';
 
 /** OAuth error codes are ASCII tokens; anything else is shown as "unknown". */
 const ERROR_CODE = /^[a-z0-9_.-]{1,64}$/i;
@@ -79,51 +85,62 @@ function failure(reason: string, status: number, title: string, paragraphs: stri
   return { reason, page: errorPage(status, title, paragraphs, link) };
 }
 
-/** The query, the consumed sign-in state and the link back to its conversation; or the page that ends the callback. */
-type ConsumedState = { query: CallbackQuery; state: SignInState; link: Link } | { done: CallbackResult };
+/** The query, the verified sign-in state and the link back to its conversation; or the page that ends the callback. */
+type CheckedState = { query: CallbackQuery; state: VerifiedState; link: Link } | { done: CallbackResult };
 
-/** Steps 1–2: the query's syntax, then the single-use state (consumed first: a replay never reaches Entra). */
-async function consumeState(rawQueryString: string | undefined, ctx: ReceiverContext): Promise<ConsumedState> {
+const INVALID_LINK = ['This sign-in link is not valid. Go back to Teams and send a message to get a new one.'];
+const EXPIRED_LINK = [
+  'This sign-in link has expired or has already been used.',
+  'Go back to Teams and send a message: you will get a new sign-in link. Your earlier messages are kept.',
+];
+
+/** Steps 1–2: the query's syntax, then the state proves itself (expiry and MAC). No AWS call. */
+async function checkState(rawQueryString: string | undefined, ctx: ReceiverContext): Promise<CheckedState> {
   const genericLink = { href: teamsDeepLink({ cloud: ctx.config.cloud, appId: ctx.config.appId }), label: GENERIC_LINK_LABEL };
   let query: CallbackQuery;
   try {
     query = parseCallbackQuery(rawQueryString);
   } catch (err) {
-    const reason = err instanceof RequestError ? err.reason : 'bad_query';
-    return { done: failure(reason, 400, 'Sign-in link not valid', ['This sign-in link is not valid. Go back to Teams and send a message to get a new one.'], genericLink) };
+    return { done: failure(err instanceof RequestError ? err.reason : 'bad_query', 400, 'Sign-in link not valid', INVALID_LINK, genericLink) };
   }
-  if (!query.state) {
-    if (query.error) {
-      return { done: { reason: `idp_error_without_state:${query.error}`, page: idpErrorPage({ error: query.error, description: query.errorDescription, deepLink: genericLink.href }) } };
-    }
-    return { done: failure('missing_state', 400, 'Sign-in link not valid', ['This page is only reached from a Microsoft sign-in. Go back to Teams and send a message to get a sign-in link.'], genericLink) };
-  }
-  let state: SignInState | undefined;
+  let verified;
   try {
-    state = await ctx.conversations.consumeSignInState(query.state);
+    verified = query.state ? await ctx.signInStates.verify(query.state, Math.floor(ctx.now() / 1000)) : undefined;
   } catch (err) {
-    log.error('state_consume_failed', { reason: errorName(err) });
-    return { done: { reason: 'state_store_unavailable', page: unavailablePage(genericLink) } };
+    // The state's key comes from the bot's secret (cached per container): without it nothing can be verified.
+    if (err instanceof ConfigurationError) return { done: redeemFailure(err, genericLink) };
+    log.error('secret_unavailable', { reason: errorName(err) });
+    return {
+      done: failure('secret_unavailable', 503, 'Sign-in temporarily unavailable', [
+        'The bot could not check this sign-in link because a service it depends on did not answer.', RETRY_LATER,
+      ], genericLink),
+    };
   }
-  if (!state) {
-    const paragraphs = [
-      'This sign-in link has expired or has already been used.',
-      'Go back to Teams and send a message: you will get a new sign-in link. Your earlier messages are kept.',
-    ];
-    return { done: failure('unknown_state', 400, 'Sign-in link expired', paragraphs, genericLink) };
+  if (!verified || 'refused' in verified) {
+    const refusal = verified ? verified.refused : 'missing';
+    if (query.error) {
+      // Without a valid state anyone could have written this query: no text of it on the bot's origin.
+      return { done: { reason: `idp_error_without_state:${query.error}`, page: unverifiedIdpErrorPage({ description: query.errorDescription, deepLink: genericLink.href }) } };
+    }
+    if (refusal === 'missing') {
+      return { done: failure('missing_state', 400, 'Sign-in link not valid', ['This page is only reached from a Microsoft sign-in. Go back to Teams and send a message to get a sign-in link.'], genericLink) };
+    }
+    log.warn('state_refused', { reason: refusal });
+    if (refusal === 'expired') return { done: failure('expired_state', 400, 'Sign-in link expired', EXPIRED_LINK, genericLink) };
+    return { done: failure(`${refusal}_state`, 400, 'Sign-in link not valid', INVALID_LINK, genericLink) };
   }
-  const conversationType = state.conversation?.conversation?.conversationType;
+  const conversationType = verified.personal ? 'personal' : 'groupChat';
   const link = { href: teamsDeepLink({ cloud: ctx.config.cloud, appId: ctx.config.appId, conversationType }), label: GENERIC_LINK_LABEL };
-  return { query, state, link };
+  return { query, state: verified, link };
 }
 
 /**
  * Step 4: redeems the code with the state's PKCE verifier and verifies the id_token (nonce, and that it names the
  * Teams user who asked). Returns the token set, or the page that ends the callback (the caller releases the prompt).
  */
-async function redeemAndVerify(code: string, state: SignInState, ctx: ReceiverContext, link: Link):
+async function redeemAndVerify(code: string, state: VerifiedState, ctx: ReceiverContext, link: Link):
 Promise<{ tokenSet: TokenSet } | { done: CallbackResult }> {
-  const user: UserKey = { tenantId: state.user.tenantId, aadObjectId: state.user.aadObjectId };
+  const user = state.user;
   let tokens: TokenSet & { idToken: string };
   try {
     tokens = await ctx.oauth.redeemCode({
@@ -149,10 +166,10 @@ Promise<{ tokenSet: TokenSet } | { done: CallbackResult }> {
 
 /** Handles the OAuth callback. Never throws: every failure is a page with a 4xx/5xx status. */
 export async function handleCallback(rawQueryString: string | undefined, ctx: ReceiverContext): Promise<CallbackResult> {
-  const consumed = await consumeState(rawQueryString, ctx);
-  if ('done' in consumed) return consumed.done;
-  const { query, state, link } = consumed;
-  const user: UserKey = { tenantId: state.user.tenantId, aadObjectId: state.user.aadObjectId };
+  const checked = await checkState(rawQueryString, ctx);
+  if ('done' in checked) return checked.done;
+  const { query, state, link } = checked;
+  const user = state.user;
 
   // 3. The identity provider's answer: an error, or a code.
   if (query.error) {
@@ -164,14 +181,16 @@ export async function handleCallback(rawQueryString: string | undefined, ctx: Re
     return failure('missing_code', 400, 'Sign-in did not complete', ['The sign-in response had no authorization code. Send a message in Teams to get a new sign-in link.'], link);
   }
 
-  // 4. Read the sign-out generation (a sign-out from here on makes the token write fail), then redeem and verify.
-  let basis: TokenBasis;
+  // 4. What is waiting, and whether this state was used already (one Query: a replay never reaches Entra); then
+  //    redeem and verify.
+  let waiting: PendingMessage[] | null = null;
   try {
-    basis = await ctx.tokens.basis(user);
+    const read = await ctx.conversations.readForSignIn(user, state.id);
+    if (read.stateUsed) return failure('state_used', 400, 'Sign-in link expired', EXPIRED_LINK, link);
+    waiting = read.pending;
   } catch (err) {
-    await releasePrompt(ctx, user);
-    log.error('token_store_failed', { reason: errorName(err) });
-    return { reason: 'token_store_failed', page: unavailablePage(link) };
+    // Not fatal: the transaction's condition still makes the state single use; the messages wait for the next message.
+    log.error('resume_list_failed', { reason: errorName(err) });
   }
   const verified = await redeemAndVerify(query.code, state, ctx, link);
   if ('done' in verified) {
@@ -179,16 +198,24 @@ export async function handleCallback(rawQueryString: string | undefined, ctx: Re
     return verified.done;
   }
 
-  // 5. Complete: store, release the prompt, resume.
+  // 5. Complete: one transaction stores the tokens, marks the state used and releases what was handed over.
   let result;
   try {
-    result = await completeSignIn(ctx, user, verified.tokenSet, basis);
+    result = await completeSignIn(ctx, user, verified.tokenSet, { state: { id: state.id, expiresAt: state.expiresAt }, waiting });
   } catch (err) {
-    await releasePrompt(ctx, user);
-    if (err instanceof SignedOutError) return signedOutPage(link);
+    // Nothing stored and the state not used: the same sign-in link works again (the card's button), no new message
+    // needed; the prompt is released too, so a next message also brings a new card.
     log.error('token_store_failed', { reason: errorName(err) });
-    return { reason: 'token_store_failed', page: unavailablePage(link) };
+    await releasePrompt(ctx, user);
+    return {
+      reason: 'token_store_failed',
+      page: errorPage(503, 'Sign-in temporarily unavailable', [
+        'The bot could not finish your sign-in because a service it depends on did not answer. Nothing was stored.',
+        'Go back to Teams and press the sign-in button again in a minute (or send a message to get a new one). Your messages are kept.',
+      ], link),
+    };
   }
+  if (result === 'state_used') return failure('state_used', 400, 'Sign-in link expired', EXPIRED_LINK, link);
   log.info('signed_in', { resumed: result.resumed, remaining: result.remaining });
   return {
     reason: result.remaining === 0 ? 'signed_in' : 'signed_in_partial_resume',
@@ -197,14 +224,6 @@ export async function handleCallback(rawQueryString: string | undefined, ctx: Re
 }
 
 /** The user signed out while this sign-in was in progress: nothing was stored (409). */
-function signedOutPage(link: Link): CallbackResult {
-  log.info('signin_after_sign_out', {});
-  return failure('signed_out_during_signin', 409, 'You signed out', [
-    'You signed out of the bot while this sign-in was in progress, so nothing was stored.',
-    'Go back to Teams and send a message to get a new sign-in link.',
-  ], link);
-}
-
 /** The page for an id_token that could not be verified (tenant mismatch, bad signature or nonce, keys unavailable). */
 function idTokenFailure(err: unknown, link: Link): CallbackResult {
   if (err instanceof TokenValidationError && err.reason === 'tenant_mismatch') return mismatchPage('tenant', undefined, link);
@@ -235,13 +254,6 @@ function mismatchPage(mismatch: 'tenant' | 'user', preferredUsername: string | u
   return failure(`identity_mismatch:${mismatch}`, 403, 'Wrong account', [
     paragraph,
     'Nothing was stored. Go back to Teams, send a message to get a new sign-in link, and sign in with your Teams account.',
-  ], link);
-}
-
-function unavailablePage(link: Link): HttpResult {
-  return errorPage(503, 'Sign-in temporarily unavailable', [
-    'The bot could not finish your sign-in because a service it depends on did not answer.',
-    RETRY_LATER,
   ], link);
 }
 

@@ -6,6 +6,7 @@ import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 /* eslint-enable import/no-extraneous-dependencies */
+import { SignInStates } from './sign-in-state';
 import { isHttpsOrLoopback } from '../../src/private/shared-data';
 import { BotAppTokenProvider, BotConnectorClient } from '../shared/bot-connector';
 import { botSecretReader } from '../shared/bot-secret';
@@ -55,6 +56,8 @@ export interface ReceiverContext {
   readonly oauth: EntraOAuthClient;
   readonly connector: BotConnectorClient;
   readonly worker: WorkerInvoker;
+  /** Issues and verifies the self-authenticating sign-in states and SSO exchange ids (keys derived from the bot's secret). */
+  readonly signInStates: SignInStates;
   /** The receiver's public base URL, no trailing slash (PUBLIC_BASE_URL, else the SSM parameter, read once). */
   baseUrl(): Promise<string>;
   /** The OAuth redirect URI: baseUrl + callbackPath, exactly (no `//`). */
@@ -168,6 +171,7 @@ export function createReceiverContext(config: ResolvedConfig, clients: AwsClient
     oauth,
     connector,
     worker,
+    signInStates: new SignInStates(clientSecret, config.appId),
     baseUrl,
     redirectUri: async () => joinUrl(await baseUrl(), config.callbackPath),
     clientSecret,

@@ -131,7 +131,10 @@ const IDP_ERRORS: Record<string, string> = {
 /** Maximum length of the identity provider's error description shown on a page. */
 const MAX_DETAIL = 400;
 
-/** Page for an identity-provider error on the redirect (`error=…`). */
+/**
+ * Page for an identity-provider error on a redirect whose state verified (`error=…`): the code's explanation and the
+ * description, escaped and cut to 400 characters.
+ */
 export function idpErrorPage(opts: { error: string; description?: string; deepLink: string }): HttpResult {
   const known = IDP_ERRORS[opts.error];
   const status = opts.error === 'server_error' || opts.error === 'temporarily_unavailable' ? 503 : 400;
@@ -145,6 +148,28 @@ export function idpErrorPage(opts: { error: string; description?: string; deepLi
       'Your messages are kept. Send a new message in Teams to get a new sign-in link.',
     ],
     detail,
+    link: { href: opts.deepLink, label: 'Back to Teams' },
+  });
+}
+
+/** An Entra error code (`AADSTS` and digits) in a text, if any: the only part of an unverified error shown. */
+export function aadstsCodeOf(text: string | undefined): string | undefined {
+  return text ? /\bAADSTS\d{1,10}\b/.exec(text)?.[0] : undefined;
+}
+
+/**
+ * Page for an identity-provider error on a redirect without a valid state: anyone can craft such a link, so the page
+ * shows a fixed text and at most the `AADSTS` code found in the description, never the query's text.
+ */
+export function unverifiedIdpErrorPage(opts: { description?: string; deepLink: string }): HttpResult {
+  const code = aadstsCodeOf(opts.description);
+  return renderPage(400, {
+    title: 'Sign-in did not complete',
+    paragraphs: [
+      'Microsoft sign-in reported an error, and this page was not reached from a sign-in link of this bot that is still valid.',
+      'Go back to Teams and send a message to get a new sign-in link. Your messages are kept.',
+    ],
+    ...(code ? { detail: code } : {}),
     link: { href: opts.deepLink, label: 'Back to Teams' },
   });
 }

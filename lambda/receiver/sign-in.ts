@@ -2,18 +2,21 @@
  * Prompting and completing a sign-in: the one owner of these steps for every flow that signs a user in (the message
  * flow and `signin/failure` prompt; the OAuth callback and the SSO token exchange complete).
  *
- * - {@link promptSignIn}: create a sign-in state (PKCE verifier, nonce, user, conversation) and post the sign-in card;
- * - {@link completeSignIn}: store the tokens, release the prompt marker, resume the waiting messages in order (and
- *   mark the token for a later resume when one could not be handed over);
+ * - {@link promptSignIn}: issue a self-authenticating sign-in state for the user (./sign-in-state.ts: nothing stored;
+ *   the PKCE verifier and the nonce are derived from it on the server) and post the sign-in card, whose SSO exchange
+ *   id is bound to the same user;
+ * - {@link completeSignIn}: encrypt the tokens, read what is waiting, hand it to the worker in order, then one
+ *   transaction stores the tokens, marks the state used, releases the prompt marker and deletes what was handed over
+ *   (the token is stored as about to expire when something could not be handed over: the next message resumes it);
  * - {@link releasePrompt}: the one spelling of "the next message gets a new card" (best effort, logged, never thrown).
  */
 import type { SignInCardOptions } from './cards';
 import { signInActivity } from './cards';
 import type { ReceiverContext } from './context';
-import { markForResume, resumePending } from './resume';
 import { BotConnectorError } from '../shared/bot-connector';
-import type { ConversationReference } from '../shared/contract';
-import { createPkce, randomUrlSafe } from '../shared/entra-oauth';
+import { toWorkerEvent, type ConversationReference } from '../shared/contract';
+import type { PendingMessage } from '../shared/conversation-store';
+import { pkceChallenge } from '../shared/entra-oauth';
 import { errorName, log } from '../shared/log';
 import { countMetric, METRIC } from '../shared/metrics';
 import type { TokenBasis, TokenSet, UserKey } from '../shared/token-store';
@@ -33,32 +36,27 @@ export interface SignInPrompt {
 }
 
 /**
- * Creates a sign-in state (PKCE verifier, nonce, user, conversation reference) and posts the sign-in card. The caller
- * holds the prompt marker; on a failure the marker is released (the next message retries) and false is returned,
- * except when the card's fate is unknown (a timeout after the POST was sent): then the marker stays (true).
- * Never throws.
+ * Issues a sign-in state for the user (no I/O but the cached secret) and posts the sign-in card. The caller holds the
+ * prompt marker; on a failure the marker is released (the next message retries) and false is returned, except when
+ * the card's fate is unknown (a timeout after the POST was sent): then the marker stays (true). Never throws.
  */
 export async function promptSignIn(ctx: ReceiverContext, p: SignInPrompt): Promise<boolean> {
   try {
     const redirectUri = await ctx.redirectUri();
-    const pkce = createPkce();
-    const nonce = randomUrlSafe(32);
-    const state = await ctx.conversations.createSignInState({
-      user: p.user,
-      conversation: p.conversation,
-      codeVerifier: pkce.verifier,
-      nonce,
-    });
+    const personal = (p.conversation.conversation.conversationType ?? 'personal') === 'personal';
+    const expiresAt = Math.floor(ctx.now() / 1000) + ctx.config.signinTtlSeconds;
+    const issued = await ctx.signInStates.issue(p.user, { personal, expiresAt });
     const authorizeUrl = ctx.oauth.authorizeUrl({
       tenantId: p.user.tenantId,
-      state: state.state,
-      nonce,
-      codeChallenge: pkce.challenge,
+      state: issued.state,
+      nonce: issued.nonce,
+      codeChallenge: pkceChallenge(issued.codeVerifier),
       scopes: ctx.oauth.scopesFor(ctx.config.graphScopes),
       redirectUri,
     });
     const sso = ctx.config.sso.enabled && !p.omitSsoCard;
-    const card = signInActivity({ authorizeUrl, sso: sso ? ctx.config.sso : undefined, ...p.card });
+    const exchangeId = sso ? await ctx.signInStates.exchangeId(p.user) : undefined;
+    const card = signInActivity({ authorizeUrl, sso: sso ? ctx.config.sso : undefined, exchangeId, ...p.card });
     if (p.replyToId) await ctx.connector.replyToActivity(p.conversation, p.replyToId, card);
     else await ctx.connector.sendToConversation(p.conversation, card);
     log.info('signin_card_sent', { sso });
@@ -104,21 +102,56 @@ export interface SignInCompletion {
   readonly remaining: number;
 }
 
+/** How {@link completeSignIn} is used: the OAuth callback passes its state and what it read already. */
+export interface SignInCompletionOptions {
+  /** The sign-in state to mark used (single use) in the same transaction. */
+  readonly state?: { readonly id: string; readonly expiresAt: number };
+  /** The waiting messages, read already (`readForSignIn`); `null`: that read failed; absent: read them now. */
+  readonly waiting?: PendingMessage[] | null;
+  /**
+   * The sign-out generation read before the sign-in started (SSO): a sign-out since then makes the transaction fail
+   * with `SignedOutError`. Absent: a fresh interactive sign-in (the OAuth callback), stored whatever came before.
+   */
+  readonly basis?: TokenBasis;
+}
+
 /**
- * Completes a sign-in whose identity the caller has verified: stores the tokens if the user has not signed out since
- * `basis` was read (rejects if storing fails, with `SignedOutError` after such a sign-out: nothing else happened then),
- * deletes the prompt marker (and its count of kept messages), and resumes the waiting messages in order. If some could not be handed over, the stored
- * token is marked so that the next message resumes them first. Throws only when storing fails.
+ * Completes a sign-in whose identity the caller has verified, in as few AWS calls as its guarantees allow: the token
+ * encryption (KMS), one read of the waiting messages (unless the caller read them), one worker invoke per message (in
+ * order, stopping at the first failure), and one `TransactWriteItems` that stores the tokens, marks the state used
+ * (single use), releases the prompt marker and deletes the messages handed over. Handing over before the commit loses
+ * nothing: if the commit fails the messages stay waiting, and a second hand-over is absorbed by the worker's
+ * idempotency record. Returns `'state_used'` when the state was used meanwhile (nothing stored); throws when
+ * encrypting or the commit failed (nothing stored, the state stays usable).
  */
-export async function completeSignIn(ctx: ReceiverContext, user: UserKey, tokenSet: TokenSet, basis: TokenBasis): Promise<SignInCompletion> {
-  const stored = await ctx.tokens.put(user, tokenSet, basis);
-  countMetric(METRIC.SIGN_INS);
-  try {
-    await ctx.conversations.endSignInPrompt(user); // the prompt and the count of kept messages
-  } catch (err) {
-    log.error('release_prompt_failed', { reason: errorName(err) });
+export async function completeSignIn(ctx: ReceiverContext, user: UserKey, tokenSet: TokenSet, opts: SignInCompletionOptions = {}):
+Promise<SignInCompletion | 'state_used'> {
+  const prepared = await ctx.tokens.prepareSignIn(user, tokenSet, opts.basis);
+  let pending = opts.waiting;
+  if (pending === undefined) {
+    try {
+      pending = await ctx.conversations.listPendingMessages(user);
+    } catch (err) {
+      log.error('resume_list_failed', { reason: errorName(err) });
+      pending = null;
+    }
   }
-  const result = await resumePending(ctx, user, stored);
-  if (result.remaining !== 0) await markForResume(ctx, user, tokenSet, stored);
-  return result;
+  const released: string[] = [];
+  for (const msg of pending ?? []) {
+    try {
+      await ctx.worker.invoke(toWorkerEvent(msg.event, prepared.stored, { resumed: true }));
+    } catch (err) {
+      log.error('resume_invoke_failed', { reason: errorName(err), resumed: released.length, remaining: (pending?.length ?? 0) - released.length });
+      break;
+    }
+    released.push(msg.key);
+  }
+  const remaining = pending === null ? -1 : pending.length - released.length;
+  // Something is still waiting: store the access token as about to expire, so the next message refreshes and resumes.
+  const expiresAt = remaining !== 0 ? Math.floor(ctx.now() / 1000) + 1 : undefined;
+  const outcome = await ctx.conversations.commitSignIn({ user, tokenWrite: prepared.update(expiresAt), state: opts.state, released });
+  if (outcome === 'state_used') return outcome;
+  countMetric(METRIC.SIGN_INS);
+  if (released.length > 0) log.info('resumed', { count: released.length });
+  return { resumed: released.length, remaining };
 }

@@ -3,7 +3,7 @@
  * becomes the HTTP status, `body` the JSON body). See docs/sso.md for the protocol and the choices made here.
  *
  * - `signin/tokenExchange` `{id, connectionName, token}`: validate the SSO token (tenant JWKS, iss, aud, exp, scp, and
- *   oid/tid = the activity's user), claim `sso#{id}#{tid}#{oid}` (one exchange per id and user), exchange it
+ *   oid/tid = the activity's user), check that `id` was issued for that user (./sign-in-state.ts), claim `sso#{id}#{tid}#{oid}` (one exchange per id and user), exchange it
  *   on-behalf-of, store the tokens, release the prompt marker, resume the pending messages, answer
  *   `200 {id, connectionName}`. Every failure answers `412 {id, connectionName, failureDetail}` (Teams then shows the
  *   sign-in card) and stores nothing. A duplicate (same id and user, from another Teams client) waits briefly for the
@@ -162,6 +162,12 @@ export async function handleTokenExchange(activity: InboundActivity, ctx: Receiv
   // 1. Validate the token (every caller: a duplicate with a foreign or expired token is refused on its own merits).
   const foreign = await refuseForeignToken(id, token, user, ctx);
   if (foreign) return foreign;
+  // The card's exchange id is bound to the user it was posted for: another member of a group chat is refused before
+  // anything is claimed or stored (the asker's exchange is not burnt).
+  if (!(await ctx.signInStates.isExchangeIdOf(id, user))) {
+    log.warn('sso_exchange', { outcome: 'failed', reason: 'exchange_id_not_for_user' });
+    return exchangeFailure(412, id, 'This sign-in card was posted for another user. Proceed with the sign-in card.');
+  }
 
   // 2. One exchange per id and user: the conditional write decides who performs it.
   const claimKey = ssoClaimKey(id, user);
@@ -190,7 +196,8 @@ export async function handleTokenExchange(activity: InboundActivity, ctx: Receiv
   }
   let result;
   try {
-    result = await completeSignIn(ctx, user, tokenSet, basis);
+    result = await completeSignIn(ctx, user, tokenSet, { basis });
+    if (result === 'state_used') throw new Error('no state'); // without a state this cannot happen
   } catch (err) {
     const reason = err instanceof SignedOutError ? 'signed_out_during_exchange' : `token_store_failed:${errorName(err)}`;
     log.error('sso_exchange', { outcome: 'failed', reason });

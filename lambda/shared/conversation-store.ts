@@ -8,6 +8,7 @@
  * | activity dedupe | `activity#{conversationId}#{activityId}` | `activity` | `ttl` (same transaction as the message) |
  * | sign-in prompt marker | `pending#{tid}#{oid}` | `prompt` | `expiresAt` (the card is live until; absent once released), `kept` (messages kept for this sign-in), `fullNotified`, `ttl` (as long as a kept message) |
  * | sign-in state | `state#{state}` | `state` | `data` (JSON: user, conversation, codeVerifier, nonce), `expiresAt`, `ttl` |
+ * | used sign-in state | `pending#{tid}#{oid}` | `state#{id}` (the random id of a self-authenticating state) | `expiresAt`, `ttl` (the state's expiry) |
  * | generic claim | `{key}` (e.g. `sso#{value.id}`) | `claim` | `expiresAt`, `ttl` |
  *
  * Key components that come from Teams (activity and conversation ids) are percent-encoded (`encodeURIComponent`), so
@@ -30,12 +31,13 @@ import {
   type TransactWriteItem,
   TransactWriteItemsCommand,
   UpdateItemCommand,
+  type Update,
 } from '@aws-sdk/client-dynamodb';
 /* eslint-enable import/no-extraneous-dependencies */
 import type { ConversationReference, PendingEvent } from './contract';
 import { compositeKey } from './keys';
 import { log } from './log';
-import { type UserKey, normalizeUserKey } from './token-store';
+import { SignedOutError, type UserKey, normalizeUserKey } from './token-store';
 
 /** A sign-in in progress: what the OAuth callback needs after consuming `state`. */
 export interface SignInState {
@@ -104,6 +106,8 @@ export const SIGN_IN_STATE_PATTERN = /^[A-Za-z0-9_-]{22,128}$/;
 const MAX_KEY_LENGTH = 1024;
 /** DynamoDB's limit of a partition key (bytes; the keys here are ASCII once percent-encoded). */
 const MAX_PARTITION_KEY_LENGTH = 2048;
+/** Items per `TransactWriteItems` (DynamoDB's limit). */
+const MAX_TRANSACTION_ITEMS = 100;
 /** Items above this size are refused before DynamoDB's 400 KB item limit is reached. */
 const MAX_EVENT_BYTES = 350 * 1024;
 
@@ -127,6 +131,12 @@ function positiveInt(name: string, value: number): number {
 export function pendingKey(user: UserKey): string {
   const u = normalizeUserKey(user);
   return `pending#${u.tenantId}#${u.aadObjectId}`;
+}
+
+/** Sort key of the marker of a used sign-in state, in the user's partition (read by the sign-in's one Query). */
+export function usedStateKey(stateId: string): string {
+  if (typeof stateId !== 'string' || !SIGN_IN_STATE_PATTERN.test(stateId)) throw new TypeError('stateId must be base64url');
+  return `state#${stateId}`;
 }
 
 /** Partition key of the dedupe record of an activity: `activity#{conversationId}#{activityId}` (percent-encoded). */
@@ -304,15 +314,30 @@ export class ConversationStore {
    * pages with strong consistency. Unreadable items are skipped (logged by key).
    */
   async listPendingMessages(user: UserKey): Promise<PendingMessage[]> {
+    return (await this.queryUser(user, 'msg#')).pending;
+  }
+
+  /**
+   * What a sign-in needs to know, in one strongly consistent Query of the user's partition: the waiting messages (as
+   * {@link listPendingMessages}) and whether the sign-in state `stateId` was used already (its marker is in the same
+   * partition, written by {@link commitSignIn}).
+   */
+  async readForSignIn(user: UserKey, stateId: string): Promise<{ pending: PendingMessage[]; stateUsed: boolean }> {
+    const { pending, keys } = await this.queryUser(user, undefined);
+    return { pending, stateUsed: keys.has(usedStateKey(stateId)) };
+  }
+
+  private async queryUser(user: UserKey, prefix: string | undefined): Promise<{ pending: PendingMessage[]; keys: Set<string> }> {
     const pk = pendingKey(user);
     const nowS = this.nowSeconds();
-    const out: PendingMessage[] = [];
+    const pending: PendingMessage[] = [];
+    const keys = new Set<string>();
     let startKey: Record<string, AttributeValue> | undefined;
     do {
       const page = await this.ddb.send(new QueryCommand({
         TableName: this.tableName,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :msg)',
-        ExpressionAttributeValues: { ':pk': { S: pk }, ':msg': { S: 'msg#' } },
+        KeyConditionExpression: prefix ? 'pk = :pk AND begins_with(sk, :prefix)' : 'pk = :pk',
+        ExpressionAttributeValues: prefix ? { ':pk': { S: pk }, ':prefix': { S: prefix } } : { ':pk': { S: pk } },
         ScanIndexForward: true,
         ConsistentRead: true,
         ExclusiveStartKey: startKey,
@@ -323,15 +348,17 @@ export class ConversationStore {
         if (!key) continue;
         const ttl = Number(item.ttl?.N);
         if (Number.isFinite(ttl) && ttl <= nowS) continue; // expired, not yet removed by TTL
+        keys.add(key);
+        if (!key.startsWith('msg#')) continue;
         try {
-          out.push({ key, event: JSON.parse(item.event?.S ?? '') as PendingEvent });
+          pending.push({ key, event: JSON.parse(item.event?.S ?? '') as PendingEvent });
         } catch {
           log.warn('pending_message_unreadable', { key });
         }
       }
       startKey = page.LastEvaluatedKey;
     } while (startKey);
-    return out;
+    return { pending, keys };
   }
 
   /** Deletes one pending message (after its worker invocation succeeded). Deleting a missing message is not an error. */
@@ -460,6 +487,77 @@ export class ConversationStore {
     } catch {
       log.warn('signin_state_unreadable', {});
       return undefined;
+    }
+  }
+
+  /**
+   * Completes a sign-in in one `TransactWriteItems`: the caller's token write (`tokenWrite`, from
+   * `TokenStore.prepareSignIn`), the single-use marker of the sign-in state (`pending#{tid}#{oid}` / `state#{stateId}`, condition
+   * `attribute_not_exists(pk)`, kept until the state expires) when `state` is given, the release of the prompt marker,
+   * and the deletion of the pending messages in `released` (those handed to the worker). Pending messages beyond
+   * what one transaction holds are deleted afterwards, one more `TransactWriteItems` per 100. Returns `'state_used'`
+   * (nothing written) when the state was already used; a TransactionConflict is retried with backoff; other errors
+   * propagate (nothing written).
+   */
+  async commitSignIn(p: {
+    user: UserKey;
+    tokenWrite: Update;
+    state?: { id: string; expiresAt: number };
+    released: readonly string[];
+  }): Promise<'committed' | 'state_used'> {
+    const pk = pendingKey(p.user);
+    const items: TransactWriteItem[] = [{ Update: p.tokenWrite }];
+    if (p.state) {
+      const ttl = { N: String(Math.floor(p.state.expiresAt)) };
+      items.push({
+        Put: {
+          TableName: this.tableName,
+          Item: { pk: { S: pk }, sk: { S: usedStateKey(p.state.id) }, expiresAt: ttl, ttl },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      });
+    }
+    items.push({ Delete: { TableName: this.tableName, Key: { pk: { S: pk }, sk: { S: 'prompt' } } } });
+    const deletes = p.released.map((key): TransactWriteItem => {
+      if (typeof key !== 'string' || !key.startsWith('msg#') || key.length > MAX_KEY_LENGTH) throw new TypeError('commitSignIn: released keys are pending message keys');
+      return { Delete: { TableName: this.tableName, Key: { pk: { S: pk }, sk: { S: key } } } };
+    });
+    const first = MAX_TRANSACTION_ITEMS - items.length;
+    try {
+      await this.transact([...items, ...deletes.slice(0, first)]);
+    } catch (err) {
+      const codes = ((err as { CancellationReasons?: Array<{ Code?: string }> }).CancellationReasons ?? []).map((r) => r.Code);
+      if ((err as { name?: string }).name === 'TransactionCanceledException' && p.state && codes[1] === 'ConditionalCheckFailed') return 'state_used';
+      // The token write's own condition (the sign-out generation): the user signed out meanwhile.
+      if ((err as { name?: string }).name === 'TransactionCanceledException' && codes[0] === 'ConditionalCheckFailed') throw new SignedOutError();
+      throw err;
+    }
+    for (let i = first; i < deletes.length; i += MAX_TRANSACTION_ITEMS) {
+      try {
+        await this.transact(deletes.slice(i, i + MAX_TRANSACTION_ITEMS));
+      } catch (err) {
+        // The sign-in is stored; these messages were handed over already: a second resume is absorbed by the worker's
+        // idempotency record. Logged, not thrown.
+        log.warn('released_delete_failed', { reason: (err as { name?: string }).name ?? 'Error', count: deletes.length - i });
+        break;
+      }
+    }
+    return 'committed';
+  }
+
+  /** One `TransactWriteItems`, retried with backoff while DynamoDB reports a TransactionConflict. */
+  private async transact(items: TransactWriteItem[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.ddb.send(new TransactWriteItemsCommand({ TransactItems: items }));
+        return;
+      } catch (err) {
+        const codes = ((err as { CancellationReasons?: Array<{ Code?: string }> }).CancellationReasons ?? []).map((r) => r.Code);
+        const conflict = (err as { name?: string }).name === 'TransactionCanceledException' && codes.includes('TransactionConflict')
+          && !codes.includes('ConditionalCheckFailed');
+        if (!conflict || attempt >= this.maxTransactionAttempts) throw err;
+        await new Promise((r) => setTimeout(r, 15 * 2 ** attempt + Math.random() * 25));
+      }
     }
   }
 

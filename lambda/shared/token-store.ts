@@ -36,6 +36,7 @@ import {
   type AttributeValue,
   type DynamoDBClient,
   GetItemCommand,
+  type Update,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 /* eslint-enable import/no-extraneous-dependencies */
@@ -207,10 +208,52 @@ export class TokenStore {
    * refresh token is kept (or removed with `missingRefreshToken: 'remove'`). Returns what is stored now.
    */
   async put(user: UserKey, tokens: TokenSet, basis: TokenBasis, opts: PutTokenOptions = {}): Promise<StoredToken> {
+    checkBasis(basis);
+    const { u, update } = await this.prepareUpdate(user, tokens, basis, opts);
+    const out = await this.ddb.send(new UpdateItemCommand({ ...update, ReturnValues: 'ALL_NEW' })).catch((err: unknown) => {
+      throw isConditionFailure(err) ? new SignedOutError() : err;
+    });
+    const stored = out.Attributes ? this.fromItem(u, out.Attributes) : undefined;
+    if (!stored) throw new Error('TokenStore.put: the written item could not be read back');
+    return stored;
+  }
+
+  /**
+   * A sign-in's token write, for the caller's `TransactWriteItems` (a sign-in stores the tokens, marks its state used
+   * and releases the waiting messages in one transaction): encrypts the tokens now (KMS) and returns the encrypted
+   * access token as it will be stored (for worker events) and a builder of the transaction's `Update` item.
+   * `expiresAt` overrides the access token's expiry (epoch seconds): a sign-in that could not hand over every waiting
+   * message stores it as about to expire, so the next message refreshes and resumes them first. With `basis` the write
+   * carries the sign-out generation condition of {@link put} (the transaction then fails on a later sign-out); without
+   * it, it is a fresh interactive sign-in: it stores the tokens whatever the generation is, and keeps the generation
+   * (so writers prepared before a sign-out still fail).
+   */
+  async prepareSignIn(user: UserKey, tokens: TokenSet, basis?: TokenBasis): Promise<{ stored: StoredToken; update: (expiresAt?: number) => Update }> {
+    if (basis) checkBasis(basis);
+    const { u, update, values } = await this.prepareUpdate(user, tokens, basis, {});
+    const stored: StoredToken = {
+      user: u,
+      accessToken: {
+        keyId: values[':kid'].S as string,
+        ciphertexts: (values[':at'].L ?? []).map((c) => c.S as string),
+        encryptionContext: tokenEncryptionContext(this.appId, u, 'access_token'),
+      },
+      expiresAt: Number(values[':exp'].N),
+      scopes: values[':scp'].S ?? '',
+      updatedAt: Number(values[':upd'].N),
+      generation: basis?.generation ?? 0,
+    };
+    return {
+      stored,
+      update: (expiresAt) => (expiresAt === undefined ? update
+        : { ...update, ExpressionAttributeValues: { ...values, ':exp': { N: String(Math.floor(expiresAt)) } } }),
+    };
+  }
+
+  /** Validates and encrypts `tokens` (KMS) and builds the `UpdateItem` input that stores them (see {@link put}). */
+  private async prepareUpdate(user: UserKey, tokens: TokenSet, basis: TokenBasis | undefined, opts: PutTokenOptions):
+  Promise<{ u: UserKey; update: Update; values: Record<string, AttributeValue> }> {
     const u = normalizeUserKey(user);
-    if (!basis || !Number.isSafeInteger(basis.generation) || basis.generation < 0) {
-      throw new TypeError('TokenStore.put: basis.generation must be a non-negative integer (read with get or basis)');
-    }
     if (!tokens || typeof tokens.accessToken !== 'string' || tokens.accessToken.length === 0) {
       throw new TypeError('TokenStore.put: tokens.accessToken must be a non-empty string');
     }
@@ -228,7 +271,7 @@ export class TokenStore {
         : Promise.resolve(undefined),
     ]);
     const names: Record<string, string> = {
-      '#gen': 'gen', '#v': 'v', '#kid': 'kid', '#at': 'at', '#exp': 'exp', '#scp': 'scp', '#upd': 'upd', '#ttl': 'ttl',
+      ...(basis ? { '#gen': 'gen' } : {}), '#v': 'v', '#kid': 'kid', '#at': 'at', '#exp': 'exp', '#scp': 'scp', '#upd': 'upd', '#ttl': 'ttl',
     };
     const values: Record<string, AttributeValue> = {
       ':v': { N: String(TOKEN_ITEM_VERSION) },
@@ -239,7 +282,7 @@ export class TokenStore {
       ':upd': { N: String(nowS) },
       ':ttl': { N: String(nowS + this.refreshTtlSeconds) },
     };
-    if (basis.generation > 0) values[':gen'] = { N: String(basis.generation) };
+    if (basis && basis.generation > 0) values[':gen'] = { N: String(basis.generation) };
     // Without a `scope` in the response the stored scopes stay (empty for a new item).
     const scp = tokens.scope !== undefined ? ':scp' : 'if_not_exists(#scp, :scp)';
     let expr = `SET #v = :v, #kid = :kid, #at = :at, #exp = :exp, #scp = ${scp}, #upd = :upd, #ttl = :ttl`;
@@ -254,21 +297,16 @@ export class TokenStore {
       names['#rkid'] = 'rkid';
       expr += ' REMOVE #rt, #rkid';
     }
-    const out = await this.ddb.send(new UpdateItemCommand({
+    const update: Update = {
       TableName: this.tableName,
       Key: { pk: { S: `${u.tenantId}#${u.aadObjectId}` } },
       UpdateExpression: expr,
       // The sign-out generation must still be the one the writer read: a sign-out in between wins.
-      ConditionExpression: basis.generation > 0 ? '#gen = :gen' : 'attribute_not_exists(#gen)',
+      ...(basis ? { ConditionExpression: basis.generation > 0 ? '#gen = :gen' : 'attribute_not_exists(#gen)' } : {}),
       ExpressionAttributeNames: names,
       ExpressionAttributeValues: values,
-      ReturnValues: 'ALL_NEW',
-    })).catch((err: unknown) => {
-      throw isConditionFailure(err) ? new SignedOutError() : err;
-    });
-    const stored = out.Attributes ? this.fromItem(u, out.Attributes) : undefined;
-    if (!stored) throw new Error('TokenStore.put: the written item could not be read back');
-    return stored;
+    };
+    return { u, update, values };
   }
 
   /** Decrypts the stored refresh token (KMS, purpose `refresh_token`), or `undefined` if none is stored. */
@@ -384,6 +422,12 @@ const TOKEN_ATTRIBUTE_NAMES: Record<string, string> = {
   '#v': 'v', '#kid': 'kid', '#at': 'at', '#rt': 'rt', '#rkid': 'rkid', '#exp': 'exp', '#scp': 'scp',
 };
 const TOKEN_ATTRIBUTES = Object.keys(TOKEN_ATTRIBUTE_NAMES).join(', ');
+
+function checkBasis(basis: TokenBasis): void {
+  if (!basis || !Number.isSafeInteger(basis.generation) || basis.generation < 0) {
+    throw new TypeError('TokenStore.put: basis.generation must be a non-negative integer (read with get or basis)');
+  }
+}
 
 function generationOf(item: Record<string, AttributeValue> | undefined): number {
   const gen = Number(item?.gen?.N ?? 0);

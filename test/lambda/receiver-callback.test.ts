@@ -5,7 +5,7 @@ import {
 import { pendingEventOf, RequestError, validateActivity } from '../../lambda/receiver/activity';
 import { handleCallback, identityMismatch, parseCallbackQuery } from '../../lambda/receiver/callback';
 import type { ReceiverContext } from '../../lambda/receiver/context';
-import { createPkce, randomUrlSafe } from '../../lambda/shared/entra-oauth';
+import { pkceChallenge, randomUrlSafe } from '../../lambda/shared/entra-oauth';
 import { createSecret, freePort } from '../support/local-aws';
 
 jest.setTimeout(60_000);
@@ -22,26 +22,21 @@ afterAll(async () => {
 
 const newUser = (): Promise<TestUser> => newTestUser(env, 'U');
 
-/** A sign-in state as the messaging flow creates it, and the matching authorize URL (nonce overridable). */
-async function startSignIn(c: ReceiverContext, user: TestUser, opts: { authorizeNonce?: string } = {}) {
-  const pkce = createPkce();
-  const nonce = randomUrlSafe();
-  const ref = { serviceUrl: env.connector.serviceUrl, channelId: 'msteams', conversation: { id: `a:1${user.oid}`, conversationType: 'personal' }, bot: { id: `28:${env.appId}` }, user: { id: user.teamsId, aadObjectId: user.oid } };
-  const state = await c.conversations.createSignInState({
-    user: { tenantId: env.tenantId, aadObjectId: user.oid, teamsUserId: user.teamsId },
-    conversation: ref,
-    codeVerifier: pkce.verifier,
-    nonce,
+/** A sign-in state as the messaging flow issues it, and the matching authorize URL (nonce and expiry overridable). */
+async function startSignIn(c: ReceiverContext, user: TestUser, opts: { authorizeNonce?: string; expiresAt?: number } = {}) {
+  const issued = await c.signInStates.issue({ tenantId: env.tenantId, aadObjectId: user.oid }, {
+    personal: true,
+    expiresAt: opts.expiresAt ?? Math.floor(Date.now() / 1000) + 600,
   });
   const url = c.oauth.authorizeUrl({
     tenantId: env.tenantId,
-    state: state.state,
-    nonce: opts.authorizeNonce ?? nonce,
-    codeChallenge: pkce.challenge,
+    state: issued.state,
+    nonce: opts.authorizeNonce ?? issued.nonce,
+    codeChallenge: pkceChallenge(issued.codeVerifier),
     scopes: c.oauth.scopesFor(c.config.graphScopes),
     redirectUri: await c.redirectUri(),
   });
-  return { state: state.state, url };
+  return { state: issued.state, url };
 }
 
 const userKey = (u: TestUser) => ({ tenantId: env.tenantId, aadObjectId: u.oid });
@@ -96,11 +91,12 @@ describe('callback failures', () => {
     expect(await ctx.conversations.claimSignInPrompt(userKey(user))).toBe(true);
   });
 
-  test('a state without code: 400, state consumed', async () => {
+  test('a state without code: 400, nothing written (the state stays usable)', async () => {
     const user = await newUser();
     const { state } = await startSignIn(ctx, user);
+    const mark = env.ddbProxy.mark();
     expect((await handleCallback(`state=${state}`, ctx)).page.statusCode).toBe(400);
-    expect(await ctx.conversations.consumeSignInState(state)).toBeUndefined();
+    expect(env.ddbProxy.since(mark)).toEqual(['DeleteItem']); // the prompt marker's release only
   });
 
   test('nonce mismatch in the id_token: 403, nothing stored, prompt released', async () => {
@@ -116,7 +112,7 @@ describe('callback failures', () => {
     expect(await ctx.conversations.claimSignInPrompt(userKey(user))).toBe(true);
   });
 
-  test('the IdP is unreachable: a 503 page (never a 500), the state is consumed, the prompt released', async () => {
+  test('the IdP is unreachable: a 503 page (never a 500), the prompt released', async () => {
     const port = await freePort();
     await withContext(env, { TDAB_ENTRA_AUTHORITY: `http://127.0.0.1:${port}` }, async (down) => {
       const user = await newUser();
@@ -133,7 +129,7 @@ describe('callback failures', () => {
     const arn = await createSecret(env.aws.motoEndpoint, `ph-${randomUUID().slice(0, 8)}`, JSON.stringify({ clientSecret: 'REPLACE_ME' }));
     await withContext(env, { TDAB_SECRET_ARN: arn }, async (unset) => {
       const user = await newUser();
-      const { url, state } = await startSignIn(unset.ctx, user);
+      const { url, state } = await startSignIn(ctx, user); // the state's key needs the secret: issued by a set-up bot
       const redirect = await env.idp.signIn(url, user.login);
       expect(redirect.searchParams.get('state')).toBe(state);
       const r = await handleCallback(redirect.search.slice(1), unset.ctx);
@@ -142,11 +138,23 @@ describe('callback failures', () => {
     });
   });
 
-  test('the conversation table is unavailable: 503 page', async () => {
-    env.ddbProxy.failNext('DeleteItem', 5);
-    const r = await handleCallback(`state=${'z'.repeat(43)}&code=abc`, ctx);
+  test('the sign-in cannot be stored (DynamoDB fails): 503, nothing stored, and the same link works again', async () => {
+    const user = await newUser();
+    const activity = teamsMessage(env, user, 'kept through a failure');
+    await ctx.conversations.addPendingMessage(userKey(user), activity.id as string, pendingEventOf(validateActivity(activity), Date.now()));
+    const { url } = await startSignIn(ctx, user);
+    env.ddbProxy.failNext('TransactWriteItems', 5);
+    const r = await handleCallback((await env.idp.signIn(url, user.login)).search.slice(1), ctx);
+    env.ddbProxy.failNext('TransactWriteItems', 0);
     expect(r.page.statusCode).toBe(503);
-    env.ddbProxy.failNext('DeleteItem', 0);
+    expect(r.page.body).toContain('press the sign-in button again');
+    expect(await ctx.tokens.get(userKey(user))).toBeUndefined();
+    expect(await ctx.conversations.listPendingMessages(userKey(user))).toHaveLength(1);
+    // No new message needed: the card's link (same state) signs the user in, and the message is released.
+    const again = await handleCallback((await env.idp.signIn(url, user.login)).search.slice(1), ctx);
+    expect(again.reason).toBe('signed_in');
+    expect(await ctx.tokens.get(userKey(user))).toBeDefined();
+    expect(await ctx.conversations.listPendingMessages(userKey(user))).toEqual([]);
   });
 
   test('a pending message is resumed with resumed: true and deleted after a successful sign-in', async () => {
@@ -185,5 +193,107 @@ describe('callback failures', () => {
     expect(ok.page.statusCode).toBe(200);
     expect((await rawTokenItem(env, user))?.at).toBeDefined();
     expect((await rawTokenItem(env, user))?.gen).toEqual({ N: '1' });
+  });
+});
+
+describe('the state proves itself before any I/O (issue 11, point 3)', () => {
+  const flip = (state: string, at: number): string => {
+    const raw = Buffer.from(state, 'base64url');
+    raw[at] = raw[at] === 0 ? 1 : raw[at] - 1;
+    return raw.toString('base64url');
+  };
+
+  test.each([
+    ['a MAC byte changed', (s: string) => flip(s, 70), ['forged_state']],
+    ['the user changed', (s: string) => flip(s, 40), ['forged_state']],
+    ['the expiry moved', (s: string) => flip(s, 5), ['forged_state']],
+    ['random bytes of the right length', () => randomUrlSafe(86), ['malformed_state', 'forged_state']],
+    ['an old random state (43 characters)', () => randomUrlSafe(32), ['malformed_state']],
+  ])('%s: 400, no DynamoDB, KMS or Secrets Manager call (warm container)', async (_label, forge, reason) => {
+    const user = await newUser();
+    const { state } = await startSignIn(ctx, user);
+    const forged = forge(state);
+    const ddb = env.ddbProxy.mark();
+    const moto = env.motoProxy.mark();
+    const r = await handleCallback(`state=${forged}&code=abc`, ctx);
+    expect(r.page.statusCode).toBe(400);
+    expect(reason).toContain(r.reason);
+    expect(env.ddbProxy.since(ddb)).toEqual([]);
+    expect(env.motoProxy.since(moto)).toEqual([]);
+  });
+
+  test('an expired state: 400 "expired", no AWS call', async () => {
+    const user = await newUser();
+    const { state } = await startSignIn(ctx, user, { expiresAt: Math.floor(Date.now() / 1000) - 1 });
+    const ddb = env.ddbProxy.mark();
+    const moto = env.motoProxy.mark();
+    const r = await handleCallback(`state=${state}&code=abc`, ctx);
+    expect([r.page.statusCode, r.reason]).toEqual([400, 'expired_state']);
+    expect(env.ddbProxy.since(ddb)).toEqual([]);
+    expect(env.motoProxy.since(moto)).toEqual([]);
+  });
+
+  test('single use: the same redirect twice gives one success', async () => {
+    const user = await newUser();
+    const { url } = await startSignIn(ctx, user);
+    const query = (await env.idp.signIn(url, user.login)).search.slice(1);
+    const first = await handleCallback(query, ctx);
+    const second = await handleCallback(query, ctx);
+    expect([first.page.statusCode, second.page.statusCode]).toEqual([200, 400]);
+  });
+
+  test('a used state is refused by the transaction even with a fresh code (signed in once per state)', async () => {
+    const user = await newUser();
+    const { url } = await startSignIn(ctx, user);
+    expect((await handleCallback((await env.idp.signIn(url, user.login)).search.slice(1), ctx)).reason).toBe('signed_in');
+    const again = await handleCallback((await env.idp.signIn(url, user.login)).search.slice(1), ctx);
+    expect([again.page.statusCode, again.reason]).toEqual([400, 'state_used']);
+  });
+});
+
+describe('wrong account and group chats (issue 11, point 5)', () => {
+  test('another account signs in with the asker\'s link: 403, nothing stored for anyone, the asker\'s link still works', async () => {
+    const asker = await newUser();
+    const bystander = await newUser();
+    const { url } = await startSignIn(ctx, asker);
+    const r = await handleCallback((await env.idp.signIn(url, bystander.login)).search.slice(1), ctx);
+    expect([r.page.statusCode, r.reason]).toEqual([403, 'identity_mismatch:user']);
+    expect(await ctx.tokens.get(userKey(bystander))).toBeUndefined();
+    expect(await ctx.tokens.get(userKey(asker))).toBeUndefined();
+    const mine = await handleCallback((await env.idp.signIn(url, asker.login)).search.slice(1), ctx);
+    expect(mine.reason).toBe('signed_in');
+    expect(await ctx.tokens.get(userKey(asker))).toBeDefined();
+  });
+});
+
+describe('no attacker text on the bot\'s origin (issue 11, point 4)', () => {
+  const evil = 'Your account is locked. Call +1-555-0100 now <b>urgently</b>';
+
+  test.each([
+    ['no state', ''],
+    ['a forged state', `state=${randomUrlSafe(86)}&`],
+  ])('error with %s: a fixed page, at most the AADSTS code, no query text', async (_label, prefix) => {
+    const q = `${prefix}error=access_denied&error_description=${encodeURIComponent(`AADSTS50105: ${evil}`)}`;
+    const mark = env.ddbProxy.mark();
+    const r = await handleCallback(q, ctx);
+    expect(r.page.statusCode).toBe(400);
+    expect(r.page.body).toContain('AADSTS50105');
+    expect(r.page.body).not.toContain('locked');
+    expect(r.page.body).not.toContain('555');
+    expect(r.page.body).not.toContain('access_denied');
+    expect(r.page.body).not.toContain('cancelled'); // not even the known code's explanation: the code is not verified
+    expect(env.ddbProxy.since(mark)).toEqual([]);
+  });
+
+  test('error with a valid state: the identity provider\'s text, escaped and bounded', async () => {
+    const user = await newUser();
+    const { state } = await startSignIn(ctx, user);
+    const long = `${evil} ${'x'.repeat(1000)}`;
+    const r = await handleCallback(`state=${state}&error=access_denied&error_description=${encodeURIComponent(long)}`, ctx);
+    expect(r.page.statusCode).toBe(400);
+    expect(r.page.body).toContain('Your account is locked');
+    expect(r.page.body).toContain('&#60;b&#62;urgently');
+    expect(r.page.body).not.toContain('<b>');
+    expect(r.page.body).not.toContain('x'.repeat(500));
   });
 });

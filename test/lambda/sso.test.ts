@@ -9,6 +9,7 @@ import {
   activitiesTo, inProcessContext, invocationsFor, newTestUser, startReceiverEnv, teamsMessage, type ReceiverEnv, type TestUser,
 } from './receiver-support';
 import { validateActivity, type InboundActivity } from '../../lambda/receiver/activity';
+import { handleCallback } from '../../lambda/receiver/callback';
 import { SSO_CONNECTION_NAME } from '../../lambda/receiver/cards';
 import type { ReceiverContext } from '../../lambda/receiver/context';
 import { handleInvoke, invokeHandlerFor } from '../../lambda/receiver/invoke';
@@ -24,7 +25,9 @@ let ctx: ReceiverContext;
 const sdkClients: Array<{ destroy(): void }> = [];
 
 /** Short waits: the duplicate tests measure them. */
-const OPTS = { duplicateWaitMs: 1500, duplicatePollMs: 50 };
+// The first caller now hands the waiting messages over before its one transaction stores the tokens: duplicates wait
+// for that (production default 5000 ms).
+const OPTS = { duplicateWaitMs: 4000, duplicatePollMs: 50 };
 
 /** An in-process context over the environment with TDAB_* overrides (its SDK clients are destroyed after the suite). */
 function buildContext(extraEnv: Record<string, string> = {}): ReceiverContext {
@@ -58,6 +61,9 @@ async function run(activity: InboundActivity, c: ReceiverContext = ctx): Promise
 }
 
 const userKey = (u: TestUser) => ({ tenantId: env.tenantId, aadObjectId: u.oid });
+
+/** A `tokenExchangeResource.id` as the bot posts it for `u` (bound to the user). */
+const idFor = (u: TestUser): Promise<string> => ctx.signInStates.exchangeId(userKey(u));
 
 async function oboCount(): Promise<number> {
   return (await env.idp.stats()).token;
@@ -103,7 +109,7 @@ describe('signin/tokenExchange', () => {
   test('the token reaches the worker decryptable and equal to what the IdP issued on-behalf-of', async () => {
     const user = await newTestUser(env);
     await pendingMessages(user, 1);
-    const res = await run(exchange(user, { id: randomUUID(), token: await env.idp.mintSsoToken(user.login) }));
+    const res = await run(exchange(user, { id: await idFor(user), token: await env.idp.mintSsoToken(user.login) }));
     expect(res.status).toBe(200);
     await env.worker.idle();
     const [event] = invocationsFor(env, user);
@@ -122,7 +128,7 @@ describe('signin/tokenExchange', () => {
     const user = await newTestUser(env);
     await pendingMessages(user, 1);
     const before = await oboCount();
-    const id = randomUUID();
+    const id = await idFor(user);
     const res = await run(exchange(user, { id, token: await env.idp.mintSsoToken(user.login, mint as any) }));
     expect(res.status).toBe(412);
     expect(res.body).toMatchObject({ id, connectionName: SSO_CONNECTION_NAME, failureDetail: expect.stringMatching(detail) });
@@ -136,7 +142,7 @@ describe('signin/tokenExchange', () => {
 
   test('the app id as audience is accepted too', async () => {
     const user = await newTestUser(env);
-    const res = await run(exchange(user, { id: randomUUID(), token: await env.idp.mintSsoToken(user.login, { audience: env.appId }) }));
+    const res = await run(exchange(user, { id: await idFor(user), token: await env.idp.mintSsoToken(user.login, { audience: env.appId }) }));
     expect(res.status).toBe(200);
   });
 
@@ -144,7 +150,7 @@ describe('signin/tokenExchange', () => {
     const user = await newTestUser(env);
     const { privateKey } = await generateKeyPair('RS256');
     const token = await env.idp.mintSsoToken(user.login, { key: { privateKey, kid: 'forged' } });
-    const res = await run(exchange(user, { id: randomUUID(), token }));
+    const res = await run(exchange(user, { id: await idFor(user), token }));
     expect(res.status).toBe(412);
     expect(await ctx.tokens.get(userKey(user))).toBeUndefined();
   });
@@ -154,7 +160,7 @@ describe('signin/tokenExchange', () => {
     const other = await newTestUser(env);
     await pendingMessages(victim, 1);
     const before = await oboCount();
-    const res = await run(exchange(victim, { id: randomUUID(), token: await env.idp.mintSsoToken(other.login) }));
+    const res = await run(exchange(victim, { id: await idFor(victim), token: await env.idp.mintSsoToken(other.login) }));
     expect(res.status).toBe(412);
     expect((res.body as any).failureDetail).toMatch(/another user/);
     expect(await oboCount()).toBe(before);
@@ -167,14 +173,14 @@ describe('signin/tokenExchange', () => {
   test('a token whose tid is another tenant → 412', async () => {
     const user = await newTestUser(env);
     const token = await env.idp.mintSsoToken(user.login, { claims: { tid: randomUUID() } });
-    const res = await run(exchange(user, { id: randomUUID(), token }));
+    const res = await run(exchange(user, { id: await idFor(user), token }));
     expect(res.status).toBe(412);
   });
 
   test('consent required → 412 consent_required, nothing stored; after consent the same id exchanges again', async () => {
     const user = await newTestUser(env, 'User', { oboFailure: 'consent_required' });
     await pendingMessages(user, 2);
-    const id = randomUUID();
+    const id = await idFor(user);
     const before = await oboCount();
     const res = await run(exchange(user, { id, token: await env.idp.mintSsoToken(user.login) }));
     expect(res).toEqual({ status: 412, body: { id, connectionName: SSO_CONNECTION_NAME, failureDetail: expect.stringMatching(/^consent_required/) } });
@@ -191,7 +197,7 @@ describe('signin/tokenExchange', () => {
 
   test('interaction required (MFA, conditional access) → 412 interaction_required', async () => {
     const user = await newTestUser(env, 'User', { oboFailure: 'interaction_required' });
-    const res = await run(exchange(user, { id: randomUUID(), token: await env.idp.mintSsoToken(user.login) }));
+    const res = await run(exchange(user, { id: await idFor(user), token: await env.idp.mintSsoToken(user.login) }));
     expect(res.status).toBe(412);
     expect((res.body as any).failureDetail).toMatch(/^interaction_required/);
     expect(await ctx.tokens.get(userKey(user))).toBeUndefined();
@@ -200,7 +206,7 @@ describe('signin/tokenExchange', () => {
   test('the same id from three Teams clients at once: one exchange, one resume, every caller 200', async () => {
     const user = await newTestUser(env);
     const ids = await pendingMessages(user, 2);
-    const id = randomUUID();
+    const id = await idFor(user);
     const before = await oboCount();
     // Each client has its own SSO token (same user).
     const tokens = await Promise.all([1, 2, 3].map(() => env.idp.mintSsoToken(user.login)));
@@ -221,7 +227,7 @@ describe('signin/tokenExchange', () => {
 
   test('duplicates while the first exchange fails (consent): every caller 412, quickly, one exchange', async () => {
     const user = await newTestUser(env, 'User', { oboFailure: 'consent_required' });
-    const id = randomUUID();
+    const id = await idFor(user);
     const before = await oboCount();
     const tokens = await Promise.all([1, 2, 3].map(() => env.idp.mintSsoToken(user.login)));
     const started = Date.now();
@@ -235,7 +241,7 @@ describe('signin/tokenExchange', () => {
   test('a duplicate whose own token is foreign is refused even though the first caller succeeds', async () => {
     const user = await newTestUser(env);
     const other = await newTestUser(env);
-    const id = randomUUID();
+    const id = await idFor(user);
     const [good, bad] = await Promise.all([
       run(exchange(user, { id, token: await env.idp.mintSsoToken(user.login) })),
       run(exchange(user, { id, token: await env.idp.mintSsoToken(other.login) })),
@@ -246,7 +252,7 @@ describe('signin/tokenExchange', () => {
 
   test('a refresh token left from an earlier sign-in does not make a duplicate succeed', async () => {
     const user = await newTestUser(env);
-    const id = randomUUID();
+    const id = await idFor(user);
     await ctx.tokens.put(userKey(user), { accessToken: 'old', refreshToken: 'old-rt', expiresIn: 1 }, { generation: 0 });
     expect(await ctx.conversations.claim(ssoClaimKey(id, userKey(user)), 600)).toBe(true);
     const res = await run(exchange(user, { id, token: await env.idp.mintSsoToken(user.login) }));
@@ -255,7 +261,7 @@ describe('signin/tokenExchange', () => {
 
   test('a duplicate whose first exchange never finishes gives up after the wait with 412', async () => {
     const user = await newTestUser(env);
-    const id = randomUUID();
+    const id = await idFor(user);
     // Another container holds the claim and has not finished (it is still exchanging).
     expect(await ctx.conversations.claim(ssoClaimKey(id, { tenantId: env.tenantId, aadObjectId: user.oid }), 600)).toBe(true);
     const before = await oboCount();
@@ -268,18 +274,20 @@ describe('signin/tokenExchange', () => {
     expect(await oboCount()).toBe(before);
   });
 
-  test('the same id for two different users (a card in a group chat): each user exchanges', async () => {
+  test('a card in a group chat is bound to the user it was posted for: another member is refused, nothing stored, the asker still exchanges', async () => {
     const a = await newTestUser(env);
     const b = await newTestUser(env);
-    const id = randomUUID();
+    const id = await idFor(a); // the card was posted for a
     const conversation = { id: '19:group@thread.v2', conversationType: 'groupChat', tenantId: env.tenantId, isGroup: true };
-    const [ra, rb] = await Promise.all([
-      run(exchange(a, { id, token: await env.idp.mintSsoToken(a.login) }, { conversation })),
-      run(exchange(b, { id, token: await env.idp.mintSsoToken(b.login) }, { conversation })),
-    ]);
-    expect([ra.status, rb.status]).toEqual([200, 200]);
+    const before = await oboCount();
+    const rb = await run(exchange(b, { id, token: await env.idp.mintSsoToken(b.login) }, { conversation }));
+    expect(rb).toEqual({ status: 412, body: { id, connectionName: SSO_CONNECTION_NAME, failureDetail: expect.stringMatching(/another user/) } });
+    expect(await oboCount()).toBe(before);
+    expect(await ctx.tokens.get(userKey(b))).toBeUndefined();
+    const ra = await run(exchange(a, { id, token: await env.idp.mintSsoToken(a.login) }, { conversation }));
+    expect(ra).toEqual({ status: 200, body: { id, connectionName: SSO_CONNECTION_NAME } });
     expect(await ctx.tokens.get(userKey(a))).toBeDefined();
-    expect(await ctx.tokens.get(userKey(b))).toBeDefined();
+    expect(await ctx.tokens.get(userKey(b))).toBeUndefined();
   });
 
   test.each([
@@ -299,7 +307,7 @@ describe('signin/tokenExchange', () => {
 
   test('a connection name the bot never sent → 400', async () => {
     const user = await newTestUser(env);
-    const res = await run(exchange(user, { id: randomUUID(), token: await env.idp.mintSsoToken(user.login), connectionName: 'GraphConnection' }));
+    const res = await run(exchange(user, { id: await idFor(user), token: await env.idp.mintSsoToken(user.login), connectionName: 'GraphConnection' }));
     expect(res.status).toBe(400);
     expect(await ctx.tokens.get(userKey(user))).toBeUndefined();
   });
@@ -308,7 +316,7 @@ describe('signin/tokenExchange', () => {
     const noSso = buildContext({ [ENV.SSO_ENABLED]: 'false' });
     const user = await newTestUser(env);
     const before = await oboCount();
-    const res = await run(exchange(user, { id: randomUUID(), token: await env.idp.mintSsoToken(user.login) }), noSso);
+    const res = await run(exchange(user, { id: await idFor(user), token: await env.idp.mintSsoToken(user.login) }), noSso);
     expect(res.status).toBe(412);
     expect(await oboCount()).toBe(before);
     expect(await ctx.tokens.get(userKey(user))).toBeUndefined();
@@ -317,7 +325,7 @@ describe('signin/tokenExchange', () => {
   test('identity provider unreachable → 412, nothing stored', async () => {
     const down = buildContext({ [ENV.ENTRA_AUTHORITY]: 'http://127.0.0.1:9' });
     const user = await newTestUser(env);
-    const res = await run(exchange(user, { id: randomUUID(), token: await env.idp.mintSsoToken(user.login) }), down);
+    const res = await run(exchange(user, { id: await idFor(user), token: await env.idp.mintSsoToken(user.login) }), down);
     expect(res.status).toBe(412);
     expect(await ctx.tokens.get(userKey(user))).toBeUndefined();
   });
@@ -385,8 +393,9 @@ describe('signin/failure', () => {
     expect(JSON.stringify(card.body)).toMatch(/cancelled/);
     const redirect = await env.idp.signIn(card.actions[0].url, user.login);
     expect(redirect.searchParams.get('code')).toBeTruthy();
-    const state = await ctx.conversations.consumeSignInState(redirect.searchParams.get('state')!);
-    expect(state?.user).toMatchObject({ tenantId: env.tenantId, aadObjectId: user.oid, teamsUserId: user.teamsId });
+    const done = await handleCallback(redirect.search.slice(1), ctx);
+    expect(done.reason).toBe('signed_in');
+    expect(await ctx.tokens.get(userKey(user))).toBeDefined();
   });
 
   test('when the card cannot be posted, the next report tries again', async () => {

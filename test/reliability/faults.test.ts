@@ -349,13 +349,13 @@ describe('Lambda Invoke failures', () => {
     const m3 = await send(u, 'resume three');
     const url = lastSignInUrl(world.connector, u.conversationId)!;
     const redirect = await world.idp.signIn(url, u.login);
-    // The first resumed invoke succeeds; when its pending message is deleted, the Invoke API starts failing for longer
-    // than the SDK retries, so the second resumed invoke fails.
+    // The first resumed invoke succeeds, then the Invoke API fails for longer than the SDK retries, so the second
+    // resumed invoke fails (armed when the callback's one Query reads what is waiting: no other call comes between).
     let armed = false;
     const untap = world.ddbProxy.tap((r) => {
-      if (!armed && r.operation === 'DeleteItem' && (r.body ?? '').includes('msg#')) {
+      if (!armed && r.operation === 'Query') {
         armed = true;
-        world.lambda.failNext(500, 3);
+        world.lambda.failNext(500, 3, 1);
       }
     });
     const page = await handler(callbackEvent(redirect));

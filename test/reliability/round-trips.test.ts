@@ -67,7 +67,7 @@ test('first contact, callback and hot path make exactly the documented calls', a
 
   const first = await counted(() => send(0, 'first contact message'));
   expect(first).toEqual({
-    aws: { GetItem: 1, TransactWriteItems: 1, PutItem: 1 }, // token; message + dedupe + prompt; sign-in state
+    aws: { GetItem: 1, TransactWriteItems: 1 }, // token; message + dedupe + prompt (the state is self-authenticating: not stored)
     moto: {},
     invokes: 0,
     connector: 1,
@@ -81,10 +81,13 @@ test('first contact, callback and hot path make exactly the documented calls', a
   const callback = await counted(async () => {
     expect((await handler(callbackEvent(redirect))).statusCode).toBe(200);
   });
-  // consume state, store tokens, release the prompt, list + resume + delete the one pending message
-  expect(callback.aws).toEqual({ DeleteItem: 3, GetItem: 1, UpdateItem: 1, Query: 1 }); // GetItem: the sign-out generation
+  // The callback's floor (issue 12, point 2): 5 AWS calls for one waiting message. The state verifies itself (no
+  // read); two KMS encryptions; one read of what is waiting; the worker invoke; one transaction that stores the
+  // tokens, marks the state used and releases the prompt and the message.
+  expect(callback.aws).toEqual({ Query: 1, TransactWriteItems: 1 });
   expect(callback.moto).toEqual({ Encrypt: 2 });
   expect(callback.invokes).toBe(1);
+  expect(Object.values(callback.aws).reduce((a, b) => a + b, 0) + Object.values(callback.moto).reduce((a, b) => a + b, 0) + callback.invokes).toBe(5);
   expect(callback.idpToken).toBe(1);
   expect(callback.connector).toBe(0);
 
@@ -92,6 +95,25 @@ test('first contact, callback and hot path make exactly the documented calls', a
     for (let i = 0; i < 5; i++) await send(0, `hot path message ${i}`);
   });
   expect(hot).toEqual({ aws: { GetItem: 5 }, moto: {}, invokes: 5, connector: 0, idpToken: 0, jwks: 0 });
+});
+
+test('a forged or expired state on the callback costs no AWS call at all (issue 11, point 3)', async () => {
+  await send(1, 'first contact of user 1');
+  const u = world.users[1];
+  const url = new URL(lastSignInUrl(world.connector, u.conversationId)!);
+  const state = url.searchParams.get('state')!;
+  const raw = Buffer.from(state, 'base64url');
+  const forgedMac = Buffer.from(raw);
+  forgedMac[80] = forgedMac[80] === 0 ? 1 : 0;
+  const expired = Buffer.from(raw);
+  expired.writeUInt32BE(Math.floor(Date.now() / 1000) - 5, 2);
+  for (const bad of [forgedMac, expired]) {
+    const redirect = new URL(`${url.searchParams.get('redirect_uri')}?state=${bad.toString('base64url')}&code=abc`);
+    const counts = await counted(async () => {
+      expect((await handler(callbackEvent(redirect))).statusCode).toBe(400);
+    });
+    expect(counts).toEqual({ aws: {}, moto: {}, invokes: 0, connector: 0, idpToken: 0, jwks: 0 });
+  }
 });
 
 test('no log line carries a secret', () => {

@@ -75,7 +75,8 @@ export interface LambdaInvokeStub {
   attempts: AttemptRecord[];
   /** On-failure destination records. */
   failures: FailureRecord[];
-  failNext(status: number, times?: number): void;
+  /** The next `times` Invoke calls fail with `status`, after `after` more calls succeed (default 0). */
+  failNext(status: number, times?: number, after?: number): void;
   /** Replaces the handler (e.g. after the bundle is loaded). */
   setHandler(handler: StubHandler): void;
   /** Resolves when no asynchronous invocation is running or waiting for a retry. */
@@ -188,7 +189,7 @@ export async function startLambdaInvoke(opts: LambdaInvokeStubOptions = {}): Pro
       return;
     }
     const failure = apiFailures.shift();
-    if (failure !== undefined) {
+    if (failure !== undefined && failure !== 0) {
       const type = ERROR_TYPES[failure] ?? (failure >= 500 ? 'ServiceException' : 'InvalidRequestContentException');
       res.writeHead(failure, { 'content-type': 'application/json', 'x-amzn-errortype': type, 'x-amzn-requestid': randomUUID() });
       res.end(JSON.stringify({ Type: failure >= 500 ? 'Service' : 'User', message: `stub failure ${failure}` }));
@@ -258,7 +259,8 @@ export async function startLambdaInvoke(opts: LambdaInvokeStubOptions = {}): Pro
     records,
     attempts,
     failures,
-    failNext(status, times = 1) {
+    failNext(status, times = 1, after = 0) {
+      for (let i = 0; i < after; i++) apiFailures.push(0); // 0: this call succeeds
       for (let i = 0; i < times; i++) apiFailures.push(status);
     },
     setHandler(h) {
