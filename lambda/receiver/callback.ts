@@ -24,7 +24,7 @@ import { SIGN_IN_STATE_PATTERN, type PendingMessage } from '../shared/conversati
 import { OAuthError, OAuthUnavailableError, TokenValidationError } from '../shared/entra-oauth';
 import { HttpTimeoutError } from '../shared/http';
 import { errorName, log } from '../shared/log';
-import type { TokenSet, UserKey } from '../shared/token-store';
+import { SignedOutError, type TokenSet, type UserKey } from '../shared/token-store';
 
 /** OAuth error codes are ASCII tokens; anything else is shown as "unknown". */
 const ERROR_CODE = /^[a-z0-9_.-]{1,64}$/i;
@@ -201,12 +201,14 @@ export async function handleCallback(rawQueryString: string | undefined, ctx: Re
   // 5. Complete: one transaction stores the tokens, marks the state used and releases what was handed over.
   let result;
   try {
-    result = await completeSignIn(ctx, user, verified.tokenSet, { state: { id: state.id, expiresAt: state.expiresAt }, waiting });
+    const notSignedOutSince = state.expiresAt - ctx.config.signinTtlSeconds; // when the prompt was issued
+    result = await completeSignIn(ctx, user, verified.tokenSet, { state: { id: state.id, expiresAt: state.expiresAt }, waiting, basis: { notSignedOutSince } });
   } catch (err) {
+    await releasePrompt(ctx, user);
+    if (err instanceof SignedOutError) return signedOutPage(link);
     // Nothing stored and the state not used: the same sign-in link works again (the card's button), no new message
     // needed; the prompt is released too, so a next message also brings a new card.
     log.error('token_store_failed', { reason: errorName(err) });
-    await releasePrompt(ctx, user);
     return {
       reason: 'token_store_failed',
       page: errorPage(503, 'Sign-in temporarily unavailable', [
@@ -254,6 +256,15 @@ function mismatchPage(mismatch: 'tenant' | 'user', preferredUsername: string | u
   return failure(`identity_mismatch:${mismatch}`, 403, 'Wrong account', [
     paragraph,
     'Nothing was stored. Go back to Teams, send a message to get a new sign-in link, and sign in with your Teams account.',
+  ], link);
+}
+
+/** A sign-out since the prompt was issued wins: nothing stored. */
+function signedOutPage(link: Link): CallbackResult {
+  log.info('signin_after_sign_out', {});
+  return failure('signed_out_during_signin', 409, 'You signed out', [
+    'You signed out of the bot after this sign-in link was sent, so nothing was stored.',
+    'Go back to Teams and send a message to get a new sign-in link.',
   ], link);
 }
 

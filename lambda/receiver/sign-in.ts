@@ -109,10 +109,11 @@ export interface SignInCompletionOptions {
   /** The waiting messages, read already (`readForSignIn`); `null`: that read failed; absent: read them now. */
   readonly waiting?: PendingMessage[] | null;
   /**
-   * The sign-out generation read before the sign-in started (SSO): a sign-out since then makes the transaction fail
-   * with `SignedOutError`. Absent: a fresh interactive sign-in (the OAuth callback), stored whatever came before.
+   * What a sign-out must not have happened after (else the transaction fails with `SignedOutError`): the generation
+   * read before the sign-in started (SSO), or the second the sign-in's prompt was issued (the OAuth callback: from the
+   * state, no read).
    */
-  readonly basis?: TokenBasis;
+  readonly basis: TokenBasis | { notSignedOutSince: number };
 }
 
 /**
@@ -124,7 +125,7 @@ export interface SignInCompletionOptions {
  * idempotency record. Returns `'state_used'` when the state was used meanwhile (nothing stored); throws when
  * encrypting or the commit failed (nothing stored, the state stays usable).
  */
-export async function completeSignIn(ctx: ReceiverContext, user: UserKey, tokenSet: TokenSet, opts: SignInCompletionOptions = {}):
+export async function completeSignIn(ctx: ReceiverContext, user: UserKey, tokenSet: TokenSet, opts: SignInCompletionOptions):
 Promise<SignInCompletion | 'state_used'> {
   const prepared = await ctx.tokens.prepareSignIn(user, tokenSet, opts.basis);
   let pending = opts.waiting;

@@ -223,14 +223,27 @@ export class TokenStore {
    * and releases the waiting messages in one transaction): encrypts the tokens now (KMS) and returns the encrypted
    * access token as it will be stored (for worker events) and a builder of the transaction's `Update` item.
    * `expiresAt` overrides the access token's expiry (epoch seconds): a sign-in that could not hand over every waiting
-   * message stores it as about to expire, so the next message refreshes and resumes them first. With `basis` the write
-   * carries the sign-out generation condition of {@link put} (the transaction then fails on a later sign-out); without
-   * it, it is a fresh interactive sign-in: it stores the tokens whatever the generation is, and keeps the generation
-   * (so writers prepared before a sign-out still fail).
+   * message stores it as about to expire, so the next message refreshes and resumes them first. With a `TokenBasis`
+   * the write carries the sign-out generation condition of {@link put}; with `notSignedOutSince` (epoch seconds the
+   * sign-in's prompt was issued: no read needed) it fails on a sign-out since then. Either way the generation is kept
+   * (writers prepared before a sign-out still fail), and the transaction fails with a condition on this item.
    */
-  async prepareSignIn(user: UserKey, tokens: TokenSet, basis?: TokenBasis): Promise<{ stored: StoredToken; update: (expiresAt?: number) => Update }> {
-    if (basis) checkBasis(basis);
-    const { u, update, values } = await this.prepareUpdate(user, tokens, basis, {});
+  async prepareSignIn(user: UserKey, tokens: TokenSet, basis: TokenBasis | { notSignedOutSince: number }):
+  Promise<{ stored: StoredToken; update: (expiresAt?: number) => Update }> {
+    if ('generation' in basis) checkBasis(basis);
+    const prepared = await this.prepareUpdate(user, tokens, 'generation' in basis ? basis : undefined, {});
+    const { u, values } = prepared;
+    let update = prepared.update;
+    if (!('generation' in basis)) {
+      // A sign-in whose prompt was issued at `notSignedOutSince`: refused only by a sign-out at or after that second
+      // (a tombstone: no tokens, a generation, written then); tokens stored meanwhile or an older sign-out do not count.
+      update = {
+        ...update,
+        ConditionExpression: 'attribute_not_exists(#gen) OR attribute_exists(#at) OR #upd < :since',
+        ExpressionAttributeNames: { ...update.ExpressionAttributeNames, '#gen': 'gen' },
+        ExpressionAttributeValues: { ...values, ':since': { N: String(Math.floor(basis.notSignedOutSince)) } },
+      };
+    }
     const stored: StoredToken = {
       user: u,
       accessToken: {
@@ -241,12 +254,12 @@ export class TokenStore {
       expiresAt: Number(values[':exp'].N),
       scopes: values[':scp'].S ?? '',
       updatedAt: Number(values[':upd'].N),
-      generation: basis?.generation ?? 0,
+      generation: 'generation' in basis ? basis.generation : 0,
     };
     return {
       stored,
       update: (expiresAt) => (expiresAt === undefined ? update
-        : { ...update, ExpressionAttributeValues: { ...values, ':exp': { N: String(Math.floor(expiresAt)) } } }),
+        : { ...update, ExpressionAttributeValues: { ...update.ExpressionAttributeValues, ':exp': { N: String(Math.floor(expiresAt)) } } }),
     };
   }
 

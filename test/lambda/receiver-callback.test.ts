@@ -187,7 +187,8 @@ describe('callback failures', () => {
     expect(r.page.body).toContain('signed out');
     expect((await rawTokenItem(env, user))?.at).toBeUndefined();
 
-    // The next sign-in starts after the sign-out: it stores.
+    // The next sign-in starts after the sign-out (its prompt is issued in a later second than the sign-out): it stores.
+    await new Promise((r) => setTimeout(r, 1100));
     const again = await startSignIn(ctx, user);
     const ok = await handleCallback((await env.idp.signIn(again.url, user.login)).search.slice(1), ctx);
     expect(ok.page.statusCode).toBe(200);
