@@ -202,7 +202,8 @@ export async function handleCallback(rawQueryString: string | undefined, ctx: Re
   let result;
   try {
     const notSignedOutSince = state.expiresAt - ctx.config.signinTtlSeconds; // when the prompt was issued
-    result = await completeSignIn(ctx, user, verified.tokenSet, { state: { id: state.id, expiresAt: state.expiresAt }, waiting, basis: { notSignedOutSince } });
+    const marker = { id: state.id, expiresAt: state.expiresAt };
+    result = await completeSignIn(ctx, user, verified.tokenSet, { state: marker, waiting, basis: { notSignedOutSince } });
   } catch (err) {
     await releasePrompt(ctx, user);
     if (err instanceof SignedOutError) return signedOutPage(link);
