@@ -189,23 +189,65 @@ function path(env: NodeJS.ProcessEnv, name: string, def: string): string {
   return v;
 }
 
-function resolve(env: NodeJS.ProcessEnv): ResolvedConfig {
-  const appId = id(ENV.APP_ID, required(env, ENV.APP_ID));
-  const tenantId = id(ENV.TENANT_ID, required(env, ENV.TENANT_ID));
-
+function cloudProfileOf(env: NodeJS.ProcessEnv): (typeof CLOUD_PROFILES)[CloudName] {
   const cloudName = (raw(env, ENV.CLOUD) ?? 'public').toLowerCase();
   if (!Object.prototype.hasOwnProperty.call(CLOUD_PROFILES, cloudName)) {
     throw invalid(ENV.CLOUD, `must be one of ${Object.keys(CLOUD_PROFILES).join(', ')}`);
   }
-  const profile = CLOUD_PROFILES[cloudName as CloudName];
+  return CLOUD_PROFILES[cloudName as CloudName];
+}
+
+function serviceUrlHostsOf(env: NodeJS.ProcessEnv, defaults: readonly string[]): string[] {
+  const hostsRaw = raw(env, ENV.SERVICE_URL_HOSTS);
+  const serviceUrlHosts = hostsRaw === undefined
+    ? [...defaults]
+    : list(hostsRaw, /,/).map((h) => normalizeServiceUrlHostEntry(h, ENV.SERVICE_URL_HOSTS));
+  if (serviceUrlHosts.length === 0) throw invalid(ENV.SERVICE_URL_HOSTS, 'must list at least one host');
+  return serviceUrlHosts;
+}
+
+function graphScopesOf(env: NodeJS.ProcessEnv): string[] {
+  const graphScopes = list(raw(env, ENV.GRAPH_SCOPES), /[\s,]+/);
+  for (const s of graphScopes) {
+    if (!isScope(s)) throw invalid(ENV.GRAPH_SCOPES, `has an invalid scope "${s}"`);
+  }
+  return graphScopes.length > 0 ? graphScopes : ['User.Read'];
+}
+
+function ssoOf(env: NodeJS.ProcessEnv, appId: string): ResolvedConfig['sso'] {
+  const ssoScope = raw(env, ENV.SSO_SCOPE) ?? 'access_as_user';
+  if (/\s/.test(ssoScope)) throw invalid(ENV.SSO_SCOPE, 'must be a single scope');
+  const ssoResource = raw(env, ENV.SSO_RESOURCE) ?? `api://botid-${appId}`;
+  if (/\s/.test(ssoResource)) throw invalid(ENV.SSO_RESOURCE, 'must not contain spaces');
+  return { enabled: bool(env, ENV.SSO_ENABLED, false), resource: ssoResource, scope: ssoScope };
+}
+
+function logLevelOf(env: NodeJS.ProcessEnv): LogLevelName {
+  const level = (raw(env, ENV.LOG_LEVEL) ?? 'info').toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw invalid(ENV.LOG_LEVEL, `must be one of ${LOG_LEVELS.join(', ')}`);
+  }
+  return level as LogLevelName;
+}
+
+function routePathsOf(env: NodeJS.ProcessEnv): { messagingPath: string; callbackPath: string } {
+  const messagingPath = path(env, ENV.MESSAGING_PATH, '/api/messages');
+  const callbackPath = path(env, ENV.CALLBACK_PATH, '/auth/callback');
+  if (messagingPath === callbackPath) {
+    throw invalid(ENV.CALLBACK_PATH, `must differ from ${ENV.MESSAGING_PATH}`);
+  }
+  return { messagingPath, callbackPath };
+}
+
+function resolve(env: NodeJS.ProcessEnv): ResolvedConfig {
+  const appId = id(ENV.APP_ID, required(env, ENV.APP_ID));
+  const tenantId = id(ENV.TENANT_ID, required(env, ENV.TENANT_ID));
+  const profile = cloudProfileOf(env);
 
   const allowed = list(raw(env, ENV.ALLOWED_TENANT_IDS), /[,\s]+/).map((t) => id(ENV.ALLOWED_TENANT_IDS, t));
   const allowedTenantIds = allowed.length > 0 ? [...new Set(allowed)] : [tenantId];
 
-  const override = (name: string, def: string): string => {
-    const v = raw(env, name);
-    return endpointUrl(name, v ?? def);
-  };
+  const override = (name: string, def: string): string => endpointUrl(name, raw(env, name) ?? def);
 
   const botConnectorScope = raw(env, ENV.BOT_CONNECTOR_SCOPE) ?? profile.botConnectorScope;
   if (/\s/.test(botConnectorScope)) throw invalid(ENV.BOT_CONNECTOR_SCOPE, 'must be a single scope');
@@ -214,35 +256,13 @@ function resolve(env: NodeJS.ProcessEnv): ResolvedConfig {
   const botTokenIssuer = raw(env, ENV.BOT_TOKEN_ISSUER) ?? profile.botTokenIssuer;
   endpointUrl(ENV.BOT_TOKEN_ISSUER, botTokenIssuer);
 
-  const hostsRaw = raw(env, ENV.SERVICE_URL_HOSTS);
-  const serviceUrlHosts = hostsRaw === undefined
-    ? [...profile.serviceUrlHosts]
-    : list(hostsRaw, /,/).map((h) => normalizeServiceUrlHostEntry(h, ENV.SERVICE_URL_HOSTS));
-  if (serviceUrlHosts.length === 0) throw invalid(ENV.SERVICE_URL_HOSTS, 'must list at least one host');
-
+  const serviceUrlHosts = serviceUrlHostsOf(env, profile.serviceUrlHosts);
   const publicBaseUrlRaw = raw(env, ENV.PUBLIC_BASE_URL);
   const publicBaseUrl = publicBaseUrlRaw === undefined ? undefined : endpointUrl(ENV.PUBLIC_BASE_URL, publicBaseUrlRaw);
-
-  const graphScopes = list(raw(env, ENV.GRAPH_SCOPES), /[\s,]+/);
-  for (const s of graphScopes) {
-    if (!isScope(s)) throw invalid(ENV.GRAPH_SCOPES, `has an invalid scope "${s}"`);
-  }
-
-  const ssoScope = raw(env, ENV.SSO_SCOPE) ?? 'access_as_user';
-  if (/\s/.test(ssoScope)) throw invalid(ENV.SSO_SCOPE, 'must be a single scope');
-  const ssoResource = raw(env, ENV.SSO_RESOURCE) ?? `api://botid-${appId}`;
-  if (/\s/.test(ssoResource)) throw invalid(ENV.SSO_RESOURCE, 'must not contain spaces');
-
-  const level = (raw(env, ENV.LOG_LEVEL) ?? 'info').toLowerCase();
-  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
-    throw invalid(ENV.LOG_LEVEL, `must be one of ${LOG_LEVELS.join(', ')}`);
-  }
-
-  const messagingPath = path(env, ENV.MESSAGING_PATH, '/api/messages');
-  const callbackPath = path(env, ENV.CALLBACK_PATH, '/auth/callback');
-  if (messagingPath === callbackPath) {
-    throw invalid(ENV.CALLBACK_PATH, `must differ from ${ENV.MESSAGING_PATH}`);
-  }
+  const graphScopes = graphScopesOf(env);
+  const sso = ssoOf(env, appId);
+  const logLevel = logLevelOf(env);
+  const { messagingPath, callbackPath } = routePathsOf(env);
 
   return {
     appId,
@@ -265,12 +285,12 @@ function resolve(env: NodeJS.ProcessEnv): ResolvedConfig {
     publicBaseUrl,
     messagingPath,
     callbackPath,
-    graphScopes: graphScopes.length > 0 ? graphScopes : ['User.Read'],
+    graphScopes,
     pendingTtlSeconds: positiveInt(env, ENV.PENDING_TTL_SECONDS, 86400),
     signinTtlSeconds: positiveInt(env, ENV.SIGNIN_TTL_SECONDS, 600),
     maxPendingMessages: positiveInt(env, ENV.MAX_PENDING_MESSAGES, 25),
-    sso: { enabled: bool(env, ENV.SSO_ENABLED, false), resource: ssoResource, scope: ssoScope },
-    logLevel: level as LogLevelName,
+    sso,
+    logLevel,
   };
 }
 
