@@ -1,5 +1,5 @@
 /**
- * The handlers' log lines (one JSON object per line on the console, lambda/shared/log.ts) as the playground sees
+ * The handlers' log lines (one JSON object per line on stdout/stderr, lambda/shared/log.ts) as the playground sees
  * them: kept in a ring buffer for the API and the page, printed to the terminal from `--log-level` up, and the
  * receiver's one `request` line per request handed to whoever is waiting for it (the activity's outcome: `hot_path`,
  * `pending`, `signed_out`...), matched through the async context of that request.
@@ -15,25 +15,31 @@ export interface LogLine {
 
 const LEVELS = ['debug', 'info', 'warn', 'error'];
 
-/** Captures console output of the handlers running in this process. */
+/** Captures the log lines of the handlers running in this process. */
 export class HandlerLogs {
   readonly lines: LogLine[] = [];
   private readonly request = new AsyncLocalStorage<LogLine[]>();
 
   constructor(private readonly printLevel: string, private readonly max = 500) {}
 
-  /** Replaces console.log/warn/error: JSON lines are captured, anything else passes through. */
+  /**
+   * Wraps process.stdout/stderr.write (the handlers' logger writes its lines there directly, not through `console`):
+   * JSON log lines are captured, anything else passes through.
+   */
   install(): void {
-    for (const method of ['log', 'warn', 'error'] as const) {
-      const original = console[method].bind(console);
-      console[method] = (...args: unknown[]) => {
-        const line = args.length === 1 && typeof args[0] === 'string' ? parse(args[0]) : undefined;
-        if (!line) return original(...args);
+    for (const stream of [process.stdout, process.stderr]) {
+      const original = stream.write.bind(stream) as (...args: unknown[]) => boolean;
+      stream.write = ((chunk: unknown, ...rest: unknown[]) => {
+        const line = typeof chunk === 'string' ? parse(chunk.replace(/\n$/, '')) : undefined;
+        if (!line) return original(chunk, ...rest);
         this.lines.push(line);
         if (this.lines.length > this.max) this.lines.shift();
         this.request.getStore()?.push(line);
-        if (LEVELS.indexOf(line.level) >= LEVELS.indexOf(this.printLevel)) original(args[0]);
-      };
+        if (LEVELS.indexOf(line.level) >= LEVELS.indexOf(this.printLevel)) return original(chunk, ...rest);
+        const done = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
+        done?.();
+        return true;
+      }) as typeof stream.write;
     }
   }
 
