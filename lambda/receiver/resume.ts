@@ -1,5 +1,6 @@
 import type { ReceiverContext } from './context';
 import { toWorkerEvent } from '../shared/contract';
+import type { PendingMessage } from '../shared/conversation-store';
 import { errorName, log } from '../shared/log';
 import { countMetric, METRIC, timingMetric } from '../shared/metrics';
 import type { StoredToken, TokenBasis, TokenSet, UserKey } from '../shared/token-store';
@@ -26,18 +27,8 @@ export async function resumePending(ctx: ReceiverContext, user: UserKey, stored:
     log.error('resume_list_failed', { reason: errorName(err) });
     return { resumed: 0, remaining: -1 };
   }
-  let resumed = 0;
-  for (let i = 0; i < pending.length; i++) {
-    const msg = pending[i];
-    try {
-      await ctx.worker.invoke(toWorkerEvent(msg.event, stored, { resumed: true }));
-    } catch (err) {
-      log.error('resume_invoke_failed', { reason: errorName(err), resumed, remaining: pending.length - i });
-      return { resumed, remaining: pending.length - i };
-    }
-    resumed++;
-    countMetric(METRIC.RESUMED);
-    timingMetric(METRIC.RESUME_LATENCY, Date.now() - Date.parse(msg.event.receivedAt));
+  const handed = await handOver(ctx, pending, stored);
+  for (const msg of handed) {
     try {
       await ctx.conversations.deletePendingMessage(user, msg.key);
     } catch (err) {
@@ -45,8 +36,31 @@ export async function resumePending(ctx: ReceiverContext, user: UserKey, stored:
       log.warn('resume_delete_failed', { reason: errorName(err) });
     }
   }
+  const resumed = handed.length;
+  if (resumed < pending.length) return { resumed, remaining: pending.length - resumed };
   if (resumed > 0) log.info('resumed', { count: resumed });
   return { resumed, remaining: 0 };
+}
+
+/**
+ * Hands waiting messages to the worker (Event invoke, `resumed: true`, the stored token) in arrival order, counting
+ * each (Resumed, ResumeLatency); stops at the first failed invoke so the order is kept. Returns the messages handed
+ * over. The one hand-over loop of both the resume on refresh and the completion of a sign-in. Never throws.
+ */
+export async function handOver(ctx: ReceiverContext, pending: readonly PendingMessage[], stored: StoredToken): Promise<PendingMessage[]> {
+  const handed: PendingMessage[] = [];
+  for (const msg of pending) {
+    try {
+      await ctx.worker.invoke(toWorkerEvent(msg.event, stored, { resumed: true }));
+    } catch (err) {
+      log.error('resume_invoke_failed', { reason: errorName(err), resumed: handed.length, remaining: pending.length - handed.length });
+      break;
+    }
+    handed.push(msg);
+    countMetric(METRIC.RESUMED);
+    timingMetric(METRIC.RESUME_LATENCY, Date.now() - Date.parse(msg.event.receivedAt));
+  }
+  return handed;
 }
 
 /**

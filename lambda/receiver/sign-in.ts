@@ -13,8 +13,9 @@
 import type { SignInCardOptions } from './cards';
 import { signInActivity } from './cards';
 import type { ReceiverContext } from './context';
+import { handOver } from './resume';
 import { BotConnectorError } from '../shared/bot-connector';
-import { toWorkerEvent, type ConversationReference } from '../shared/contract';
+import type { ConversationReference } from '../shared/contract';
 import type { PendingMessage } from '../shared/conversation-store';
 import { pkceChallenge } from '../shared/entra-oauth';
 import { errorName, log } from '../shared/log';
@@ -137,16 +138,7 @@ Promise<SignInCompletion | 'state_used'> {
       pending = null;
     }
   }
-  const released: string[] = [];
-  for (const msg of pending ?? []) {
-    try {
-      await ctx.worker.invoke(toWorkerEvent(msg.event, prepared.stored, { resumed: true }));
-    } catch (err) {
-      log.error('resume_invoke_failed', { reason: errorName(err), resumed: released.length, remaining: (pending?.length ?? 0) - released.length });
-      break;
-    }
-    released.push(msg.key);
-  }
+  const released = (await handOver(ctx, pending ?? [], prepared.stored)).map((msg) => msg.key);
   const remaining = pending === null ? -1 : pending.length - released.length;
   // Something is still waiting: store the access token as about to expire, so the next message refreshes and resumes.
   const expiresAt = remaining !== 0 ? Math.floor(ctx.now() / 1000) + 1 : undefined;
