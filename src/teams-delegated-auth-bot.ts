@@ -14,8 +14,8 @@ import { BotAlarmOptions } from './monitoring';
 import { BaseUrlParameter, baseUrlOfFunctionUrl, baseUrlParameterOf, createBaseUrlResource, joinUrl } from './private/base-url';
 import { createBotFunction } from './private/bot-function';
 import { BOT_SECRET_FIELD, BOT_SECRET_PLACEHOLDER } from './private/bot-secret';
-import { ENDPOINT_ENV, ENV } from './private/env';
 import { acknowledgeCompliance } from './private/compliance';
+import { ENDPOINT_ENV, ENV } from './private/env';
 import { BotLogGroups } from './private/log-groups';
 import { METRIC } from './private/metric-names';
 import { createAlarms, createDashboard } from './private/monitoring';
@@ -412,7 +412,7 @@ export class TeamsDelegatedAuthBot extends Construct {
     acknowledgeCompliance(this, {
       tables: [this.tokenTable, this.conversationTable],
       createdSecret: this.createdSecret ? this.botSecret : undefined,
-      roles: ['ReceiverRole', 'WorkerRole', 'BaseUrlProviderRole', 'BaseUrl'].map((id) => this.node.tryFindChild(id)).filter((c) => c !== undefined),
+      roles: ['ReceiverRole', 'WorkerRole', 'BaseUrlProviderRole', 'BaseUrl'].map((child) => this.node.tryFindChild(child)).filter((c) => c !== undefined),
       receiver: this.receiver,
       defaultWorker: props.worker === undefined ? this.worker : undefined,
       receiverReserved: config.receiverReservedConcurrency !== undefined,

@@ -110,8 +110,12 @@ describe.each([
   test.each([
     ['default', () => ({})],
     ['reserved concurrency, SNS topic, custom domain, SSO, tracing', (s: Stack) => ({
-      receiverReservedConcurrency: 10, workerReservedConcurrency: 5, publicBaseUrl: 'https://bot.example.com', sso: {},
-      tracing: lambda.Tracing.ACTIVE, alarms: { topic: new sns.Topic(s, 'OnCall', { masterKey: new kms.Key(s, 'TopicKey', { enableKeyRotation: true }) }) },
+      receiverReservedConcurrency: 10,
+      workerReservedConcurrency: 5,
+      publicBaseUrl: 'https://bot.example.com',
+      sso: {},
+      tracing: lambda.Tracing.ACTIVE,
+      alarms: { topic: new sns.Topic(s, 'OnCall', { masterKey: new kms.Key(s, 'TopicKey', { enableKeyRotation: true }) }) },
     })],
   ])('no unacknowledged finding (%s), each acknowledgement with a specific reason', (_name, configure) => {
     const app = botApp(configure as any);

@@ -1,6 +1,6 @@
-import { ENV } from '../../src/private/env';
 import { appendLogKeys, formatLine, resetLogKeys } from '../../lambda/shared/log';
 import { countMetric, flushMetrics, METRIC, reasonCode, setMetricsSink, startMetrics, timingMetric } from '../../lambda/shared/metrics';
+import { ENV } from '../../src/private/env';
 
 let lines: string[];
 let prev: ReturnType<typeof setMetricsSink>;
