@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { LocalDynamoDb, type DynamoSnapshot } from './aws/dynamodb';
@@ -75,100 +75,147 @@ interface SavedState {
   conversations: Conversation[];
 }
 
-/** Starts the playground. */
-export async function startPlayground(o: PlaygroundOptions = {}): Promise<Playground> {
-  const root = packageRoot();
-  const dataFile = o.data ? join(o.data, 'state.json') : undefined;
-  if (o.data) mkdirSync(o.data, { recursive: true, mode: 0o700 });
-  const saved: SavedState | undefined = dataFile && existsSync(dataFile) ? JSON.parse(readFileSync(dataFile, 'utf8')) : undefined;
+/** The state a `--data` directory holds (`state.json`), and where. */
+interface Persisted {
+  file?: string;
+  saved?: SavedState;
+}
 
+/** Step 1: the `--data` directory (created 0700) and what it kept from the last run. */
+function loadState(o: PlaygroundOptions): Persisted {
+  if (!o.data) return {};
+  mkdirSync(o.data, { recursive: true, mode: 0o700 });
+  const file = join(o.data, 'state.json');
+  return { file, saved: existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) as SavedState : undefined };
+}
+
+/** The in-process AWS services and the keys and secret the construct and Azure would hold. */
+interface LocalServices {
+  dynamodb: LocalDynamoDb;
+  kms: LocalKms;
+  params: LocalParameters;
+  lambda: LocalLambda;
+  aws: LocalAws;
+  botFrameworkKey: SigningKey;
+  idpKey: SigningKey;
+  clientSecret: string;
+}
+
+/** Step 2: DynamoDB, KMS, Secrets Manager, SSM and Lambda in process, and the signing keys (restored or new). */
+function localServices(saved?: SavedState): LocalServices {
   const dynamodb = new LocalDynamoDb();
   const kms = new LocalKms();
   const params = new LocalParameters();
   const lambda = new LocalLambda();
-  const aws = new LocalAws(dynamodb, kms, params, lambda);
-  const botFrameworkKey: SigningKey = saved ? importSigningKey(saved.keys.botFramework) : newSigningKey('playground-bf');
-  const idpKey: SigningKey = saved ? importSigningKey(saved.keys.idp) : newSigningKey('playground-idp');
-  const clientSecret = saved?.clientSecret ?? randomBytes(24).toString('base64url');
   if (saved) {
     dynamodb.restore(saved.dynamodb);
     for (const [id, k] of saved.kms) kms.keys.set(id, Buffer.from(k, 'base64'));
   }
-  const fixtures = new FixtureStore(o.fixtures ?? (o.data ? join(o.data, 'fixtures.json') : undefined));
+  return {
+    dynamodb,
+    kms,
+    params,
+    lambda,
+    aws: new LocalAws(dynamodb, kms, params, lambda),
+    botFrameworkKey: saved ? importSigningKey(saved.keys.botFramework) : newSigningKey('playground-bf'),
+    idpKey: saved ? importSigningKey(saved.keys.idp) : newSigningKey('playground-idp'),
+    clientSecret: saved?.clientSecret ?? randomBytes(24).toString('base64url'),
+  };
+}
 
-  const server = createServer();
+/** Step 3: listens on 127.0.0.1 (`--port`, 0 for any free port); the port it got. */
+async function listen(server: Server, port: number): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(o.port ?? 3978, '127.0.0.1', () => resolve());
+    server.listen(port, '127.0.0.1', () => resolve());
   });
-  const port = (server.address() as AddressInfo).port;
-  const host = o.host ?? 'localhost';
-  const base = `http://${host}:${port}`;
+  return (server.address() as AddressInfo).port;
+}
+
+/** Who the bot is and who talks to it: the local fixtures' tenant and users, or the `--idp entra` registration. */
+interface Identity {
+  base: string;
+  entra?: NonNullable<PlaygroundOptions['entra']>;
+  tenantId: string;
+  appId: string;
+  users: () => TestUser[];
+}
+
+/** Step 4: the base URL, the app id, the tenant and the test users. */
+function identityOf(o: PlaygroundOptions, port: number, fixtures: FixtureStore): Identity {
   const entra = o.idp === 'entra' ? o.entra : undefined;
   if (o.idp === 'entra' && !entra) throw new Error('--idp entra needs --client-id, --tenant-id, --user-oid and TEAMS_BOT_PLAYGROUND_CLIENT_SECRET');
-  const tenantId = entra?.tenantId ?? fixtures.get().tenantId;
-  const appId = entra?.clientId ?? APP_ID;
-  const users = (): TestUser[] => (entra
-    ? [{ handle: 'me', oid: entra.userOid, teamsId: `29:1${entra.userOid.replace(/-/g, '')}`, name: entra.userName ?? 'Me', upn: '' }]
-    : fixtures.users());
+  return {
+    base: `http://${o.host ?? 'localhost'}:${port}`,
+    entra,
+    tenantId: entra?.tenantId ?? fixtures.get().tenantId,
+    appId: entra?.clientId ?? APP_ID,
+    users: () => (entra
+      ? [{ handle: 'me', oid: entra.userOid, teamsId: `29:1${entra.userOid.replace(/-/g, '')}`, name: entra.userName ?? 'Me', upn: '' }]
+      : fixtures.users()),
+  };
+}
 
-  // Resources the construct would create.
-  const keyArn = kms.createKey(saved ? [...kms.keys.keys()][0] : undefined);
-  params.secrets.set(SECRET_NAME, JSON.stringify({ clientSecret: entra?.clientSecret ?? clientSecret }));
+/** Step 5: the resources the construct would create (the KMS key, the client secret, the two tables with TTL); the key's ARN. */
+function provision(s: LocalServices, id: Identity, saved?: SavedState): string {
+  const keyArn = s.kms.createKey(saved ? [...s.kms.keys.keys()][0] : undefined);
+  s.params.secrets.set(SECRET_NAME, JSON.stringify({ clientSecret: id.entra?.clientSecret ?? s.clientSecret }));
   for (const [name, range] of [[TABLES.tokens, undefined], [TABLES.conversations, 'sk']] as const) {
     try {
-      dynamodb.handle('CreateTable', {
+      s.dynamodb.handle('CreateTable', {
         TableName: name,
         KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, ...(range ? [{ AttributeName: range, KeyType: 'RANGE' }] : [])],
         AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }, ...(range ? [{ AttributeName: range, AttributeType: 'S' }] : [])],
       });
-      dynamodb.handle('UpdateTimeToLive', { TableName: name, TimeToLiveSpecification: { Enabled: true, AttributeName: 'ttl' } });
+      s.dynamodb.handle('UpdateTimeToLive', { TableName: name, TimeToLiveSpecification: { Enabled: true, AttributeName: 'ttl' } });
     } catch {
       // restored from --data
     }
   }
+  return keyArn;
+}
 
-  const logs = new HandlerLogs(o.logLevel ?? 'warn');
-  logs.install();
-  const outcomes = new Map<string, { outcome?: string; reason?: string }>();
-  applyHandlerEnv({ base, port, appId, tenantId, keyArn, secretArn: params.secretArn(SECRET_NAME), o, entra: !!entra });
-
-  const idp = entra ? undefined : new LocalIdp(idpKey, {
-    authority: `${base}/entra`,
-    tenantId,
-    appId,
-    clientSecret,
-    redirectUris: [`${base}/auth/callback`],
-    ssoResource: `api://botid-${appId}`,
+/** Step 6: the local OpenID provider (`--idp local`) and the chat (conversations, the Bot Connector), restored. */
+function idpAndChat(
+  o: PlaygroundOptions, s: LocalServices, id: Identity, port: number, outcomes: RouteContext['outcomes'], saved?: SavedState,
+): { idp?: LocalIdp; chat: Chat } {
+  const idp = id.entra ? undefined : new LocalIdp(s.idpKey, {
+    authority: `${id.base}/entra`,
+    tenantId: id.tenantId,
+    appId: id.appId,
+    clientSecret: s.clientSecret,
+    redirectUris: [`${id.base}/auth/callback`],
+    ssoResource: `api://botid-${id.appId}`,
     ssoScope: 'access_as_user',
-    users,
+    users: id.users,
     accessTokenSeconds: o.accessTokenSeconds,
   });
   const chat = new Chat({
-    appId,
+    appId: id.appId,
     botName: BOT_NAME,
-    tenantId,
-    serviceUrl: `${base}/connector/amer/`,
+    tenantId: id.tenantId,
+    serviceUrl: `${id.base}/connector/amer/`,
     messagingEndpoint: `http://127.0.0.1:${port}/api/messages`,
-    botFrameworkKey,
-    users,
-    outcomeOf: (id) => outcomes.get(id),
+    botFrameworkKey: s.botFrameworkKey,
+    users: id.users,
+    outcomeOf: (activityId) => outcomes.get(activityId),
   });
   for (const c of saved?.conversations ?? []) chat.conversations.set(c.id, c);
+  return { idp, chat };
+}
 
-  // The handlers, unchanged. The environment is set before they load (their SDK clients read it at module scope).
-  const receiver = loadHandler(bundlePath(root, 'receiver'));
-  const reloads: Playground['reloads'] = [];
+/** Step 7: the worker the local Lambda runs: the user's file (rebuilt on change) or the default worker bundle. */
+async function loadWorker(o: PlaygroundOptions, root: string, lambda: LocalLambda, reloads: Playground['reloads']): Promise<WorkerFile | undefined> {
   let worker: () => LocalFunction;
   let workerFile: WorkerFile | undefined;
   if (o.worker) {
-    workerFile = new WorkerFile(o.worker, join(root, 'assets', 'kit', 'index', 'index.js'));
-    await workerFile.start();
-    workerFile.onReload = (error) => {
+    const wf = new WorkerFile(o.worker, join(root, 'assets', 'kit', 'index', 'index.js'));
+    await wf.start();
+    wf.onReload = (error) => {
       reloads.push({ at: new Date().toISOString(), error });
       process.stderr.write(error ? `playground: ${o.worker} did not build, the previous version stays:\n${error}\n` : `playground: ${o.worker} reloaded\n`);
     };
-    const wf = workerFile;
+    workerFile = wf;
     worker = () => wf.handler();
   } else {
     const h = loadHandler(bundlePath(root, 'worker'));
@@ -178,29 +225,83 @@ export async function startPlayground(o: PlaygroundOptions = {}): Promise<Playgr
   lambda.onOutcome = (out) => {
     if (!out.ok) process.stderr.write(`playground: the worker failed ${out.attempts} times (${out.error ?? 'error'}); Lambda would now send the event to the on-failure destination\n`);
   };
+  return workerFile;
+}
 
-  let saveTimer: NodeJS.Timeout | undefined;
+/** Step 8 (`--data`): saves the tables, keys and transcripts 200 ms after a change; `flush` writes a pending save now. */
+function persistence(file: string | undefined, s: LocalServices, chat: Chat): { save: () => void; flush: () => Promise<void> } {
+  let timer: NodeJS.Timeout | undefined;
+  const write = (): void => {
+    const state: SavedState = {
+      version: 1,
+      dynamodb: s.dynamodb.snapshot(),
+      kms: [...s.kms.keys].map(([id, k]) => [id, k.toString('base64')]),
+      keys: { botFramework: exportSigningKey(s.botFrameworkKey), idp: exportSigningKey(s.idpKey) },
+      clientSecret: s.clientSecret,
+      conversations: [...chat.conversations.values()],
+    };
+    writeFileSync(file!, JSON.stringify(state));
+    chmodSync(file!, 0o600);
+  };
   const save = (): void => {
-    if (!dataFile || saveTimer) return;
-    saveTimer = setTimeout(() => {
-      saveTimer = undefined;
-      const state: SavedState = {
-        version: 1,
-        dynamodb: dynamodb.snapshot(),
-        kms: [...kms.keys].map(([id, k]) => [id, k.toString('base64')]),
-        keys: { botFramework: exportSigningKey(botFrameworkKey), idp: exportSigningKey(idpKey) },
-        clientSecret,
-        conversations: [...chat.conversations.values()],
-      };
-      writeFileSync(dataFile, JSON.stringify(state));
-      chmodSync(dataFile, 0o600);
+    if (!file || timer) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      write();
     }, 200);
   };
-  dynamodb.onChange = save;
-  const sweeper = setInterval(() => dynamodb.sweepExpired(), 30_000);
+  const flush = async (): Promise<void> => {
+    if (!timer) return;
+    clearTimeout(timer);
+    timer = undefined;
+    write();
+  };
+  return { save, flush };
+}
+
+/** Starts the playground: the named steps above, then the HTTP server's routes. */
+export async function startPlayground(o: PlaygroundOptions = {}): Promise<Playground> {
+  const root = packageRoot();
+  const state = loadState(o);
+  const s = localServices(state.saved);
+  const fixtures = new FixtureStore(o.fixtures ?? (o.data ? join(o.data, 'fixtures.json') : undefined));
+  const server = createServer();
+  const port = await listen(server, o.port ?? 3978);
+  const id = identityOf(o, port, fixtures);
+  const keyArn = provision(s, id, state.saved);
+
+  const logs = new HandlerLogs(o.logLevel ?? 'warn');
+  logs.install();
+  const outcomes: RouteContext['outcomes'] = new Map();
+  const secretArn = s.params.secretArn(SECRET_NAME);
+  applyHandlerEnv({ base: id.base, port, appId: id.appId, tenantId: id.tenantId, keyArn, secretArn, o, entra: !!id.entra });
+  const { idp, chat } = idpAndChat(o, s, id, port, outcomes, state.saved);
+  // The handlers, unchanged. The environment is set before they load (their SDK clients read it at module scope).
+  const receiver = loadHandler(bundlePath(root, 'receiver'));
+  const reloads: Playground['reloads'] = [];
+  const workerFile = await loadWorker(o, root, s.lambda, reloads);
+  const { save, flush } = persistence(state.file, s, chat);
+  s.dynamodb.onChange = save;
+  const sweeper = setInterval(() => s.dynamodb.sweepExpired(), 30_000);
   sweeper.unref();
 
-  const ctx: RouteContext = { logs, outcomes, base, aws, idp, chat, fixtures, receiver, botFrameworkKey, sso: !!o.sso, save, worker: o.worker ?? 'default', idpMode: entra ? 'entra' : 'local', reloads, appId };
+  const ctx: RouteContext = {
+    logs,
+    outcomes,
+    base: id.base,
+    aws: s.aws,
+    idp,
+    chat,
+    fixtures,
+    receiver,
+    botFrameworkKey: s.botFrameworkKey,
+    sso: !!o.sso,
+    save,
+    worker: o.worker ?? 'default',
+    idpMode: id.entra ? 'entra' : 'local',
+    reloads,
+    appId: id.appId,
+  };
   server.on('request', (req, res) => {
     void handleRequest(ctx, req, res).catch((err) => {
       process.stderr.write(`playground: ${req.method} ${(req.url ?? '').split('?')[0]} failed: ${(err as Error)?.message}\n`);
@@ -208,29 +309,22 @@ export async function startPlayground(o: PlaygroundOptions = {}): Promise<Playgr
       else res.end();
     });
   });
-
-  const signIn = (handle: string, authorizeUrl: string): Promise<{ status: number; title: string }> => scriptedSignIn(ctx, handle, authorizeUrl);
   return {
-    url: `${base}/`,
+    url: `${id.base}/`,
     port,
     chat,
     idp,
-    lambda,
+    lambda: s.lambda,
     fixtures,
-    signIn,
     reloads,
+    signIn: (handle, authorizeUrl) => scriptedSignIn(ctx, handle, authorizeUrl),
     async stop() {
       clearInterval(sweeper);
       workerFile?.stop();
-      await lambda.idle();
+      await s.lambda.idle();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      if (saveTimer) {
-        clearTimeout(saveTimer);
-        saveTimer = undefined;
-        save();
-        await new Promise((r) => setTimeout(r, 250));
-      }
+      await flush();
     },
   };
 }
