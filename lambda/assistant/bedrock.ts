@@ -27,9 +27,10 @@ export interface TurnIo {
 function toolConfig(names: readonly ToolName[]): { tools: Tool[] } | undefined {
   if (names.length === 0) return undefined;
   return {
-    tools: names.map((name) => ({
-      toolSpec: { name, description: TOOLS[name].description, inputSchema: { json: TOOLS[name].inputSchema as never } },
-    })),
+    tools: names.flatMap((name) => {
+      const def = TOOLS[name];
+      return def ? [{ toolSpec: { name, description: def.description, inputSchema: { json: def.inputSchema as never } } }] : [];
+    }),
   };
 }
 

@@ -14,6 +14,7 @@ import { AssistantConfig, loadAssistantConfig } from './config';
 import { TeamsStream } from './teams-stream';
 import { runTool } from './tools';
 import { DEFAULT_APOLOGY, defineWorker, WorkerArgs } from '../../kit';
+import { ASSISTANT_ENV } from '../../src/private/assistant';
 
 let setup: { cfg: AssistantConfig; bedrock: BedrockRuntimeClient } | undefined;
 
@@ -21,7 +22,7 @@ function once(): { cfg: AssistantConfig; bedrock: BedrockRuntimeClient } {
   if (!setup) {
     const cfg = loadAssistantConfig();
     // Streams run long (no 3 s request timeout as for the other clients); throttling is retried with backoff, 4 attempts.
-    const bedrock = new BedrockRuntimeClient({ maxAttempts: 4, region: process.env.TDAB_ASSISTANT_MODEL_REGION || process.env.AWS_REGION });
+    const bedrock = new BedrockRuntimeClient({ maxAttempts: 4, region: process.env[ASSISTANT_ENV.MODEL_REGION] || process.env.AWS_REGION });
     setup = { cfg, bedrock };
   }
   return setup;

@@ -5,11 +5,10 @@
  * instructions (docs/assistant.md). No tool writes anything.
  */
 import type { GraphClient } from '../../kit';
+import { ASSISTANT_TOOLS, AssistantToolName } from '../../src/private/assistant';
 
-/** The tools there are. */
-export const TOOL_NAMES = ['profile', 'calendar', 'mail'] as const;
-/** A tool name. */
-export type ToolName = typeof TOOL_NAMES[number];
+/** A tool name (the names and scopes live in src/private/assistant.ts, shared with the construct). */
+export type ToolName = AssistantToolName;
 
 /** Largest tool result handed to the model, in characters. */
 export const TOOL_RESULT_MAX_CHARS = 8000;
@@ -17,8 +16,6 @@ export const TOOL_RESULT_MAX_CHARS = 8000;
 export const TOOL_TIMEOUT_MS = 8000;
 
 interface ToolDef {
-  /** The delegated Graph scope the tool needs (added to the sign-in scopes by the construct). */
-  scope: string;
   description: string;
   inputSchema: Record<string, unknown>;
   run(graph: GraphClient, input: Record<string, unknown>, now: Date): Promise<unknown>;
@@ -26,16 +23,17 @@ interface ToolDef {
 
 const SELECT_EVENT = 'subject,start,end,location,organizer,isAllDay,isOnlineMeeting';
 
-/** The tool definitions (name → scope, description, JSON schema of the input, run). */
-export const TOOLS: Record<ToolName, ToolDef> = {
+/**
+ * The tools this runtime implements (name → description, JSON schema of the input, run); their scopes are in
+ * ASSISTANT_TOOLS. A name of the shared table not implemented here is refused by loadAssistantConfig.
+ */
+export const TOOLS: Partial<Record<ToolName, ToolDef>> = {
   profile: {
-    scope: 'User.Read',
     description: 'The signed-in user\'s profile: name, mail, job title, office.',
     inputSchema: { type: 'object', properties: {} },
     run: (graph) => graph.request('GET', '/v1.0/me', { query: { $select: 'displayName,mail,jobTitle,officeLocation,preferredLanguage' } }),
   },
   calendar: {
-    scope: 'Calendars.Read',
     description: 'The user\'s calendar events from now for the next `days` days (1 to 14).',
     inputSchema: { type: 'object', properties: { days: { type: 'integer', minimum: 1, maximum: 14 } } },
     run: (graph, input, now) => {
@@ -47,7 +45,6 @@ export const TOOLS: Record<ToolName, ToolDef> = {
     },
   },
   mail: {
-    scope: 'Mail.Read',
     description: 'Searches the user\'s mailbox; returns up to 10 messages (subject, sender, date, preview).',
     inputSchema: { type: 'object', properties: { query: { type: 'string', maxLength: 200 } }, required: ['query'] },
     run: (graph, input) => {
@@ -59,10 +56,8 @@ export const TOOLS: Record<ToolName, ToolDef> = {
   },
 };
 
-/** The Graph scopes of the given tools. */
-export function toolScopes(names: readonly ToolName[]): string[] {
-  return [...new Set(names.map((n) => TOOLS[n].scope))];
-}
+/** The names of the tools this runtime implements. */
+export const TOOL_NAMES = (Object.keys(ASSISTANT_TOOLS) as ToolName[]).filter((n) => TOOLS[n] !== undefined);
 
 /** Drops OData annotations and cuts the JSON to {@link TOOL_RESULT_MAX_CHARS}. */
 export function capResult(value: unknown): string {
