@@ -78,6 +78,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'puppeteer-core@^24',
     'dts-bundle-generator@^10',
     '@aws-sdk/client-bedrock-runtime@^3',
+    // The assistant's knowledge-base retrieval (Bedrock Agent Runtime Retrieve).
+    '@aws-sdk/client-bedrock-agent-runtime@^3',
     '@smithy/eventstream-codec@^4',
     '@smithy/util-utf8@^4',
   ],
