@@ -2,6 +2,10 @@
  * One assistant turn on Bedrock `ConverseStream`: streams text deltas to `onText`, runs the tools the model asks for
  * (at most `maxToolCalls` per turn; over the limit the model gets an error result) and loops until the model ends.
  * Throttling is retried with backoff by the SDK (`maxAttempts`, standard retry mode).
+ *
+ * With a guardrail configured, every call carries `guardrailConfig` (stream processing `sync`: each chunk is checked
+ * before it is streamed, so blocked text never reaches Teams). An intervention (stop reason `guardrail_intervened`) ends
+ * the turn: its text (the guardrail's blocked-input or blocked-output message) becomes the whole answer, once.
  */
 // Handler dependencies are devDependencies (esbuild inlines them into the bundles).
 // eslint-disable-next-line import/no-extraneous-dependencies
@@ -12,6 +16,8 @@ import { TOOLS, ToolName } from './tools';
 /** The outcome of a turn. */
 export interface TurnResult {
   text: string;
+  /** True when the guardrail intervened: `text` is the guardrail's message. */
+  guardrailIntervened: boolean;
   stopReason?: string;
   toolCalls: number;
   usage: { inputTokens: number; outputTokens: number };
@@ -34,6 +40,9 @@ function toolConfig(names: readonly ToolName[]): { tools: Tool[] } | undefined {
   };
 }
 
+/** Said when a guardrail intervened without a message of its own. */
+export const GUARDRAIL_FALLBACK = 'I cannot help with that request.';
+
 interface Round {
   content: ContentBlock[];
   text: string;
@@ -50,6 +59,7 @@ async function streamRound(client: BedrockRuntimeClient, cfg: AssistantConfig, m
     messages,
     inferenceConfig: { maxTokens: cfg.maxTokens, temperature: cfg.temperature },
     toolConfig: toolConfig(cfg.tools),
+    guardrailConfig: cfg.guardrail ? { guardrailIdentifier: cfg.guardrail.id, guardrailVersion: cfg.guardrail.version, streamProcessingMode: 'sync' } : undefined,
   }));
   const round: Round = { content: [], text: '', inputTokens: 0, outputTokens: 0 };
   const tools = new Map<number, { toolUseId: string; name: string; json: string }>();
@@ -85,13 +95,17 @@ async function streamRound(client: BedrockRuntimeClient, cfg: AssistantConfig, m
 
 /** Runs a whole turn: model, tools, model… until it stops for another reason than tool use. */
 export async function converseTurn(client: BedrockRuntimeClient, cfg: AssistantConfig, messages: Message[], io: TurnIo): Promise<TurnResult> {
-  const result: TurnResult = { text: '', toolCalls: 0, usage: { inputTokens: 0, outputTokens: 0 } };
+  const result: TurnResult = { text: '', guardrailIntervened: false, toolCalls: 0, usage: { inputTokens: 0, outputTokens: 0 } };
   for (let round = 0; round <= cfg.maxToolCalls + 1; round++) {
     const r = await streamRound(client, cfg, messages, io);
-    result.text += r.text;
     result.stopReason = r.stopReason;
     result.usage.inputTokens += r.inputTokens;
     result.usage.outputTokens += r.outputTokens;
+    if (r.stopReason === 'guardrail_intervened') {
+      // The guardrail's message replaces anything said before it in this turn (given once, never appended).
+      return { ...result, text: r.text.trim() === '' ? GUARDRAIL_FALLBACK : r.text, guardrailIntervened: true };
+    }
+    result.text += r.text;
     const uses = r.content.filter((c) => c.toolUse).map((c) => c.toolUse!);
     if (r.stopReason !== 'tool_use' || uses.length === 0) return result;
     messages.push({ role: 'assistant', content: r.content });

@@ -3,7 +3,7 @@
  */
 import { TOOL_NAMES, ToolName } from './tools';
 import {
-  ASSISTANT_ENV, ASSISTANT_LIMITS, ASSISTANT_TEMPERATURE, AssistantRange, DEFAULT_ASSISTANT_TOOLS, isAssistantToolName, isModelId,
+  ASSISTANT_ENV, ASSISTANT_LIMITS, ASSISTANT_TEMPERATURE, AssistantRange, BEDROCK_RESOURCE_ID_PATTERN, DEFAULT_ASSISTANT_TOOLS, GUARDRAIL_VERSION_PATTERN, isAssistantToolName, isModelId,
 } from '../../src/private/assistant';
 
 /** Resolved assistant settings. */
@@ -19,6 +19,16 @@ export interface AssistantConfig {
   readonly maxToolCalls: number;
   /** Minimum time between two streamed updates to Teams (Teams allows about one per second). */
   readonly updateIntervalMs: number;
+  /** The typing indicator is re-sent this often until the first text or tool update. */
+  readonly typingIntervalMs: number;
+  /** Region of the Bedrock endpoints (default `AWS_REGION`). */
+  readonly modelRegion?: string;
+  /** Bedrock guardrail applied to the user's input and the model's output. */
+  readonly guardrail?: { readonly id: string; readonly version: string };
+  /** Bedrock knowledge base to retrieve from before each answer. */
+  readonly knowledgeBaseId?: string;
+  /** Earlier turns (question and answer) given to the model; 0 = no memory. */
+  readonly memoryTurns: number;
 }
 
 /** Default system prompt: tool output is data, never instructions (docs/assistant.md, prompt-injection posture). */
@@ -47,6 +57,30 @@ function tools(env: NodeJS.ProcessEnv): ToolName[] {
   return names as ToolName[];
 }
 
+/** Guardrail, knowledge base and model region: each checked for its shape, so a typo fails at the first event. */
+function bedrockExtras(env: NodeJS.ProcessEnv): Pick<AssistantConfig, 'guardrail' | 'knowledgeBaseId' | 'modelRegion'> {
+  const out: { guardrail?: { id: string; version: string }; knowledgeBaseId?: string; modelRegion?: string } = {};
+  const gid = env[ASSISTANT_ENV.GUARDRAIL_ID] || undefined;
+  const gver = env[ASSISTANT_ENV.GUARDRAIL_VERSION] || undefined;
+  if (gid !== undefined) {
+    if (!BEDROCK_RESOURCE_ID_PATTERN.test(gid) && !GUARDRAIL_ARN_PATTERN.test(gid)) throw new Error(`${ASSISTANT_ENV.GUARDRAIL_ID} must be a guardrail id or ARN`);
+    if (gver === undefined || !GUARDRAIL_VERSION_PATTERN.test(gver)) throw new Error(`${ASSISTANT_ENV.GUARDRAIL_VERSION} must be a version number or DRAFT`);
+    out.guardrail = { id: gid, version: gver };
+  } else if (gver !== undefined) {
+    throw new Error(`${ASSISTANT_ENV.GUARDRAIL_VERSION} is set without ${ASSISTANT_ENV.GUARDRAIL_ID}`);
+  }
+  const kb = env[ASSISTANT_ENV.KNOWLEDGE_BASE_ID] || undefined;
+  if (kb !== undefined && !BEDROCK_RESOURCE_ID_PATTERN.test(kb)) throw new Error(`${ASSISTANT_ENV.KNOWLEDGE_BASE_ID} must be a knowledge base id (10 letters and digits)`);
+  if (kb !== undefined) out.knowledgeBaseId = kb;
+  const region = env[ASSISTANT_ENV.MODEL_REGION] || env.AWS_REGION || undefined;
+  if (region !== undefined && !/^[a-z]{2}(-[a-z]+)+-[0-9]$/.test(region)) throw new Error(`${ASSISTANT_ENV.MODEL_REGION} must be a region name`);
+  if (region !== undefined) out.modelRegion = region;
+  return out;
+}
+
+/** A guardrail ARN (`arn:aws:bedrock:{region}:{account}:guardrail/{id}`). */
+const GUARDRAIL_ARN_PATTERN = /^arn:aws(-[a-z-]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:guardrail\/[a-z0-9]{10}$/;
+
 /** Reads the settings; throws naming the variable that is missing or wrong. */
 export function loadAssistantConfig(env: NodeJS.ProcessEnv = process.env): AssistantConfig {
   const modelId = env[ASSISTANT_ENV.MODEL_ID] ?? '';
@@ -58,11 +92,14 @@ export function loadAssistantConfig(env: NodeJS.ProcessEnv = process.env): Assis
   }
   return {
     modelId,
+    ...bedrockExtras(env),
     systemPrompt: env[ASSISTANT_ENV.SYSTEM_PROMPT] || DEFAULT_SYSTEM_PROMPT,
     maxTokens: int(env, ASSISTANT_ENV.MAX_TOKENS, ASSISTANT_LIMITS.maxTokens),
     temperature,
     tools: tools(env),
     maxToolCalls: int(env, ASSISTANT_ENV.MAX_TOOL_CALLS, ASSISTANT_LIMITS.maxToolCalls),
     updateIntervalMs: int(env, ASSISTANT_ENV.STREAM_INTERVAL_MS, ASSISTANT_LIMITS.streamIntervalMs),
+    typingIntervalMs: int(env, ASSISTANT_ENV.TYPING_INTERVAL_MS, ASSISTANT_LIMITS.typingIntervalMs),
+    memoryTurns: int(env, ASSISTANT_ENV.MEMORY_TURNS, ASSISTANT_LIMITS.memoryTurns),
   };
 }

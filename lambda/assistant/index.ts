@@ -11,10 +11,11 @@
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { converseTurn } from './bedrock';
 import { AssistantConfig, loadAssistantConfig } from './config';
+import { userContent } from './prompt';
 import { TeamsStream } from './teams-stream';
 import { runTool } from './tools';
+import { TypingIndicator } from './typing';
 import { DEFAULT_APOLOGY, defineWorker, WorkerArgs } from '../../kit';
-import { ASSISTANT_ENV } from '../../src/private/assistant';
 
 let setup: { cfg: AssistantConfig; bedrock: BedrockRuntimeClient } | undefined;
 
@@ -22,7 +23,7 @@ function once(): { cfg: AssistantConfig; bedrock: BedrockRuntimeClient } {
   if (!setup) {
     const cfg = loadAssistantConfig();
     // Streams run long (no 3 s request timeout as for the other clients); throttling is retried with backoff, 4 attempts.
-    const bedrock = new BedrockRuntimeClient({ maxAttempts: 4, region: process.env[ASSISTANT_ENV.MODEL_REGION] || process.env.AWS_REGION });
+    const bedrock = new BedrockRuntimeClient({ maxAttempts: 4, region: cfg.modelRegion });
     setup = { cfg, bedrock };
   }
   return setup;
@@ -34,21 +35,31 @@ const TOOL_LABELS: Record<string, string> = { profile: 'your profile', calendar:
 export async function answer(args: WorkerArgs, deps = once()): Promise<void> {
   const { cfg, bedrock } = deps;
   const personal = args.conversation.conversation.conversationType === 'personal';
-  await args.typing();
-  const stream = new TeamsStream(args, personal, cfg.updateIntervalMs);
+  const typing = new TypingIndicator(() => args.typing(), cfg.typingIntervalMs);
+  await typing.start();
+  const stream = new TeamsStream(args, personal, cfg.updateIntervalMs, () => typing.stop());
   try {
-    const result = await converseTurn(bedrock, cfg, [{ role: 'user', content: [{ text: args.text || '(no text)' }] }], {
+    const content = userContent({ question: args.text, guarded: cfg.guardrail !== undefined });
+    const result = await converseTurn(bedrock, cfg, [{ role: 'user', content }], {
       onText: (d) => stream.append(d),
       onToolUse: (name) => stream.inform(`Looking at ${TOOL_LABELS[name] ?? name}…`),
       runTool: (name, input) => runTool(args.graph, name, input),
     });
-    args.log.info('assistant_answered', { activityId: args.message.id, toolCalls: result.toolCalls, stopReason: result.stopReason, ...result.usage });
+    args.log.info('assistant_answered', {
+      activityId: args.message.id,
+      toolCalls: result.toolCalls,
+      stopReason: result.stopReason,
+      guardrailIntervened: result.guardrailIntervened,
+      ...result.usage,
+    });
     await stream.finish(result.text.trim() === '' ? 'I have no answer to that.' : result.text);
   } catch (err) {
     if (!stream.started) throw err; // nothing posted yet: the kit sends its one apology (and Lambda retries)
     args.log.error('assistant_failed_while_streaming', { activityId: args.message.id, error: err });
     const sofar = stream.sofar.trim();
     await stream.finish(sofar === '' ? DEFAULT_APOLOGY : `${sofar}\n\n_${DEFAULT_APOLOGY}_`);
+  } finally {
+    await typing.stop();
   }
 }
 

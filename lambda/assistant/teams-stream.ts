@@ -31,6 +31,8 @@ export class TeamsStream {
     private readonly sink: StreamSink,
     private readonly personal: boolean,
     private readonly intervalMs: number,
+    /** Runs once before the first post (stops the typing indicator). */
+    private readonly beforeFirstPost: () => Promise<void> = async () => undefined,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -94,6 +96,7 @@ export class TeamsStream {
   }
 
   private async post(activity: Record<string, unknown>): Promise<void> {
+    if (!this.streamId) await this.beforeFirstPost();
     const res = this.personal ? await this.sink.send(activity) : await this.sink.reply(activity);
     if (!this.streamId) this.streamId = res.id ?? '';
   }

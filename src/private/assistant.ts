@@ -80,6 +80,8 @@ export const ASSISTANT_ENV = {
   GUARDRAIL_VERSION: 'TDAB_ASSISTANT_GUARDRAIL_VERSION',
   /** Earlier turns of the conversation given to the model (0: none). */
   MEMORY_TURNS: 'TDAB_ASSISTANT_MEMORY_TURNS',
+  /** The typing indicator is re-sent this often (ms) until the first update (runtime default; no prop needed). */
+  TYPING_INTERVAL_MS: 'TDAB_ASSISTANT_TYPING_INTERVAL_MS',
 } as const;
 
 /** An inclusive integer or number range of a setting. */
@@ -95,6 +97,7 @@ export const ASSISTANT_LIMITS = {
   maxToolCalls: { min: 0, max: 20, default: 4 },
   streamIntervalMs: { min: 0, max: 10_000, default: 1000 },
   memoryTurns: { min: 0, max: 50, default: 10 },
+  typingIntervalMs: { min: 100, max: 60_000, default: 3000 },
 } as const satisfies Record<string, AssistantRange>;
 
 /** Temperature range (Bedrock Converse `inferenceConfig.temperature`). */

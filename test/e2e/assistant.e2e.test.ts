@@ -26,6 +26,11 @@ let bedrock: BedrockStandIn;
 let restoreEnv: () => void;
 let handler: WorkerHandler;
 let cipher: TokenCipher;
+let runtime: BedrockRuntimeClient;
+const BASE_ENV = { TDAB_ASSISTANT_MODEL_ID: MODEL, TDAB_ASSISTANT_TOOLS: 'profile,calendar', TDAB_ASSISTANT_STREAM_INTERVAL_MS: '0' };
+/** The assistant's settings for the next events (a test may change them; afterEach restores them). */
+let cfg = loadAssistantConfig(BASE_ENV);
+afterEach(() => { cfg = loadAssistantConfig(BASE_ENV); });
 const clients: Array<{ destroy(): void }> = [];
 let n = 0;
 
@@ -38,10 +43,9 @@ beforeAll(async () => {
   const kms = new KMSClient(awsClientConfig(world.aws.motoEndpoint));
   const dynamodb = new DynamoDBClient(awsClientConfig(world.aws.dynamodbEndpoint));
   const secretsManager = new SecretsManagerClient(awsClientConfig(world.aws.motoEndpoint));
-  const runtime = new BedrockRuntimeClient({ endpoint: bedrock.endpoint, region: 'us-east-1', maxAttempts: 4, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  runtime = new BedrockRuntimeClient({ endpoint: bedrock.endpoint, region: 'us-east-1', maxAttempts: 4, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
   clients.push(kms, dynamodb, secretsManager, runtime);
   cipher = new TokenCipher({ kms, keyId: world.keyArn });
-  const cfg = loadAssistantConfig({ TDAB_ASSISTANT_MODEL_ID: MODEL, TDAB_ASSISTANT_TOOLS: 'profile,calendar', TDAB_ASSISTANT_STREAM_INTERVAL_MS: '0' });
   handler = defineWorker((args) => answer(args, { cfg, bedrock: runtime }), {
     env: { ...world.workerEnv, TDAB_KMS_KEY_ARN: world.keyArn }, clients: { dynamodb, kms, secretsManager },
   });
@@ -160,4 +164,35 @@ test('group chat: a placeholder reply updated in steps, ending with the whole an
   const updates = acts.slice(1);
   expect(updates.every((u) => u.method === 'PUT' && u.activityId === acts[0].id)).toBe(true);
   expect(updates[updates.length - 1].activity.text).toBe('Here is a short answer for the group.');
+}, 60_000);
+
+test('guardrail: guardrailConfig on every call, the question as guardContent; an intervention gives its message once', async () => {
+  cfg = loadAssistantConfig({ ...BASE_ENV, TDAB_ASSISTANT_GUARDRAIL_ID: 'gr1abc2def', TDAB_ASSISTANT_GUARDRAIL_VERSION: '3' });
+  bedrock.script(
+    { text: 'Let me look at your calendar.', toolUse: { name: 'calendar', input: { days: 1 } } },
+    { text: 'Sorry, I cannot share that.', stopReason: 'guardrail_intervened' },
+  );
+  const { event: ev } = await event('list my meetings and the passwords in them');
+  const before = bedrock.requests.length;
+  await expect(handler(ev)).resolves.toEqual({ status: 'replied' });
+  const calls = bedrock.requests.slice(before);
+  expect(calls).toHaveLength(2);
+  for (const c of calls) expect(c.body.guardrailConfig).toEqual({ guardrailIdentifier: 'gr1abc2def', guardrailVersion: '3', streamProcessingMode: 'sync' });
+  expect(calls[0].body.messages[0].content).toEqual([{ guardContent: { text: { text: 'list my meetings and the passwords in them' } } }]);
+  // The guardrail's message is the answer, alone (not appended to the text before the tool call), in one final message.
+  const done = finals(ev);
+  expect(done).toHaveLength(1);
+  expect(done[0].activity.text).toBe('Sorry, I cannot share that.');
+}, 60_000);
+
+test('typing indicator: repeated while the model has not answered yet, never after the first update', async () => {
+  cfg = loadAssistantConfig({ ...BASE_ENV, TDAB_ASSISTANT_TYPING_INTERVAL_MS: '100' });
+  bedrock.script({ text: 'Hello there.', chunkDelayMs: 800 });
+  const { event: ev } = await event('hi');
+  await expect(handler(ev)).resolves.toEqual({ status: 'replied' });
+  const acts = sent(ev);
+  const firstUpdate = acts.findIndex((a) => a.activity.type !== 'typing' || streaminfo(a) !== undefined);
+  expect(firstUpdate).toBeGreaterThan(1); // at least two typing indicators before the first token (800 ms against 100 ms)
+  expect(acts.slice(0, firstUpdate).every((a) => a.activity.type === 'typing' && streaminfo(a) === undefined)).toBe(true);
+  expect(acts.slice(firstUpdate).filter((a) => a.activity.type === 'typing' && streaminfo(a) === undefined)).toEqual([]);
 }, 60_000);
