@@ -3,7 +3,8 @@
  */
 import { TOOL_NAMES, ToolName } from './tools';
 import {
-  ASSISTANT_ENV, ASSISTANT_LIMITS, ASSISTANT_TEMPERATURE, AssistantRange, BEDROCK_RESOURCE_ID_PATTERN, DEFAULT_ASSISTANT_TOOLS, GUARDRAIL_VERSION_PATTERN, isAssistantToolName, isModelId,
+  ASSISTANT_ENV, ASSISTANT_LIMITS, ASSISTANT_TEMPERATURE, AssistantRange, BEDROCK_RESOURCE_ID_PATTERN, DEFAULT_ASSISTANT_TOOLS,
+  GUARDRAIL_VERSION_PATTERN, isAssistantToolName, isModelId,
 } from '../../src/private/assistant';
 
 /** Resolved assistant settings. */
