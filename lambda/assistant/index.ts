@@ -13,7 +13,7 @@ import { converseTurn } from './bedrock';
 import { AssistantConfig, loadAssistantConfig } from './config';
 import { userContent } from './prompt';
 import { TeamsStream } from './teams-stream';
-import { runTool } from './tools';
+import { runTool, ToolName, TOOLS } from './tools';
 import { TypingIndicator } from './typing';
 import { DEFAULT_APOLOGY, defineWorker, WorkerArgs } from '../../kit';
 
@@ -29,8 +29,6 @@ function once(): { cfg: AssistantConfig; bedrock: BedrockRuntimeClient } {
   return setup;
 }
 
-const TOOL_LABELS: Record<string, string> = { profile: 'your profile', calendar: 'your calendar', mail: 'your mail' };
-
 /** Answers one message (the kit calls it once per claimed message). */
 export async function answer(args: WorkerArgs, deps = once()): Promise<void> {
   const { cfg, bedrock } = deps;
@@ -42,8 +40,8 @@ export async function answer(args: WorkerArgs, deps = once()): Promise<void> {
     const content = userContent({ question: args.text, guarded: cfg.guardrail !== undefined });
     const result = await converseTurn(bedrock, cfg, [{ role: 'user', content }], {
       onText: (d) => stream.append(d),
-      onToolUse: (name) => stream.inform(`Looking at ${TOOL_LABELS[name] ?? name}…`),
-      runTool: (name, input) => runTool(args.graph, name, input),
+      onToolUse: (name) => stream.inform(`Looking at ${TOOLS[name as ToolName]?.label ?? name}…`),
+      runTool: (name, input) => runTool(args.graph, name, input, args.conversation.conversation.id),
     });
     args.log.info('assistant_answered', {
       activityId: args.message.id,

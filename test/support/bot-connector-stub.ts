@@ -236,6 +236,10 @@ export async function startBotConnector(opts: BotConnectorStubOptions = {}): Pro
 export interface GraphRequestRecord {
   method: string;
   path: string;
+  /** Query parameters. */
+  query: Record<string, string>;
+  /** The JSON body, when one was sent. */
+  body?: any;
   /** The bearer token presented (so tests can check which token reached Graph). */
   token?: string;
   status: number;
@@ -250,8 +254,11 @@ export interface GraphStandIn {
   addUser(token: string, profile: { id: string; displayName: string; userPrincipalName?: string }): void;
   /** The next `times` requests fail with `status` and `{"error":{"code"}}`. */
   failNext(status: number, times?: number, code?: string): void;
-  /** A fixture for a signed-in user: `GET path` (query ignored) answers `body` (e.g. `/v1.0/me/calendarView`). */
-  addRoute(path: string, body: unknown): void;
+  /**
+   * A fixture for a signed-in user: `GET path` (query ignored) answers `body` (e.g. `/v1.0/me/calendarView`); another
+   * `method` (e.g. `POST /v1.0/search/query`); a Buffer body is sent as bytes with `contentType`.
+   */
+  addRoute(path: string, body: unknown, opts?: { method?: string; contentType?: string }): void;
   stop(): Promise<void>;
 }
 
@@ -269,16 +276,30 @@ export async function startGraphStandIn(opts: GraphStandInOptions = {}): Promise
   const users = new Map<string, Record<string, unknown>>();
   const requests: GraphRequestRecord[] = [];
   const failures: Array<{ status: number; code: string }> = [];
-  const routes = new Map<string, unknown>();
+  const routes = new Map<string, { body: unknown; contentType?: string }>();
   const server = createServer((req, res) => {
-    req.resume();
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', async () => {
-      const path = (req.url ?? '/').split('?')[0];
+      const url = new URL(req.url ?? '/', 'http://graph.local');
+      const path = url.pathname;
+      const raw = Buffer.concat(chunks).toString('utf8');
+      let reqBody: unknown;
+      try {
+        reqBody = raw === '' ? undefined : JSON.parse(raw);
+      } catch {
+        reqBody = raw;
+      }
       const auth = req.headers.authorization ?? '';
       const token = /^Bearer (.+)$/.exec(auth)?.[1];
-      const answer = (status: number, body: unknown): void => {
-        requests.push({ method: req.method ?? '', path, token, status });
-        send(res, status, body);
+      const answer = (status: number, body: unknown, contentType?: string): void => {
+        requests.push({ method: req.method ?? '', path, query: Object.fromEntries(url.searchParams), body: reqBody, token, status });
+        if (Buffer.isBuffer(body)) {
+          res.writeHead(status, { 'content-type': contentType ?? 'application/octet-stream' });
+          res.end(body);
+        } else {
+          send(res, status, body);
+        }
       };
       const failure = failures.shift();
       if (failure) return answer(failure.status, { error: { code: failure.code, message: 'stand-in failure' } });
@@ -286,7 +307,8 @@ export async function startGraphStandIn(opts: GraphStandInOptions = {}): Promise
       if (!profile && token && opts.resolveToken) profile = await opts.resolveToken(token).catch(() => undefined);
       if (!profile) return answer(401, { error: { code: 'InvalidAuthenticationToken', message: 'Access token is empty or invalid.' } });
       if (req.method === 'GET' && path === '/v1.0/me') return answer(200, { '@odata.context': 'x', ...profile });
-      if (req.method === 'GET' && routes.has(path)) return answer(200, routes.get(path));
+      const route = routes.get(`${req.method} ${path}`);
+      if (route) return answer(200, route.body, route.contentType);
       return answer(404, { error: { code: 'Request_ResourceNotFound', message: 'not found' } });
     });
   });
@@ -298,8 +320,8 @@ export async function startGraphStandIn(opts: GraphStandInOptions = {}): Promise
     addUser(token, profile) {
       users.set(token, profile);
     },
-    addRoute(path, body) {
-      routes.set(path, body);
+    addRoute(path, body, o = {}) {
+      routes.set(`${o.method ?? 'GET'} ${path}`, { body, contentType: o.contentType });
     },
     failNext(status, times = 1, code) {
       for (let i = 0; i < times; i++) failures.push({ status, code: code ?? (status === 429 ? 'TooManyRequests' : status >= 500 ? 'generalException' : 'BadRequest') });
