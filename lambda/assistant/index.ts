@@ -8,25 +8,47 @@
  */
 // Handler dependencies are devDependencies (esbuild inlines them into the bundles).
 // eslint-disable-next-line import/no-extraneous-dependencies
-import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
+import { BedrockAgentRuntimeClient } from '@aws-sdk/client-bedrock-agent-runtime';
+// eslint-disable-next-line import/no-extraneous-dependencies
+import { BedrockRuntimeClient, Message } from '@aws-sdk/client-bedrock-runtime';
 import { converseTurn } from './bedrock';
+import { citationEntity } from './citations';
 import { AssistantConfig, loadAssistantConfig } from './config';
+import { retrieve, Source, sourcesBlock } from './knowledge-base';
 import { userContent } from './prompt';
 import { TeamsStream } from './teams-stream';
 import { runTool, ToolName, TOOLS } from './tools';
 import { TypingIndicator } from './typing';
 import { DEFAULT_APOLOGY, defineWorker, WorkerArgs } from '../../kit';
 
-let setup: { cfg: AssistantConfig; bedrock: BedrockRuntimeClient } | undefined;
+/** What the assistant runs with (created once per container; tests pass their own). */
+export interface AssistantDeps {
+  cfg: AssistantConfig;
+  bedrock: BedrockRuntimeClient;
+  /** Bedrock Agent Runtime, for knowledge-base retrieval (when `cfg.knowledgeBaseId` is set). */
+  knowledge?: BedrockAgentRuntimeClient;
+}
 
-function once(): { cfg: AssistantConfig; bedrock: BedrockRuntimeClient } {
+let setup: AssistantDeps | undefined;
+
+function once(): AssistantDeps {
   if (!setup) {
     const cfg = loadAssistantConfig();
     // Streams run long (no 3 s request timeout as for the other clients); throttling is retried with backoff, 4 attempts.
     const bedrock = new BedrockRuntimeClient({ maxAttempts: 4, region: cfg.modelRegion });
-    setup = { cfg, bedrock };
+    // The knowledge base lives in the function's region.
+    const knowledge = cfg.knowledgeBaseId ? new BedrockAgentRuntimeClient({ maxAttempts: 4 }) : undefined;
+    setup = { cfg, bedrock, knowledge };
   }
   return setup;
+}
+
+/** The conversation for the model: the user's turn with its sources (and what the sources were, for citations). */
+async function prepare(args: WorkerArgs, deps: AssistantDeps): Promise<{ messages: Message[]; sources: Source[] }> {
+  const { cfg, knowledge } = deps;
+  const sources = cfg.knowledgeBaseId && knowledge && args.text.trim() !== '' ? await retrieve(knowledge, cfg.knowledgeBaseId, args.text) : [];
+  const content = userContent({ question: args.text, guarded: cfg.guardrail !== undefined, sources: sourcesBlock(sources) });
+  return { messages: [{ role: 'user', content }], sources };
 }
 
 /** Answers one message (the kit calls it once per claimed message). */
@@ -37,20 +59,23 @@ export async function answer(args: WorkerArgs, deps = once()): Promise<void> {
   await typing.start();
   const stream = new TeamsStream(args, personal, cfg.updateIntervalMs, () => typing.stop());
   try {
-    const content = userContent({ question: args.text, guarded: cfg.guardrail !== undefined });
-    const result = await converseTurn(bedrock, cfg, [{ role: 'user', content }], {
+    const { messages, sources } = await prepare(args, deps);
+    const result = await converseTurn(bedrock, cfg, messages, {
       onText: (d) => stream.append(d),
       onToolUse: (name) => stream.inform(`Looking at ${TOOLS[name as ToolName]?.label ?? name}…`),
       runTool: (name, input) => runTool(args.graph, name, input, args.conversation.conversation.id),
     });
+    const citations = result.guardrailIntervened ? undefined : citationEntity(result.text, sources);
     args.log.info('assistant_answered', {
       activityId: args.message.id,
       toolCalls: result.toolCalls,
       stopReason: result.stopReason,
       guardrailIntervened: result.guardrailIntervened,
+      sources: sources.length,
+      citations: (citations?.citation as unknown[] | undefined)?.length ?? 0,
       ...result.usage,
     });
-    await stream.finish(result.text.trim() === '' ? 'I have no answer to that.' : result.text);
+    await stream.finish(result.text.trim() === '' ? 'I have no answer to that.' : result.text, citations ? [citations] : []);
   } catch (err) {
     if (!stream.started) throw err; // nothing posted yet: the kit sends its one apology (and Lambda retries)
     args.log.error('assistant_failed_while_streaming', { activityId: args.message.id, error: err });

@@ -5,6 +5,8 @@
  * - `POST /model/{modelId}/converse`: JSON (restJson1);
  * - `POST /model/{modelId}/converse-stream`: `application/vnd.amazon.eventstream`, one event-stream frame per event
  *   (`:event-type`, `:content-type`, `:message-type` headers; encoded with @smithy/eventstream-codec);
+ * - Bedrock Agent Runtime `POST /knowledgebases/{knowledgeBaseId}/retrieve`: JSON (restJson1), scripted
+ *   `retrievalResults` (the Agent Runtime client talks h2 too);
  * - errors: status + `x-amzn-ErrorType` header + `{ message }` (e.g. 429 `ThrottlingException`).
  *
  * It plays scripted turns in order: text streamed in chunks at a fixed rate, tool use, guardrail interventions.
@@ -34,7 +36,8 @@ export interface ScriptedTurn {
 
 /** One request the stand-in saw. */
 export interface BedrockRequest {
-  operation: 'converse' | 'converse-stream';
+  operation: 'converse' | 'converse-stream' | 'retrieve';
+  /** The model id, or the knowledge base id of a `retrieve`. */
   modelId: string;
   body: any;
 }
@@ -46,6 +49,8 @@ export interface BedrockStandIn {
   requests: BedrockRequest[];
   /** Queues turns, played in order; with none left, the model says "OK.". */
   script(...turns: ScriptedTurn[]): void;
+  /** Queues the `retrievalResults` of the next `Retrieve` calls (with none left: no results). */
+  scriptRetrieval(...results: Array<Array<Record<string, unknown>> | { error: { status: number; type: string } }>): void;
   stop(): Promise<void>;
 }
 
@@ -120,6 +125,7 @@ function converseBody(turn: ScriptedTurn, toolUseId: string): Record<string, unk
 /** Starts the stand-in on 127.0.0.1. */
 export async function startBedrockStandIn(): Promise<BedrockStandIn> {
   const turns: ScriptedTurn[] = [];
+  const retrievals: Array<Array<Record<string, unknown>> | { error: { status: number; type: string } }> = [];
   const requests: BedrockRequest[] = [];
   let n = 0;
   const server: Http2Server = createServer();
@@ -130,6 +136,19 @@ export async function startBedrockStandIn(): Promise<BedrockStandIn> {
     stream.on('error', () => undefined); // an aborted stream (scripted) errors on this side too
     stream.on('data', (c: Buffer) => parts.push(c));
     stream.on('end', () => {
+      const kb = /^\/knowledgebases\/([^/]+)\/retrieve$/.exec(path);
+      if (kb && headers[':method'] === 'POST') {
+        requests.push({ operation: 'retrieve', modelId: decodeURIComponent(kb[1]), body: JSON.parse(Buffer.concat(parts).toString('utf8') || '{}') });
+        const next = retrievals.shift() ?? [];
+        if (!Array.isArray(next)) {
+          stream.respond({ ':status': next.error.status, 'x-amzn-errortype': next.error.type, 'content-type': 'application/json' });
+          stream.end(JSON.stringify({ message: 'stand-in error' }));
+          return;
+        }
+        stream.respond({ ':status': 200, 'content-type': 'application/json' });
+        stream.end(JSON.stringify({ retrievalResults: next }));
+        return;
+      }
       if (!m || headers[':method'] !== 'POST') {
         stream.respond({ ':status': 404, 'x-amzn-errortype': 'UnknownOperationException', 'content-type': 'application/json' });
         stream.end(JSON.stringify({ message: 'unknown operation' }));
@@ -161,6 +180,7 @@ export async function startBedrockStandIn(): Promise<BedrockStandIn> {
     endpoint: `http://127.0.0.1:${port}`,
     requests,
     script: (...t) => { turns.push(...t); },
+    scriptRetrieval: (...r) => { retrievals.push(...r); },
     stop: () => new Promise<void>((resolve) => {
       for (const s of sessions) s.destroy();
       server.close(() => resolve());
