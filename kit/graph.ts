@@ -65,6 +65,14 @@ export interface GraphUser {
   [key: string]: unknown;
 }
 
+/** True for an https URL on a host under one of `suffixes` (e.g. `.sharepoint.com`), or a loopback URL (tests). */
+function isDownloadHost(url: URL, suffixes: readonly string[]): boolean {
+  if (url.username || url.password || !isHttpsOrLoopback(url)) return false;
+  if (url.protocol === 'http:') return true; // loopback only (isHttpsOrLoopback)
+  const host = url.hostname.toLowerCase();
+  return suffixes.some((s) => s.startsWith('.') && host.endsWith(s) && host.length > s.length);
+}
+
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 
 /** Microsoft Graph as the user: `get`, `request`, `me`. */
@@ -128,6 +136,39 @@ export class GraphClient {
   /** The signed-in user (`GET /v1.0/me`). */
   me(select: string[] = ['id', 'displayName', 'userPrincipalName', 'mail']): Promise<GraphUser> {
     return this.get<GraphUser>('/v1.0/me', { $select: select.join(',') });
+  }
+
+  /**
+   * Downloads binary content (`…/content`, `…/hostedContents/{id}/$value`) as the user, at most `maxBytes`. Graph
+   * answers file content with a redirect to a pre-authenticated download URL: it is followed only to a host of
+   * `redirectHostSuffixes` (https; loopback for tests) and gets no credential (no `Authorization`, no cookie).
+   */
+  async download(
+    pathOrUrl: string, opts: { maxBytes: number; redirectHostSuffixes?: readonly string[] },
+  ): Promise<{ bytes: Buffer; contentType?: string }> {
+    const url = this.resolve(pathOrUrl);
+    let res = await this.fetchBytes(url, { authorization: `Bearer ${this.token}` }, opts.maxBytes);
+    if (res.status >= 300 && res.status < 400) {
+      const location = res.headers.get('location');
+      const target = location ? new URL(location, url) : undefined;
+      if (!target || !isDownloadHost(target, opts.redirectHostSuffixes ?? [])) throw new GraphUrlError('the download redirect is not to an allowed host');
+      res = await this.fetchBytes(target.toString(), {}, opts.maxBytes);
+    }
+    if (res.status < 200 || res.status >= 300) {
+      log.warn('graph_error', { method: 'GET', status: res.status });
+      throw new GraphError(res.status);
+    }
+    return { bytes: res.bytes, contentType: res.headers.get('content-type') ?? undefined };
+  }
+
+  private async fetchBytes(url: string, headers: Record<string, string>, maxBytes: number): Promise<HttpResponse> {
+    try {
+      return await httpRequest(url, { headers, timeoutMs: this.timeoutMs, maxResponseBytes: maxBytes });
+    } catch (err) {
+      const name = (err as Error).name;
+      log.warn('graph_request_failed', { method: 'GET', error: err });
+      throw new GraphError(0, name === 'HttpBodyError' ? 'TooLarge' : undefined, name === 'HttpTimeoutError' ? 'timeout' : 'network error');
+    }
   }
 
   /** Any Graph call; returns the parsed JSON (undefined for 204 / an empty body). */

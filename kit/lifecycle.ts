@@ -94,6 +94,7 @@ export async function run(rt: KitRuntime, fn: WorkerFunction, turn: Turn, token:
     send: (a) => turn.send(a),
     update: (id, a) => turn.update(id, a),
     typing: () => turn.typing(),
+    downloadAttachment: (url, maxBytes) => rt.connector.downloadAttachment(url, maxBytes),
     log,
     context,
   };

@@ -68,6 +68,11 @@ export interface WorkerArgs {
   update(activityId: string, activity: OutgoingActivity): Promise<void>;
   /** Sends a typing indicator (best effort: failures are logged, never thrown). */
   typing(): Promise<void>;
+  /**
+   * Downloads an attachment from a Bot Connector host of the allow-list (e.g. an inline image's `contentUrl`) with the
+   * bot's token, at most `maxBytes`; any other host is refused before a token is sent (`ServiceUrlNotAllowed`).
+   */
+  downloadAttachment(url: string, maxBytes: number): Promise<{ bytes: Buffer; contentType?: string }>;
 }
 
 /** A worker function. */

@@ -11,6 +11,7 @@
 import { BedrockAgentRuntimeClient } from '@aws-sdk/client-bedrock-agent-runtime';
 // eslint-disable-next-line import/no-extraneous-dependencies
 import { BedrockRuntimeClient, Message } from '@aws-sdk/client-bedrock-runtime';
+import { readAttachments, refusalNote } from './attachments';
 import { converseTurn } from './bedrock';
 import { citationEntity } from './citations';
 import { AssistantConfig, loadAssistantConfig } from './config';
@@ -43,12 +44,27 @@ function once(): AssistantDeps {
   return setup;
 }
 
-/** The conversation for the model: the user's turn with its sources (and what the sources were, for citations). */
-async function prepare(args: WorkerArgs, deps: AssistantDeps): Promise<{ messages: Message[]; sources: Source[] }> {
+/** What the model is given for one message, and what the answer needs afterwards. */
+interface Prepared {
+  messages: Message[];
+  /** The knowledge-base sources (for citations). */
+  sources: Source[];
+  /** The attachments that were not read, for the user (undefined: none). */
+  note?: string;
+}
+
+/** The conversation for the model: the user's turn with its sources and attachments (retrieved and read in parallel). */
+async function prepare(args: WorkerArgs, deps: AssistantDeps): Promise<Prepared> {
   const { cfg, knowledge } = deps;
-  const sources = cfg.knowledgeBaseId && knowledge && args.text.trim() !== '' ? await retrieve(knowledge, cfg.knowledgeBaseId, args.text) : [];
-  const content = userContent({ question: args.text, guarded: cfg.guardrail !== undefined, sources: sourcesBlock(sources) });
-  return { messages: [{ role: 'user', content }], sources };
+  const [sources, attachments] = await Promise.all([
+    cfg.knowledgeBaseId && knowledge && args.text.trim() !== '' ? retrieve(knowledge, cfg.knowledgeBaseId, args.text) : Promise.resolve([]),
+    args.message.attachments.length > 0 ? readAttachments(args) : Promise.resolve({ blocks: [], refused: [] }),
+  ]);
+  const note = refusalNote(attachments.refused);
+  const content = userContent({
+    question: args.text, guarded: cfg.guardrail !== undefined, sources: sourcesBlock(sources), attachments: attachments.blocks, note,
+  });
+  return { messages: [{ role: 'user', content }], sources, note };
 }
 
 /** Answers one message (the kit calls it once per claimed message). */
@@ -59,7 +75,7 @@ export async function answer(args: WorkerArgs, deps = once()): Promise<void> {
   await typing.start();
   const stream = new TeamsStream(args, personal, cfg.updateIntervalMs, () => typing.stop());
   try {
-    const { messages, sources } = await prepare(args, deps);
+    const { messages, sources, note } = await prepare(args, deps);
     const result = await converseTurn(bedrock, cfg, messages, {
       onText: (d) => stream.append(d),
       onToolUse: (name) => stream.inform(`Looking at ${TOOLS[name as ToolName]?.label ?? name}…`),
@@ -75,7 +91,8 @@ export async function answer(args: WorkerArgs, deps = once()): Promise<void> {
       citations: (citations?.citation as unknown[] | undefined)?.length ?? 0,
       ...result.usage,
     });
-    await stream.finish(result.text.trim() === '' ? 'I have no answer to that.' : result.text, citations ? [citations] : []);
+    const text = result.text.trim() === '' ? 'I have no answer to that.' : result.text;
+    await stream.finish(note ? `${text}\n\n_${note}_` : text, citations ? [citations] : []);
   } catch (err) {
     if (!stream.started) throw err; // nothing posted yet: the kit sends its one apology (and Lambda retries)
     args.log.error('assistant_failed_while_streaming', { activityId: args.message.id, error: err });

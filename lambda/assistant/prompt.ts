@@ -20,6 +20,8 @@ export interface UserTurn {
   sources?: string;
   /** Image and document blocks of the user's attachments. */
   attachments?: ContentBlock[];
+  /** Attachments that could not be read (so the model does not pretend it saw them). */
+  note?: string;
 }
 
 /** The content blocks of the user's message to the model. */
@@ -27,6 +29,7 @@ export function userContent(turn: UserTurn): ContentBlock[] {
   const blocks: ContentBlock[] = [];
   if (turn.sources) blocks.push({ text: turn.sources });
   blocks.push(...(turn.attachments ?? []));
+  if (turn.note) blocks.push({ text: `(The user attached files that were not read. ${turn.note})` });
   const question = turn.question.trim() === '' ? NO_TEXT : turn.question;
   blocks.push(turn.guarded ? { guardContent: { text: { text: question } } } : { text: question });
   return blocks;

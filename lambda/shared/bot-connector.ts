@@ -236,6 +236,35 @@ export class BotConnectorClient {
     await this.call('update', ref, 'PUT', activityId, { ...this.address(ref, activity), id: activityId });
   }
 
+  /**
+   * Downloads an attachment the user sent (e.g. an inline image, `…/v3/attachments/{id}/views/original`) with the
+   * bot's token. The URL must pass the same host allow-list as a `serviceUrl` (checked before the token is fetched):
+   * the bot token goes to Bot Connector hosts only. No redirect is followed; at most `maxBytes` are read.
+   */
+  async downloadAttachment(url: string, maxBytes: number): Promise<{ bytes: Buffer; contentType?: string }> {
+    if (!isAllowedServiceUrl(url, this.hosts)) {
+      log.warn('bot_connector_service_url_refused', { operation: 'download' });
+      throw new BotConnectorError('attachment URL is not an allowed Bot Connector host', { status: 0, code: 'ServiceUrlNotAllowed', retryable: false });
+    }
+    for (let renewed = false; ; renewed = true) {
+      const token = await this.tokens.getToken();
+      let res: HttpResponse;
+      try {
+        res = await httpRequest(url, { headers: { authorization: `Bearer ${token}` }, timeoutMs: this.timeoutMs, maxResponseBytes: maxBytes });
+      } catch (err) {
+        const code = err instanceof HttpTimeoutError ? 'Timeout' : (err as Error).name === 'HttpBodyError' ? 'TooLarge' : 'NetworkError';
+        throw new BotConnectorError(`Bot Connector download failed: ${code}`, { status: 0, code, retryable: code !== 'TooLarge' });
+      }
+      if (res.status >= 200 && res.status < 300) return { bytes: res.bytes, contentType: res.headers.get('content-type') ?? undefined };
+      if (res.status === 401 && !renewed) {
+        this.tokens.invalidate();
+        continue;
+      }
+      log.warn('bot_connector_failed', { operation: 'download', status: res.status, errorCode: errorCodeOf(res) });
+      throw new BotConnectorError(`Bot Connector download failed: status ${res.status}`, { status: res.status, code: errorCodeOf(res), retryable: res.status === 429 || res.status >= 500 });
+    }
+  }
+
   /** Sends a typing indicator. */
   async sendTyping(ref: ConversationReference): Promise<void> {
     await this.call('typing', ref, 'POST', undefined, this.address(ref, { type: 'typing' }));

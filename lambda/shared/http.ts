@@ -20,6 +20,8 @@ export interface HttpResponse {
   headers: { get(name: string): string | null };
   /** The body as text. */
   text: string;
+  /** The body as bytes (for binary content such as attachments). */
+  bytes: Buffer;
   /** Parses the body as JSON; throws {@link HttpBodyError} (without the body) if it is not JSON. */
   json<T = unknown>(): T;
 }
@@ -157,7 +159,8 @@ function requestOnce(url: string, init: HttpRequestInit, timeoutMs: number, dead
         chunks.push(chunk);
       });
       res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
+        const bytes = Buffer.concat(chunks);
+        const text = bytes.toString('utf8');
         const raw = res.headers;
         const headers = {
           get(name: string): string | null {
@@ -169,6 +172,7 @@ function requestOnce(url: string, init: HttpRequestInit, timeoutMs: number, dead
           status,
           headers,
           text,
+          bytes,
           json<T = unknown>(): T {
             try {
               return JSON.parse(text) as T;

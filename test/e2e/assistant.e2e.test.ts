@@ -3,12 +3,15 @@
  * Manager), oidc-provider (the bot's token), the Bot Connector stand-in (records the streamed activities), the Graph
  * stand-in with a calendar fixture, and the Bedrock Runtime stand-in (ConverseStream over h2c, event-stream frames).
  */
+import { createServer, IncomingHttpHeaders, Server } from 'node:http';
+import { AddressInfo } from 'node:net';
 import { BedrockAgentRuntimeClient } from '@aws-sdk/client-bedrock-agent-runtime';
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { defineWorker, WorkerError, WorkerHandler } from '../../kit';
+import { shareId } from '../../lambda/assistant/attachments';
 import { loadAssistantConfig } from '../../lambda/assistant/config';
 import { answer } from '../../lambda/assistant/index';
 import { TOOL_RESULT_MAX_CHARS } from '../../lambda/assistant/tools';
@@ -318,4 +321,64 @@ test('knowledge base: Retrieve with the question, sources to the model as data, 
   expect(Array.from(entity.citation[0].appearance.abstract as string).length).toBeLessThanOrEqual(160);
   expect(entity.citation[1].appearance).toEqual({ '@type': 'DigitalDocument', 'name': 'Travel guide.pdf', 'abstract': 'Travel is booked through the travel portal.' });
   expect(streaminfo(done[0]).streamType).toBe('final');
+}, 60_000);
+
+/** A plain HTTP server on loopback recording what it was sent (a SharePoint download host, or a foreign host). */
+async function recordingHost(body: Buffer): Promise<{ url: string; seen: IncomingHttpHeaders[]; server: Server }> {
+  const seen: IncomingHttpHeaders[] = [];
+  const server = createServer((req, res) => {
+    seen.push(req.headers);
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    res.end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, server };
+}
+
+test('attachments: an inline image (bot token, Bot Connector host) and a shared PDF (Graph as the user, credential-free download) become blocks; others are refused and told', async () => {
+  const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from('png-body')]);
+  const pdf = Buffer.from('%PDF-1.7 quarterly report');
+  const sharepoint = await recordingHost(pdf);
+  const foreign = await recordingHost(png);
+  try {
+    const { event: ev, token } = await event('what do these show?');
+    const pdfUrl = 'https://contoso.sharepoint.com/personal/ada/Documents/Q3 report.pdf';
+    world.graph.addRoute(`/v1.0/shares/${shareId(pdfUrl)}/driveItem/content`, undefined, { status: 302, headers: { location: `${sharepoint.url}/download.aspx?tempauth=x` } });
+    ev.message.attachments = [
+      { contentType: 'image/*', contentUrl: world.bc.addAttachment('img-1', png, 'image/png') },
+      { contentType: 'application/vnd.microsoft.teams.file.download.info', name: 'Q3 report.pdf', contentUrl: pdfUrl },
+      { contentType: 'image/png', name: 'evil.png', contentUrl: `${foreign.url}/evil.png` },
+      { contentType: 'application/vnd.microsoft.teams.file.download.info', name: 'tool.exe', contentUrl: 'https://contoso.sharepoint.com/tool.exe' },
+      { contentType: 'image/*', name: 'huge.png', contentUrl: world.bc.addAttachment('img-2', Buffer.concat([png, Buffer.alloc(3_750_000)]), 'image/png') },
+      { contentType: 'text/html' },
+    ];
+    bedrock.script({ text: 'A chart and the Q3 report.' });
+    const before = bedrock.requests.length;
+    const downloadsBefore = world.bc.downloads.length;
+    await expect(handler(ev)).resolves.toEqual({ status: 'replied' });
+    const content = bedrock.requests[before].body.messages[0].content;
+    expect(content[0]).toEqual({ image: { format: 'png', source: { bytes: png.toString('base64') } } });
+    expect(content[1]).toEqual({ document: { format: 'pdf', name: expect.stringMatching(/^Q3 report \d$/), source: { bytes: pdf.toString('base64') } } });
+    const note = 'Not read: evil.png (it is not hosted by Teams or Microsoft Graph); tool.exe (this file type is not supported); huge.png (it is larger than 3.75 MB).';
+    expect(content[2]).toEqual({ text: `(The user attached files that were not read. ${note})` });
+    expect(content[3]).toEqual({ text: 'what do these show?' });
+    expect(content).toHaveLength(4);
+    // Credentials: the bot token to the Bot Connector host only, the user's token to Graph only, nothing to the rest.
+    const downloads = world.bc.downloads.slice(downloadsBefore);
+    expect(downloads.map((d) => d.path.split('/').slice(-3).join('/'))).toEqual(expect.arrayContaining(['img-1/views/original', 'img-2/views/original']));
+    for (const d of downloads) expect(d.authorization).toMatch(/^Bearer /);
+    for (const d of downloads) expect(d.authorization).not.toContain(token);
+    expect(world.graph.requests.filter((r) => r.token === token).map((r) => `${r.method} ${r.status}`)).toEqual(['GET 302']);
+    expect(sharepoint.seen).toHaveLength(1);
+    expect(sharepoint.seen[0].authorization).toBeUndefined();
+    expect(sharepoint.seen[0].cookie).toBeUndefined();
+    expect(foreign.seen).toEqual([]);
+    // The user is told what was not read, once, in the final message.
+    const done = finals(ev);
+    expect(done).toHaveLength(1);
+    expect(done[0].activity.text).toBe(`A chart and the Q3 report.\n\n_${note}_`);
+  } finally {
+    sharepoint.server.close();
+    foreign.server.close();
+  }
 }, 60_000);

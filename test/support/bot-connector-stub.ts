@@ -46,6 +46,8 @@ export interface BotConnectorStub {
   origin: string;
   /** Accepted calls, in order (typing activities included). */
   activities: RecordedActivity[];
+  /** Attachment downloads seen (path and the Authorization header presented). */
+  downloads: Array<{ path: string; authorization?: string; status: number }>;
   /** Every request received, accepted or not. */
   requests: Array<{ method: string; path: string; status: number }>;
   /**
@@ -61,6 +63,9 @@ export interface BotConnectorStub {
   hangNext(times?: number): void;
   /** Accepted non-typing activities (replies and sends). */
   messages(): RecordedActivity[];
+  /** Serves bytes at `GET {serviceUrl}v3/attachments/{id}/views/{view}` (an inline image the user sent); returns that URL. */
+  addAttachment(id: string, bytes: Buffer, contentType: string): string;
+
   /** Resolves when at least `count` non-typing activities were accepted (rejects after `timeoutMs`). */
   waitForMessages(count: number, timeoutMs?: number): Promise<RecordedActivity[]>;
   stop(): Promise<void>;
@@ -99,6 +104,9 @@ export async function startBotConnector(opts: BotConnectorStubOptions = {}): Pro
   let hangs = 0;
   const waiters: Array<() => void> = [];
 
+  const attachments = new Map<string, { bytes: Buffer; contentType: string }>();
+  const downloads: BotConnectorStub['downloads'] = [];
+  const attachmentRoute = new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}v3/attachments/([^/]+)/views/[a-z_]+$`);
   const route = new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}v3/conversations/([^/]+)/activities(?:/([^/]+))?$`);
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<number> => {
@@ -108,6 +116,21 @@ export async function startBotConnector(opts: BotConnectorStubOptions = {}): Pro
     if (path.includes('//')) {
       send(res, 404, { error: { code: 'NotFound', message: 'no route (double slash)' } });
       return 404;
+    }
+    const att = method === 'GET' ? attachmentRoute.exec(path) : null;
+    if (att) {
+      const authorization = req.headers.authorization;
+      const ok = opts.verifyToken ? await opts.verifyToken(authorization).catch(() => false) : true;
+      const found = attachments.get(decodeURIComponent(att[1]));
+      const status = !ok ? 401 : found ? 200 : 404;
+      downloads.push({ path, authorization, status });
+      if (status !== 200 || !found) {
+        send(res, status, { error: { code: status === 401 ? 'Unauthorized' : 'NotFound', message: 'attachment' } });
+      } else {
+        res.writeHead(200, { 'content-type': found.contentType });
+        res.end(found.bytes);
+      }
+      return status;
     }
     const m = route.exec(path);
     if (!m) {
@@ -194,6 +217,11 @@ export async function startBotConnector(opts: BotConnectorStubOptions = {}): Pro
     activities,
     requests,
     messages,
+    downloads,
+    addAttachment(id, bytes, contentType) {
+      attachments.set(id, { bytes, contentType });
+      return `${origin}${prefix}v3/attachments/${encodeURIComponent(id)}/views/original`;
+    },
     failNext(status, times = 1, headers = {}, code) {
       for (let i = 0; i < times; i++) {
         failures.push({ status, headers, code: code ?? DEFAULT_CODES[status] ?? 'ServiceError' });
@@ -258,7 +286,7 @@ export interface GraphStandIn {
    * A fixture for a signed-in user: `GET path` (query ignored) answers `body` (e.g. `/v1.0/me/calendarView`); another
    * `method` (e.g. `POST /v1.0/search/query`); a Buffer body is sent as bytes with `contentType`.
    */
-  addRoute(path: string, body: unknown, opts?: { method?: string; contentType?: string }): void;
+  addRoute(path: string, body: unknown, opts?: { method?: string; contentType?: string; status?: number; headers?: Record<string, string> }): void;
   stop(): Promise<void>;
 }
 
@@ -276,7 +304,7 @@ export async function startGraphStandIn(opts: GraphStandInOptions = {}): Promise
   const users = new Map<string, Record<string, unknown>>();
   const requests: GraphRequestRecord[] = [];
   const failures: Array<{ status: number; code: string }> = [];
-  const routes = new Map<string, { body: unknown; contentType?: string }>();
+  const routes = new Map<string, { body: unknown; contentType?: string; status?: number; headers?: Record<string, string> }>();
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -292,11 +320,11 @@ export async function startGraphStandIn(opts: GraphStandInOptions = {}): Promise
       }
       const auth = req.headers.authorization ?? '';
       const token = /^Bearer (.+)$/.exec(auth)?.[1];
-      const answer = (status: number, body: unknown, contentType?: string): void => {
+      const answer = (status: number, body: unknown, contentType?: string, headers: Record<string, string> = {}): void => {
         requests.push({ method: req.method ?? '', path, query: Object.fromEntries(url.searchParams), body: reqBody, token, status });
-        if (Buffer.isBuffer(body)) {
-          res.writeHead(status, { 'content-type': contentType ?? 'application/octet-stream' });
-          res.end(body);
+        if (Buffer.isBuffer(body) || (status >= 300 && status < 400)) {
+          res.writeHead(status, { 'content-type': contentType ?? 'application/octet-stream', ...headers });
+          res.end(Buffer.isBuffer(body) ? body : undefined);
         } else {
           send(res, status, body);
         }
@@ -308,7 +336,7 @@ export async function startGraphStandIn(opts: GraphStandInOptions = {}): Promise
       if (!profile) return answer(401, { error: { code: 'InvalidAuthenticationToken', message: 'Access token is empty or invalid.' } });
       if (req.method === 'GET' && path === '/v1.0/me') return answer(200, { '@odata.context': 'x', ...profile });
       const route = routes.get(`${req.method} ${path}`);
-      if (route) return answer(200, route.body, route.contentType);
+      if (route) return answer(route.status ?? 200, route.body, route.contentType, route.headers);
       return answer(404, { error: { code: 'Request_ResourceNotFound', message: 'not found' } });
     });
   });
@@ -321,7 +349,7 @@ export async function startGraphStandIn(opts: GraphStandInOptions = {}): Promise
       users.set(token, profile);
     },
     addRoute(path, body, o = {}) {
-      routes.set(`${o.method ?? 'GET'} ${path}`, { body, contentType: o.contentType });
+      routes.set(`${o.method ?? 'GET'} ${path}`, { body, contentType: o.contentType, status: o.status, headers: o.headers });
     },
     failNext(status, times = 1, code) {
       for (let i = 0; i < times; i++) failures.push({ status, code: code ?? (status === 429 ? 'TooManyRequests' : status >= 500 ? 'generalException' : 'BadRequest') });
