@@ -21,13 +21,14 @@ import { execSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { assetBundle, buildFixture, bundleSize, ensureProjectBundles, KIT_BUNDLE, listProjectHandlers, ROOT, TMP } from './lib/bundles';
 import { coldStart, WarmChild, type ColdResult } from './lib/child';
 import { median, ratio, summarize, type LatencySummary } from './lib/stats';
 import {
   callbackEvent,
+  expireToken,
   lastSignInUrl,
   messageActivity,
   messageEvent,
@@ -104,16 +105,6 @@ function expectAll200(name: string, statuses: Record<string, number>): void {
 /** A hot-path message event for `user` whose activity id is replaced per request. */
 async function hotEvent(world: World, user: WorldUser, text = 'what is on my calendar today?'): Promise<Record<string, unknown>> {
   return messageEvent(messageActivity(world, user, text, { id: `1${PLACEHOLDER}` }), await world.jwt());
-}
-
-async function expireToken(world: World, user: WorldUser): Promise<void> {
-  await world.ddb.send(new UpdateItemCommand({
-    TableName: world.tokenTable,
-    Key: { pk: { S: `${user.tid}#${user.oid}` } },
-    UpdateExpression: 'SET #exp = :e',
-    ExpressionAttributeNames: { '#exp': 'exp' },
-    ExpressionAttributeValues: { ':e': { N: String(Math.floor(Date.now() / 1000) - 10) } },
-  }));
 }
 
 /** Sign-in: message → card → IdP login → callback through `child`; returns the callback's latency. */

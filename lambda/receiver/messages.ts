@@ -59,7 +59,8 @@ const recent = new RecentActivities();
  * The messaging flow for an authenticated, tenant-checked `message` activity. Always answers (the caller returns 200):
  * - "sign out" / "logout": delete the tokens, release the prompt marker, confirm;
  * - usable token: invoke the worker (hot path: one GetItem + one Invoke);
- * - token within the skew and a refresh token: refresh, store (rotated refresh token), resume leftovers, invoke;
+ * - token within the skew and a refresh token: refresh, store (rotated refresh token), resume leftovers (only when the
+ *   token item flags them), invoke;
  * - otherwise: keep the message pending and, once per pending sign-in, post the sign-in card.
  */
 export async function handleMessage(activity: InboundActivity, ctx: ReceiverContext): Promise<MessageOutcome> {
@@ -102,6 +103,7 @@ async function messageFlow(activity: InboundActivity, user: UserKey, ctx: Receiv
       // The token service did not answer. A token that has not expired yet still works for this message.
       if (stored.expiresAt - Math.floor(nowMs / 1000) > 30) return invokeOrKeep(stored, 'hot_path');
       await ctx.conversations.addPendingMessage(user, activityId, pending);
+      await flagKept(ctx, stored); // the next message refreshes again and resumes this one first
       await notify(ctx, conversationReferenceOf(activity), activityId,
         'I could not renew your sign-in just now because Microsoft sign-in did not answer. Your message is kept: '
         + 'send me another message in a minute and I will answer both.');
@@ -109,13 +111,15 @@ async function messageFlow(activity: InboundActivity, user: UserKey, ctx: Receiv
     }
     if (refreshed) {
       const { stored: fresh, tokens } = refreshed;
-      // Leftovers of an earlier failed resume go first, so the order is kept.
-      const before = await resumePending(ctx, user, fresh);
+      // Leftovers of an earlier failed hand-over go first, so the order is kept. They can exist only while the token
+      // item is flagged (`lo`, read with the token): otherwise no read of the pending messages.
+      const before = fresh.leftovers === undefined ? { remaining: 0 } : await resumePending(ctx, user, fresh);
       if (before.remaining !== 0) {
         await ctx.conversations.addPendingMessage(user, activityId, pending);
         if (tokens) await markForResume(ctx, user, tokens, fresh);
         return 'pending_invoke_failed';
       }
+      await clearLeftovers(ctx, fresh);
       try {
         await ctx.worker.invoke(toWorkerEvent(pending, fresh, { resumed: false }));
       } catch (err) {
@@ -135,6 +139,24 @@ async function messageFlow(activity: InboundActivity, user: UserKey, ctx: Receiv
 /** What the user is told once when their message could not be handed to the worker. */
 const KEPT_AFTER_FAILURE = 'I could not pass your message on just now. It is kept: I will answer it when you send me your next message.';
 
+/** A message was kept while the user has tokens: flag leftovers so the next refresh resumes it (best effort, logged). */
+async function flagKept(ctx: ReceiverContext, stored: StoredToken): Promise<void> {
+  try {
+    await ctx.tokens.expireAccessToken(stored);
+  } catch (err) {
+    log.error('mark_for_resume_failed', { reason: errorName(err) });
+  }
+}
+
+/** Every leftover was handed over: remove the flag (unless one was set meanwhile). Best effort: a kept flag costs one read. */
+async function clearLeftovers(ctx: ReceiverContext, fresh: StoredToken): Promise<void> {
+  try {
+    await ctx.tokens.clearLeftovers(fresh);
+  } catch (err) {
+    log.warn('clear_leftovers_failed', { reason: errorName(err) });
+  }
+}
+
 /**
  * The worker invoke failed on the hot path: keep the message, mark the access token as expiring now (when there is a
  * refresh token) so the user's next message takes the refresh path, which resumes this message before itself, and
@@ -145,13 +167,7 @@ async function keepAfterFailedInvoke(ctx: ReceiverContext, activity: InboundActi
   token: StoredToken): Promise<MessageOutcome> {
   const kept = await ctx.conversations.addPendingMessage(user, activity.id as string, pending);
   if (kept === 'duplicate') return 'pending_invoke_failed';
-  if (token.refreshToken) {
-    try {
-      await ctx.tokens.expireAccessToken(token);
-    } catch (err) {
-      log.error('mark_for_resume_failed', { reason: errorName(err) });
-    }
-  }
+  if (token.refreshToken) await flagKept(ctx, token);
   await notify(ctx, conversationReferenceOf(activity), activity.id as string, KEPT_AFTER_FAILURE);
   return 'pending_invoke_failed';
 }

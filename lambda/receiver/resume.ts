@@ -65,8 +65,8 @@ export async function handOver(ctx: ReceiverContext, pending: readonly PendingMe
 
 /**
  * After a failed resume, stores the user's access token again with an expiry of one second from now (the stored
- * refresh token is kept): the next message then takes the refresh path, which resumes the leftover messages (in order)
- * before itself. The hot path stays at two AWS calls because it never looks for pending messages. `basis` is what the
+ * refresh token is kept) and flags leftovers (`lo`): the next message then takes the refresh path, which resumes the
+ * leftover messages (in order) before itself. The hot path stays at two AWS calls because it never looks for pending messages. `basis` is what the
  * caller stored (or read): if the user signed out since, nothing is written. Never throws; returns false if the write
  * failed (the messages then wait for the token's natural expiry or the next sign-in).
  */
@@ -74,7 +74,7 @@ export async function markForResume(ctx: ReceiverContext, user: UserKey, tokens:
   try {
     const stale: TokenSet = { accessToken: tokens.accessToken, expiresIn: 1 };
     if (tokens.scope !== undefined) stale.scope = tokens.scope;
-    await ctx.tokens.put(user, stale, basis);
+    await ctx.tokens.put(user, stale, basis, { flagLeftovers: true });
     log.info('marked_for_resume', {});
     return true;
   } catch (err) {

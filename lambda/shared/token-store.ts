@@ -13,6 +13,14 @@
  * | `upd` | last write, epoch seconds |
  * | `ttl` | `upd + refreshTtlSeconds` (default 90 days): DynamoDB deletes users who stopped talking to the bot |
  * | `gen` | sign-out generation: absent (0) until the user's first sign-out, then incremented by every sign-out |
+ * | `lo`  | leftovers flag: a counter, present while messages may be waiting for a hand-over although the user has tokens |
+ *
+ * Leftovers: a message kept because a hand-over to the worker failed (hot path, refresh path, sign-in), or kept while a
+ * sign-in completed (after its read of what was waiting), is found only by a later read of the pending messages. Every
+ * write that can leave one behind increments `lo` ({@link TokenStore.expireAccessToken}, `put` with
+ * `flagLeftovers`, every {@link TokenStore.prepareSignIn}); the refresh path reads it with the token (the `GetItem` it
+ * makes anyway), reads the pending messages only when it is present, and removes it once it handed every one over
+ * ({@link TokenStore.clearLeftovers}, conditioned on the value it read: a flag set meanwhile stays).
  *
  * Sign-out sticks: {@link TokenStore.signOut} does not delete the item, it removes the tokens and increments `gen` (a
  * tombstone that lives as long as a token item would). Every write of tokens ({@link TokenStore.put}) is conditioned
@@ -85,6 +93,8 @@ export interface StoredToken extends TokenBasis {
   scopes: string;
   /** Last write, epoch seconds. */
   updatedAt: number;
+  /** The leftovers flag (`lo`) as read: present when pending messages may be waiting for a hand-over. */
+  leftovers?: number;
 }
 
 /** Options of {@link TokenStore.put}. */
@@ -94,6 +104,11 @@ export interface PutTokenOptions {
    * response without `refresh_token` means the old one is still valid); `'remove'` deletes it.
    */
   missingRefreshToken?: 'keep' | 'remove';
+  /**
+   * Also flag leftovers (increment `lo`): the caller leaves pending messages behind (a failed hand-over), so the next
+   * refresh reads and resumes them. Default false (`lo` is left as it is).
+   */
+  flagLeftovers?: boolean;
 }
 
 /** Options of {@link TokenStore}. */
@@ -227,11 +242,14 @@ export class TokenStore {
    * the write carries the sign-out generation condition of {@link put}; with `notSignedOutSince` (epoch seconds the
    * sign-in's prompt was issued: no read needed) it fails on a sign-out since then. Either way the generation is kept
    * (writers prepared before a sign-out still fail), and the transaction fails with a condition on this item.
+   * The write flags leftovers (`lo`): a message kept while the sign-in completes (after its read of what is waiting) is
+   * then resumed by the user's first refresh.
    */
   async prepareSignIn(user: UserKey, tokens: TokenSet, basis: TokenBasis | { notSignedOutSince: number }):
   Promise<{ stored: StoredToken; update: (expiresAt?: number) => Update }> {
     if ('generation' in basis) checkBasis(basis);
-    const prepared = await this.prepareUpdate(user, tokens, 'generation' in basis ? basis : undefined, {});
+    // Flagged: a message kept after this sign-in's read of what is waiting is found by the first refresh.
+    const prepared = await this.prepareUpdate(user, tokens, 'generation' in basis ? basis : undefined, { flagLeftovers: true });
     const { u, values } = prepared;
     let update = prepared.update;
     if (!('generation' in basis)) {
@@ -310,6 +328,11 @@ export class TokenStore {
       names['#rkid'] = 'rkid';
       expr += ' REMOVE #rt, #rkid';
     }
+    if (opts.flagLeftovers) {
+      names['#lo'] = 'lo';
+      values[':one'] = { N: '1' };
+      expr += ' ADD #lo :one';
+    }
     const update: Update = {
       TableName: this.tableName,
       Key: { pk: { S: `${u.tenantId}#${u.aadObjectId}` } },
@@ -354,23 +377,46 @@ export class TokenStore {
   }
 
   /**
-   * Marks the stored access token as expiring now (`exp = now + 1`; ciphertexts, refresh token and scopes stay), so the
-   * user's next message takes the refresh path, which hands leftover messages to the worker before itself. One
-   * `UpdateItem`, no KMS call, conditioned on the sign-out generation of `stored` and on a stored access token; false
-   * when that condition failed (signed out or deleted meanwhile: nothing written).
+   * Marks the stored access token as expiring now (`exp = now + 1`; ciphertexts, refresh token and scopes stay) and
+   * flags leftovers (`lo`), so the user's next message takes the refresh path, which hands the leftover messages to the
+   * worker before itself. One `UpdateItem`, no KMS call, conditioned on the sign-out generation of `stored` and on a
+   * stored access token; false when that condition failed (signed out or deleted meanwhile: nothing written).
    */
   async expireAccessToken(stored: StoredToken): Promise<boolean> {
     const nowS = Math.floor(this.now() / 1000);
-    const values: Record<string, AttributeValue> = { ':exp': { N: String(nowS + 1) } };
+    const values: Record<string, AttributeValue> = { ':exp': { N: String(nowS + 1) }, ':one': { N: '1' } };
     if (stored.generation > 0) values[':gen'] = { N: String(stored.generation) };
     try {
       await this.ddb.send(new UpdateItemCommand({
         TableName: this.tableName,
         Key: { pk: { S: tokenKey(stored.user) } },
-        UpdateExpression: 'SET #exp = :exp',
+        UpdateExpression: 'SET #exp = :exp ADD #lo :one',
         ConditionExpression: `attribute_exists(#at) AND ${stored.generation > 0 ? '#gen = :gen' : 'attribute_not_exists(#gen)'}`,
-        ExpressionAttributeNames: { '#exp': 'exp', '#at': 'at', '#gen': 'gen' },
+        ExpressionAttributeNames: { '#exp': 'exp', '#at': 'at', '#gen': 'gen', '#lo': 'lo' },
         ExpressionAttributeValues: values,
+      }));
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Removes the leftovers flag after every leftover message was handed over: one `UpdateItem`, conditioned on the flag
+   * still having the value `stored` holds (as read or written by the caller before it read the pending messages), so a
+   * flag set since (a message kept after that read) stays. No-op without a flag; false when the condition failed.
+   */
+  async clearLeftovers(stored: StoredToken): Promise<boolean> {
+    if (stored.leftovers === undefined) return true;
+    try {
+      await this.ddb.send(new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: { pk: { S: tokenKey(stored.user) } },
+        UpdateExpression: 'REMOVE #lo',
+        ConditionExpression: '#lo = :lo',
+        ExpressionAttributeNames: { '#lo': 'lo' },
+        ExpressionAttributeValues: { ':lo': { N: String(stored.leftovers) } },
       }));
       return true;
     } catch (err) {
@@ -422,6 +468,8 @@ export class TokenStore {
       updatedAt,
       generation: generationOf(item),
     };
+    const lo = Number(item.lo?.N);
+    if (Number.isSafeInteger(lo)) stored.leftovers = lo;
     const rt = ciphertextList(item.rt);
     if (rt) {
       stored.refreshToken = { keyId: item.rkid?.S || keyId, ciphertexts: rt, encryptionContext: tokenEncryptionContext(this.appId, u, 'refresh_token') };

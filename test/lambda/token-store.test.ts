@@ -190,6 +190,41 @@ describe('TokenStore', () => {
   });
 });
 
+describe('leftovers flag (lo)', () => {
+  test('a failed hand-over flags, a sign-in flags, a plain put keeps the flag; clearLeftovers removes only the value it read', async () => {
+    const user = freshUser();
+    const tokens = { accessToken: jwt(900), refreshToken: jwt(300), expiresIn: 3600 };
+    const plain = await newStore().put(user, tokens, NEVER);
+    expect(plain.leftovers).toBeUndefined();
+    expect(await newStore().clearLeftovers(plain)).toBe(true); // nothing to clear: no call
+    // A hand-over failed on the hot path: expired and flagged.
+    expect(await newStore().expireAccessToken(plain)).toBe(true);
+    const flagged = await newStore().get(user);
+    expect(flagged?.leftovers).toBe(1);
+    // The refresh stores new tokens without touching the flag, and sees it in what it wrote.
+    const refreshed = await newStore().put(user, tokens, flagged!);
+    expect(refreshed.leftovers).toBe(1);
+    // A message kept (and flagged) after the refresh read the pending messages: its clear must not remove that flag.
+    await newStore().put(user, { accessToken: jwt(900), expiresIn: 1 }, refreshed, { flagLeftovers: true });
+    expect(await newStore().clearLeftovers(refreshed)).toBe(false);
+    const again = await newStore().get(user);
+    expect(again?.leftovers).toBe(2);
+    expect(await newStore().clearLeftovers(again!)).toBe(true);
+    expect((await rawItem(user))?.lo).toBeUndefined();
+    expect((await newStore().get(user))?.leftovers).toBeUndefined();
+  });
+
+  test('a sign-in\'s token write flags leftovers (a message kept while it completes is found by the first refresh)', async () => {
+    const user = freshUser();
+    const { update } = await newStore().prepareSignIn(user, { accessToken: jwt(900), refreshToken: jwt(300), expiresIn: 3600 }, NEVER);
+    await ddb.send(new UpdateItemCommand(update()));
+    expect((await newStore().get(user))?.leftovers).toBe(1);
+    const second = await newStore().prepareSignIn(user, { accessToken: jwt(900), expiresIn: 3600 }, { notSignedOutSince: Math.floor(clock / 1000) });
+    await ddb.send(new UpdateItemCommand(second.update()));
+    expect((await newStore().get(user))?.leftovers).toBe(2);
+  });
+});
+
 describe('sign-out sticks (the sign-out generation)', () => {
   test('a refresh that read the tokens before the sign-out cannot write them back; a fresh sign-in afterwards can', async () => {
     const store = newStore();

@@ -7,7 +7,7 @@
  * once and in order, the user was told what happened (card, notice or page), and the tables hold no leftovers.
  * Teams redelivers an activity it got a 5xx for; the tests do the same (same activity, same id).
  */
-import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -17,6 +17,7 @@ import { captureLogs, scanLogLines, type LogCapture } from './support/log-scan';
 import { applyEnv, loadReceiver, type ReceiverHandler, type ReceiverResult } from './support/receiver';
 import {
   callbackEvent,
+  expireToken as expireWorldToken,
   findOpenUrl,
   lastSignInUrl,
   messageActivity,
@@ -124,13 +125,7 @@ async function pendingOf(u: WorldUser): Promise<number> {
 }
 
 async function expireToken(u: WorldUser): Promise<void> {
-  await world.ddb.send(new UpdateItemCommand({
-    TableName: world.tokenTable,
-    Key: { pk: { S: `${u.tid}#${u.oid}` } },
-    UpdateExpression: 'SET #exp = :e',
-    ExpressionAttributeNames: { '#exp': 'exp' },
-    ExpressionAttributeValues: { ':e': { N: String(Math.floor(Date.now() / 1000) - 10) } },
-  }));
+  await expireWorldToken(world, u);
 }
 
 async function signedInUser(): Promise<WorldUser> {

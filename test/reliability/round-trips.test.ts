@@ -2,11 +2,12 @@
  * Round trips per path, counted at the local servers (issue 6, item 4), as a regression test: the benchmark reports
  * them, this test fails the build when they change. A warm container (JWKS, client secret, bot token, base URL
  * cached) on the hot path makes exactly two AWS calls — GetItem on the token table and Invoke of the worker — and
- * nothing else: no KMS, no Secrets Manager, no SSM, no IdP, no Bot Connector, no JWKS fetch.
+ * nothing else: no KMS, no Secrets Manager, no SSM, no IdP, no Bot Connector, no JWKS fetch. The refresh makes 6 (its
+ * floor) and reads the pending messages only when the token item flags leftovers (issue 12, point 3).
  */
 import { captureLogs, scanLogLines, type LogCapture } from './support/log-scan';
 import { applyEnv, loadReceiver, type ReceiverHandler } from './support/receiver';
-import { callbackEvent, lastSignInUrl, messageActivity, messageEvent, startWorld, type World } from './support/world';
+import { callbackEvent, expireToken, lastSignInUrl, messageActivity, messageEvent, startWorld, type World } from './support/world';
 import { setLogSink } from '../../lambda/shared/log';
 
 jest.setTimeout(120_000);
@@ -95,6 +96,63 @@ test('first contact, callback and hot path make exactly the documented calls', a
     for (let i = 0; i < 5; i++) await send(0, `hot path message ${i}`);
   });
   expect(hot).toEqual({ aws: { GetItem: 5 }, moto: {}, invokes: 5, connector: 0, idpToken: 0, jwks: 0 });
+});
+
+/** Makes user `i`'s access token expire (straight to DynamoDB Local: not counted), so the next message refreshes. */
+const expire = (i: number) => expireToken(world, world.users[i]);
+
+/** Message ids the worker stand-in received for user `i`, in order. */
+function workerIds(i: number): string[] {
+  return world.lambda.records
+    .map((r) => r.payload as { conversation: { user: { aadObjectId: string } }; message: { id: string } })
+    .filter((p) => p.conversation.user.aadObjectId === world.users[i].oid)
+    .map((p) => p.message.id);
+}
+
+/** The refresh's floor (issue 12, point 3): GetItem token, Decrypt refresh token, Encrypt ×2, UpdateItem token, Invoke. */
+const ORDINARY_REFRESH = { aws: { GetItem: 1, UpdateItem: 1 }, moto: { Decrypt: 1, Encrypt: 2 }, invokes: 1, connector: 0, idpToken: 1, jwks: 0 };
+
+test('refresh makes 6 AWS calls; it reads the pending messages only when the token item flags leftovers', async () => {
+  // User 0 signed in above. A sign-in flags leftovers (a message kept while it completed is found later), so the
+  // first refresh after it also reads the pending messages (none) and removes the flag.
+  await expire(0);
+  const afterSignIn = await counted(() => send(0, 'first refresh after the sign-in'));
+  expect(afterSignIn).toEqual({ ...ORDINARY_REFRESH, aws: { GetItem: 1, UpdateItem: 2, Query: 1 } });
+
+  for (let i = 0; i < 2; i++) {
+    await expire(0);
+    const ordinary = await counted(() => send(0, `ordinary refresh ${i}`));
+    expect(ordinary).toEqual(ORDINARY_REFRESH);
+    const total = Object.values(ordinary.aws).reduce((a, b) => a + b, 0) + Object.values(ordinary.moto).reduce((a, b) => a + b, 0) + ordinary.invokes;
+    expect(total).toBe(6);
+  }
+});
+
+test('a failed hand-over flags the token item: the next message refreshes and resumes the leftover exactly once, first', async () => {
+  const before = workerIds(0).length;
+  // The Invoke API fails for longer than the SDK retries: the hot-path message is kept and the token item flagged.
+  world.lambda.failNext(500, 3);
+  const kept = messageActivity(world, world.users[0], 'kept after a failed hand-over');
+  secrets.add('kept after a failed hand-over');
+  expect((await handler(messageEvent(kept, jwt))).statusCode).toBe(200);
+  await world.lambda.idle();
+  expect(workerIds(0).slice(before)).toEqual([]);
+
+  const next = messageActivity(world, world.users[0], 'the next message');
+  secrets.add('the next message');
+  const resumed = await counted(async () => {
+    expect((await handler(messageEvent(next, jwt))).statusCode).toBe(200);
+  });
+  // The ordinary refresh + reading the pending messages, deleting the one handed over, removing the flag; 2 invokes.
+  expect(resumed).toEqual({ ...ORDINARY_REFRESH, aws: { GetItem: 1, UpdateItem: 2, Query: 1, DeleteItem: 1 }, invokes: 2 });
+  expect(workerIds(0).slice(before)).toEqual([kept.id, next.id]);
+
+  // The flag is gone: the next refresh is ordinary again, and the leftover is not handed over a second time.
+  await expire(0);
+  expect(await counted(() => send(0, 'after the leftover'))).toEqual(ORDINARY_REFRESH);
+  const ids = workerIds(0).slice(before);
+  expect(ids.filter((id) => id === kept.id)).toHaveLength(1);
+  expect(ids).toHaveLength(3);
 });
 
 test('a forged or expired state on the callback costs no AWS call at all (issue 11, point 3)', async () => {

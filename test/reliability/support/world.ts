@@ -6,7 +6,7 @@
  * Everything listens on 127.0.0.1 and `stop()` ends every server this module started.
  */
 import { randomUUID } from 'node:crypto';
-import { DynamoDBClient, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, ScanCommand, UpdateItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { startFaultProxy, type FaultProxy } from './fault-proxy';
 import { startBotConnector, type BotConnectorStub } from '../../support/bot-connector-stub';
 import { startBotFrameworkIdentity, type BotFrameworkIdentity } from '../../support/botframework-jwks';
@@ -301,6 +301,20 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
     }
     throw err;
   }
+}
+
+/**
+ * Makes `user`'s stored access token expired (`exp` 10 s ago; straight to DynamoDB Local, so a counting proxy does not
+ * see it): their next message takes the refresh path.
+ */
+export async function expireToken(world: Pick<World, 'ddb' | 'tokenTable'>, user: Pick<WorldUser, 'tid' | 'oid'>): Promise<void> {
+  await world.ddb.send(new UpdateItemCommand({
+    TableName: world.tokenTable,
+    Key: { pk: { S: `${user.tid}#${user.oid}` } },
+    UpdateExpression: 'SET #exp = :e',
+    ExpressionAttributeNames: { '#exp': 'exp' },
+    ExpressionAttributeValues: { ':e': { N: String(Math.floor(Date.now() / 1000) - 10) } },
+  }));
 }
 
 /** The `Action.OpenUrl` target (Entra authorize URL) of the last sign-in card posted into `conversationId`. */
