@@ -11,16 +11,24 @@
 import { BedrockAgentRuntimeClient } from '@aws-sdk/client-bedrock-agent-runtime';
 // eslint-disable-next-line import/no-extraneous-dependencies
 import { BedrockRuntimeClient, Message } from '@aws-sdk/client-bedrock-runtime';
+// eslint-disable-next-line import/no-extraneous-dependencies
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+// eslint-disable-next-line import/no-extraneous-dependencies
+import { KMSClient } from '@aws-sdk/client-kms';
 import { readAttachments, refusalNote } from './attachments';
 import { converseTurn } from './bedrock';
 import { citationEntity } from './citations';
 import { AssistantConfig, loadAssistantConfig } from './config';
 import { retrieve, Source, sourcesBlock } from './knowledge-base';
+import { ConversationMemory, MemoryOwner, memoryMessages, MemoryTurn } from './memory';
 import { userContent } from './prompt';
 import { TeamsStream } from './teams-stream';
 import { runTool, ToolName, TOOLS } from './tools';
 import { TypingIndicator } from './typing';
 import { DEFAULT_APOLOGY, defineWorker, WorkerArgs } from '../../kit';
+import { AWS_SDK_CLIENT_OPTIONS } from '../shared/aws-sdk-options';
+import { loadConfig, requireConfigValue } from '../shared/config';
+import { TokenCipher } from '../shared/crypto';
 
 /** What the assistant runs with (created once per container; tests pass their own). */
 export interface AssistantDeps {
@@ -28,6 +36,8 @@ export interface AssistantDeps {
   bedrock: BedrockRuntimeClient;
   /** Bedrock Agent Runtime, for knowledge-base retrieval (when `cfg.knowledgeBaseId` is set). */
   knowledge?: BedrockAgentRuntimeClient;
+  /** The conversation memory (when `cfg.memoryTurns` > 0). */
+  memory?: ConversationMemory;
 }
 
 let setup: AssistantDeps | undefined;
@@ -39,14 +49,35 @@ function once(): AssistantDeps {
     const bedrock = new BedrockRuntimeClient({ maxAttempts: 4, region: cfg.modelRegion });
     // The knowledge base lives in the function's region.
     const knowledge = cfg.knowledgeBaseId ? new BedrockAgentRuntimeClient({ maxAttempts: 4 }) : undefined;
-    setup = { cfg, bedrock, knowledge };
+    setup = { cfg, bedrock, knowledge, memory: cfg.memoryTurns > 0 ? memoryFromEnv(cfg.memoryTurns) : undefined };
   }
   return setup;
+}
+
+/** The memory store on the conversation table and the bot's key (the worker's `TDAB_*` settings). */
+function memoryFromEnv(turns: number): ConversationMemory {
+  const config = loadConfig(process.env);
+  const kms = new KMSClient(AWS_SDK_CLIENT_OPTIONS);
+  return new ConversationMemory({
+    ddb: new DynamoDBClient(AWS_SDK_CLIENT_OPTIONS),
+    cipher: new TokenCipher({ kms, keyId: requireConfigValue(config, 'kmsKeyArn') }),
+    tableName: requireConfigValue(config, 'conversationTable'),
+    appId: config.appId,
+    turns,
+  });
+}
+
+/** Whose memory this message belongs to (none without the user's ids). */
+function ownerOf(args: WorkerArgs): MemoryOwner | undefined {
+  const { tenantId, aadObjectId } = args.user;
+  return tenantId && aadObjectId ? { conversationId: args.conversation.conversation.id, tenantId, aadObjectId } : undefined;
 }
 
 /** What the model is given for one message, and what the answer needs afterwards. */
 interface Prepared {
   messages: Message[];
+  /** The remembered turns (to append this one to). */
+  earlier: MemoryTurn[];
   /** The knowledge-base sources (for citations). */
   sources: Source[];
   /** The attachments that were not read, for the user (undefined: none). */
@@ -55,8 +86,10 @@ interface Prepared {
 
 /** The conversation for the model: the user's turn with its sources and attachments (retrieved and read in parallel). */
 async function prepare(args: WorkerArgs, deps: AssistantDeps): Promise<Prepared> {
-  const { cfg, knowledge } = deps;
-  const [sources, attachments] = await Promise.all([
+  const { cfg, knowledge, memory } = deps;
+  const owner = ownerOf(args);
+  const [earlier, sources, attachments] = await Promise.all([
+    memory && owner ? memory.load(owner) : Promise.resolve([]),
     cfg.knowledgeBaseId && knowledge && args.text.trim() !== '' ? retrieve(knowledge, cfg.knowledgeBaseId, args.text) : Promise.resolve([]),
     args.message.attachments.length > 0 ? readAttachments(args) : Promise.resolve({ blocks: [], refused: [] }),
   ]);
@@ -64,7 +97,7 @@ async function prepare(args: WorkerArgs, deps: AssistantDeps): Promise<Prepared>
   const content = userContent({
     question: args.text, guarded: cfg.guardrail !== undefined, sources: sourcesBlock(sources), attachments: attachments.blocks, note,
   });
-  return { messages: [{ role: 'user', content }], sources, note };
+  return { messages: [...memoryMessages(earlier), { role: 'user', content }], earlier, sources, note };
 }
 
 /** Answers one message (the kit calls it once per claimed message). */
@@ -75,7 +108,7 @@ export async function answer(args: WorkerArgs, deps = once()): Promise<void> {
   await typing.start();
   const stream = new TeamsStream(args, personal, cfg.updateIntervalMs, () => typing.stop());
   try {
-    const { messages, sources, note } = await prepare(args, deps);
+    const { messages, earlier, sources, note } = await prepare(args, deps);
     const result = await converseTurn(bedrock, cfg, messages, {
       onText: (d) => stream.append(d),
       onToolUse: (name) => stream.inform(`Looking at ${TOOLS[name as ToolName]?.label ?? name}…`),
@@ -93,6 +126,9 @@ export async function answer(args: WorkerArgs, deps = once()): Promise<void> {
     });
     const text = result.text.trim() === '' ? 'I have no answer to that.' : result.text;
     await stream.finish(note ? `${text}\n\n_${note}_` : text, citations ? [citations] : []);
+    const owner = ownerOf(args);
+    // A blocked exchange is not remembered (the guardrail's message is no answer to build on).
+    if (deps.memory && owner && !result.guardrailIntervened) await deps.memory.append(owner, earlier, { q: args.text, a: text, at: Date.now() });
   } catch (err) {
     if (!stream.started) throw err; // nothing posted yet: the kit sends its one apology (and Lambda retries)
     args.log.error('assistant_failed_while_streaming', { activityId: args.message.id, error: err });

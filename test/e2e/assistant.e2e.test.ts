@@ -7,13 +7,14 @@ import { createServer, IncomingHttpHeaders, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { BedrockAgentRuntimeClient } from '@aws-sdk/client-bedrock-agent-runtime';
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { defineWorker, WorkerError, WorkerHandler } from '../../kit';
 import { shareId } from '../../lambda/assistant/attachments';
 import { loadAssistantConfig } from '../../lambda/assistant/config';
 import { answer } from '../../lambda/assistant/index';
+import { ConversationMemory, MEMORY_TTL_SECONDS } from '../../lambda/assistant/memory';
 import { TOOL_RESULT_MAX_CHARS } from '../../lambda/assistant/tools';
 import { ConversationReference, WorkerEvent } from '../../lambda/shared/contract';
 import { TokenCipher } from '../../lambda/shared/crypto';
@@ -33,6 +34,10 @@ let handler: WorkerHandler;
 let cipher: TokenCipher;
 let runtime: BedrockRuntimeClient;
 let knowledge: BedrockAgentRuntimeClient;
+let ddb: DynamoDBClient;
+/** The memory store for the next events (off unless a test sets it; afterEach clears it). */
+let memory: ConversationMemory | undefined;
+afterEach(() => { memory = undefined; });
 const BASE_ENV = { TDAB_ASSISTANT_MODEL_ID: MODEL, TDAB_ASSISTANT_TOOLS: 'profile,calendar', TDAB_ASSISTANT_STREAM_INTERVAL_MS: '0' };
 /** The assistant's settings for the next events (a test may change them; afterEach restores them). */
 let cfg = loadAssistantConfig(BASE_ENV);
@@ -48,12 +53,13 @@ beforeAll(async () => {
   restoreEnv = applyTestAwsEnv(world.aws);
   const kms = new KMSClient(awsClientConfig(world.aws.motoEndpoint));
   const dynamodb = new DynamoDBClient(awsClientConfig(world.aws.dynamodbEndpoint));
+  ddb = dynamodb;
   const secretsManager = new SecretsManagerClient(awsClientConfig(world.aws.motoEndpoint));
   runtime = new BedrockRuntimeClient({ endpoint: bedrock.endpoint, region: 'us-east-1', maxAttempts: 4, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
   knowledge = new BedrockAgentRuntimeClient({ endpoint: bedrock.endpoint, region: 'us-east-1', maxAttempts: 4, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
   clients.push(kms, dynamodb, secretsManager, runtime, knowledge);
   cipher = new TokenCipher({ kms, keyId: world.keyArn });
-  handler = defineWorker((args) => answer(args, { cfg, bedrock: runtime, knowledge }), {
+  handler = defineWorker((args) => answer(args, { cfg, bedrock: runtime, knowledge, memory }), {
     env: { ...world.workerEnv, TDAB_KMS_KEY_ARN: world.keyArn }, clients: { dynamodb, kms, secretsManager },
   });
 }, 180_000);
@@ -64,14 +70,14 @@ afterAll(async () => {
   await Promise.all([world?.stop(), bedrock?.stop()]);
 });
 
-async function event(text: string, conversationType: 'personal' | 'groupChat' = 'personal'): Promise<{ event: WorkerEvent; token: string }> {
+async function event(text: string, conversationType: 'personal' | 'groupChat' = 'personal', conversationId?: string): Promise<{ event: WorkerEvent; token: string }> {
   n++;
   const token = `assistant-user-token-${n}`;
   world.graph.addUser(token, { id: OID, displayName: 'Ada Lovelace' });
   const conversation: Omit<ConversationReference, 'activityId'> = {
     serviceUrl: world.bc.serviceUrl,
     channelId: 'msteams',
-    conversation: { id: conversationType === 'personal' ? `a:1assistant${n}` : `19:assistant${n}@thread.v2`, conversationType, tenantId: TENANT },
+    conversation: { id: conversationId ?? (conversationType === 'personal' ? `a:1assistant${n}` : `19:assistant${n}@thread.v2`), conversationType, tenantId: TENANT },
     bot: { id: `28:${APP_ID}`, name: 'Bot' },
     user: { id: '29:1ada', aadObjectId: OID, name: 'Ada' },
   };
@@ -381,4 +387,41 @@ test('attachments: an inline image (bot token, Bot Connector host) and a shared 
     sharepoint.server.close();
     foreign.server.close();
   }
+}, 60_000);
+
+test('memory: the last turns of this user in this conversation, encrypted in the conversation table with a TTL, given to the model before the question', async () => {
+  memory = new ConversationMemory({ ddb, cipher, tableName: 'conversations', appId: APP_ID, turns: 2 });
+  const conv = `a:1memory${n}`;
+  const ask = async (text: string, answerText: string) => {
+    bedrock.script({ text: answerText });
+    const { event: ev } = await event(text, 'personal', conv);
+    const before = bedrock.requests.length;
+    await expect(handler(ev)).resolves.toEqual({ status: 'replied' });
+    return bedrock.requests[before].body.messages.map((m: any) => `${m.role}: ${m.content.map((c: any) => c.text ?? c.guardContent?.text?.text).join('')}`);
+  };
+  expect(await ask('My project is called Falcon.', 'Noted: Falcon.')).toEqual(['user: My project is called Falcon.']);
+  expect(await ask('It ships in March.', 'Noted: March.')).toEqual([
+    'user: My project is called Falcon.', 'assistant: Noted: Falcon.', 'user: It ships in March.',
+  ]);
+  // Two turns kept: the first one is gone by the third question.
+  expect(await ask('What is my project called and when does it ship?', 'Falcon, in March.')).toEqual([
+    'user: My project is called Falcon.', 'assistant: Noted: Falcon.', 'user: It ships in March.', 'assistant: Noted: March.',
+    'user: What is my project called and when does it ship?',
+  ]);
+  expect((await ask('And again?', 'Falcon.')).slice(0, 1)).toEqual(['user: It ships in March.']);
+  // Stored encrypted (no plaintext in the item) under the worker's key prefix, with a TTL about a week ahead.
+  const key = ConversationMemory.key({ conversationId: conv, tenantId: TENANT, aadObjectId: OID });
+  expect(key.startsWith('worker#memory#')).toBe(true);
+  const item = (await ddb.send(new GetItemCommand({ TableName: 'conversations', Key: { pk: { S: key }, sk: { S: 'memory' } } }))).Item!;
+  expect(item.data.S).not.toContain('Falcon');
+  expect(JSON.parse(item.data.S!).encryptionContext).toEqual({ appId: APP_ID, tenantId: TENANT, aadObjectId: OID, purpose: 'assistant_memory' });
+  const ttl = Number(item.ttl.N);
+  expect(ttl).toBeGreaterThan(Date.now() / 1000 + MEMORY_TTL_SECONDS - 3600);
+  expect(ttl).toBeLessThanOrEqual(Date.now() / 1000 + MEMORY_TTL_SECONDS);
+  // Another conversation of the same user starts without memory.
+  bedrock.script({ text: 'Hello.' });
+  const { event: other } = await event('hi', 'personal');
+  const before = bedrock.requests.length;
+  await handler(other);
+  expect(bedrock.requests[before].body.messages).toHaveLength(1);
 }, 60_000);
