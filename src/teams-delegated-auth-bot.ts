@@ -412,7 +412,7 @@ export class TeamsDelegatedAuthBot extends Construct {
     acknowledgeCompliance(this, {
       tables: [this.tokenTable, this.conversationTable],
       createdSecret: this.createdSecret ? this.botSecret : undefined,
-      roles: ['ReceiverRole', 'WorkerRole', 'BaseUrlProviderRole', 'BaseUrl'].map((child) => this.node.tryFindChild(child)).filter((c) => c !== undefined),
+      roles: ['ReceiverRole', 'ReceiverSelfInvoke', 'WorkerRole', 'BaseUrlProviderRole', 'BaseUrl'].map((child) => this.node.tryFindChild(child)).filter((c) => c !== undefined),
       receiver: this.receiver,
       defaultWorker: props.worker === undefined ? this.worker : undefined,
       receiverReserved: config.receiverReservedConcurrency !== undefined,
@@ -715,7 +715,22 @@ export class TeamsDelegatedAuthBot extends Construct {
     // state + PKCE on the callback. Teams and browsers cannot sign requests with SigV4.
     const url = fn.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });
     this.grantReceiverAccess(role, baseUrlParameter?.arn);
+    this.grantResumeContinuation(fn, role);
     return { fn, logGroup, url };
+  }
+
+  /**
+   * The receiver may invoke itself (the resume continuation: docs/receiver.md, "Resume"), and nothing else may be
+   * invoked through this statement. It lives in a policy of its own: in the role's default policy the function's ARN
+   * would make the function depend on a policy that references it (a CloudFormation cycle). Until this policy exists
+   * (the first minutes of the first deployment), a continuation fails and the receiver falls back to resuming at the
+   * user's next message.
+   */
+  private grantResumeContinuation(fn: lambda.Function, role: iam.Role): void {
+    new iam.Policy(this, 'ReceiverSelfInvoke', {
+      roles: [role],
+      statements: [new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [fn.functionArn] })],
+    });
   }
 
   /** What the operator copies into Azure, Entra ID and the Teams app package. */

@@ -12,8 +12,8 @@
  *    aud, exp, nonce) and that its tid/oid are the user the state was issued for; mismatch (another member of a group
  *    chat, another account): 403 page naming it, nothing stored, and the state stays usable by the user it is for
  * 5. complete the sign-in (./sign-in.ts: one transaction stores the tokens, marks the state used, releases the prompt
- *    and the messages handed to the worker); a state used meanwhile (a double click): 400 page; answer the page that
- *    sends the user back to Teams
+ *    and the messages handed to the worker within the resume budget; a resume continuation hands over the rest); a
+ *    state used meanwhile (a double click): 400 page; answer the page that sends the user back to Teams
  */
 import { RequestError } from './activity';
 import { ConfigurationError, type ReceiverContext } from './context';
@@ -219,10 +219,14 @@ export async function handleCallback(rawQueryString: string | undefined, ctx: Re
     };
   }
   if (result === 'state_used') return failure('state_used', 400, 'Sign-in link expired', EXPIRED_LINK, link);
-  log.info('signed_in', { resumed: result.resumed, remaining: result.remaining });
+  log.info('signed_in', { resumed: result.resumed, continued: result.continued, remaining: result.remaining });
   return {
     reason: result.remaining === 0 ? 'signed_in' : 'signed_in_partial_resume',
-    page: signedInPage({ deepLink: link.href, resumed: result.resumed, remaining: result.remaining === 0 ? 0 : Math.max(result.remaining, 1) }),
+    page: signedInPage({
+      deepLink: link.href,
+      resumed: result.resumed + result.continued,
+      remaining: result.remaining === 0 ? 0 : Math.max(result.remaining, 1),
+    }),
   };
 }
 

@@ -6,6 +6,7 @@ import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 /* eslint-enable import/no-extraneous-dependencies */
+import type { ResumeContinuationEvent, ResumeScheduler } from './resume';
 import { SignInStates } from './sign-in-state';
 import { isHttpsOrLoopback } from '../../src/private/shared-data';
 import { BotAppTokenProvider, BotConnectorClient } from '../shared/bot-connector';
@@ -56,6 +57,11 @@ export interface ReceiverContext {
   readonly oauth: EntraOAuthClient;
   readonly connector: BotConnectorClient;
   readonly worker: WorkerInvoker;
+  /**
+   * Invokes this receiver itself with a resume continuation (./resume.ts); undefined outside Lambda (no
+   * `AWS_LAMBDA_FUNCTION_NAME`): what a request's resume budget leaves then waits for the user's next message.
+   */
+  readonly resumeScheduler?: ResumeScheduler;
   /** Issues and verifies the self-authenticating sign-in states and SSO exchange ids (keys derived from the bot's secret). */
   readonly signInStates: SignInStates;
   /** The receiver's public base URL, no trailing slash (PUBLIC_BASE_URL, else the SSM parameter, read once). */
@@ -68,18 +74,33 @@ export interface ReceiverContext {
   now(): number;
 }
 
+/** Invokes `functionName` asynchronously (InvocationType Event) with `payload` as JSON; throws unless Lambda answered 202. */
+async function invokeEvent(lambda: LambdaClient, functionName: string, payload: unknown): Promise<void> {
+  const out = await lambda.send(new InvokeCommand({
+    FunctionName: functionName,
+    InvocationType: 'Event',
+    Payload: new TextEncoder().encode(JSON.stringify(payload)),
+  }));
+  if (out.StatusCode !== 202) throw new Error(`invoke answered ${out.StatusCode}`);
+}
+
 /** The worker invoker over a LambdaClient. */
 export class LambdaWorkerInvoker implements WorkerInvoker {
   constructor(private readonly lambda: LambdaClient, private readonly functionName: string) {}
 
   /** Invokes the worker with InvocationType Event; throws unless Lambda answered 202. */
   async invoke(event: WorkerEvent): Promise<void> {
-    const out = await this.lambda.send(new InvokeCommand({
-      FunctionName: this.functionName,
-      InvocationType: 'Event',
-      Payload: new TextEncoder().encode(JSON.stringify(event)),
-    }));
-    if (out.StatusCode !== 202) throw new Error(`worker invoke answered ${out.StatusCode}`);
+    await invokeEvent(this.lambda, this.functionName, event);
+  }
+}
+
+/** The resume continuation over a LambdaClient: the receiver invokes itself (its own function name, from Lambda). */
+export class LambdaResumeScheduler implements ResumeScheduler {
+  constructor(private readonly lambda: LambdaClient, private readonly functionName: string) {}
+
+  /** Invokes the receiver with InvocationType Event; throws unless Lambda answered 202. */
+  async schedule(event: ResumeContinuationEvent): Promise<void> {
+    await invokeEvent(this.lambda, this.functionName, event);
   }
 }
 
@@ -130,7 +151,8 @@ export function baseUrlReader(ssm: SSMClient, config: Pick<ResolvedConfig, 'publ
 }
 
 /** Builds the receiver context from the configuration and the container's AWS clients. No I/O. */
-export function createReceiverContext(config: ResolvedConfig, clients: AwsClients, opts: { now?: () => number } = {}): ReceiverContext {
+export function createReceiverContext(config: ResolvedConfig, clients: AwsClients,
+  opts: { now?: () => number; selfFunction?: string } = {}): ReceiverContext {
   const now = opts.now ?? Date.now;
   const required = (value: string | undefined, what: string): string => {
     if (!value) throw new ConfigurationError(`${what} is not configured`);
@@ -163,6 +185,9 @@ export function createReceiverContext(config: ResolvedConfig, clients: AwsClient
   const connector = new BotConnectorClient({ tokens: botTokens, serviceUrlHosts: config.serviceUrlHosts });
   const authenticator = createBotFrameworkAuthenticator(config);
   const worker = new LambdaWorkerInvoker(clients.lambda, required(config.workerFunction, 'the worker function'));
+  // Lambda sets AWS_LAMBDA_FUNCTION_NAME in every function's environment: the receiver's own name, which the
+  // construct cannot write into the receiver's environment without a reference from the function to itself.
+  const selfFunction = opts.selfFunction ?? process.env.AWS_LAMBDA_FUNCTION_NAME;
   return {
     config,
     authenticator,
@@ -171,6 +196,7 @@ export function createReceiverContext(config: ResolvedConfig, clients: AwsClient
     oauth,
     connector,
     worker,
+    ...(selfFunction ? { resumeScheduler: new LambdaResumeScheduler(clients.lambda, selfFunction) } : {}),
     signInStates: new SignInStates(clientSecret, config.appId),
     baseUrl,
     redirectUri: async () => joinUrl(await baseUrl(), config.callbackPath),

@@ -12,6 +12,7 @@ import { ConfigurationError, createReceiverContext, type AwsClients, type Receiv
 import { handleInvoke } from './invoke';
 import { handleMessage } from './messages';
 import type { HttpResult } from './pages';
+import { continueResume, isResumeContinuation, type ResumeContinuationEvent } from './resume';
 import { AWS_SDK_CLIENT_OPTIONS } from '../shared/aws-sdk-options';
 import { AuthError } from '../shared/botframework-auth';
 import { loadConfig, type ResolvedConfig } from '../shared/config';
@@ -23,6 +24,8 @@ import { countMetric, flushMetrics, METRIC, startMetrics } from '../shared/metri
  * - `POST {messagingPath}`: Bot Framework activities from Teams (messages.ts, invoke.ts)
  * - `GET {callbackPath}`: the OAuth redirect from Entra ID (callback.ts)
  * Anything else: 404 (unknown path) or 405 (known path, wrong method). See docs/receiver.md for the status codes.
+ * Besides function URL requests, the receiver takes one other event: the resume continuation it sends itself
+ * (resume.ts; no `requestContext`, so no HTTP request can have its shape).
  */
 
 // Per container: the SDK clients, created once at module scope, with the handlers' timeouts and attempts.
@@ -98,6 +101,7 @@ export function createHandler(getContext: () => ReceiverContext): (event: Functi
     const started = Date.now();
     startMetrics('Receiver');
     resetLogKeys(invocation?.awsRequestId === undefined ? {} : { requestId: invocation.awsRequestId });
+    if (isResumeContinuation(event)) return continuation(event, getContext, started);
     const method = (event.requestContext?.http?.method ?? 'GET').toUpperCase();
     const entry: RequestLog = { route: 'unknown', method };
     let result: HttpResult;
@@ -118,6 +122,22 @@ export function createHandler(getContext: () => ReceiverContext): (event: Functi
     flushMetrics();
     return result;
   };
+}
+
+/**
+ * A resume continuation (an asynchronous invoke of the receiver by itself): hands over what a request's resume budget
+ * left. Rethrows only when nothing could be done or marked, so Lambda retries the event.
+ */
+async function continuation(event: ResumeContinuationEvent, getContext: () => ReceiverContext, started: number): Promise<HttpResult> {
+  let result;
+  try {
+    result = await continueResume(getContext(), event);
+  } finally {
+    log.info('request', { route: 'resume', hop: event.hop, coldStart, durationMs: Date.now() - started });
+    coldStart = false;
+    flushMetrics();
+  }
+  return jsonResult(200, { resumed: result?.resumed ?? 0, remaining: result?.remaining ?? 0 });
 }
 
 async function route(event: FunctionUrlEvent, method: string, getContext: () => ReceiverContext, entry: RequestLog): Promise<HttpResult> {

@@ -7,7 +7,7 @@ import {
 } from './activity';
 import { signedOutActivity, textActivity } from './cards';
 import type { ReceiverContext } from './context';
-import { markForResume, resumePending } from './resume';
+import { markForResume, resumePending, scheduleResume } from './resume';
 import { promptSignIn } from './sign-in';
 import type { ConversationReference, PendingEvent } from '../shared/contract';
 import { toWorkerEvent } from '../shared/contract';
@@ -23,7 +23,8 @@ export const EXPIRY_SKEW_SECONDS = 300;
 /** What the messaging flow did (for the request log line and tests). */
 export type MessageOutcome =
   | 'hot_path' | 'refreshed' | 'duplicate' | 'pending_prompted' | 'pending_quiet' | 'pending_card_failed'
-  | 'pending_refresh_unavailable' | 'pending_invoke_failed' | 'pending_full' | 'signed_out' | 'sign_out_duplicate';
+  | 'pending_refresh_unavailable' | 'pending_invoke_failed' | 'pending_resume_continued' | 'pending_full' | 'signed_out'
+  | 'sign_out_duplicate';
 
 /**
  * Recently seen activity ids of this container: a Teams retry that reaches the same warm container is not invoked
@@ -115,7 +116,10 @@ async function messageFlow(activity: InboundActivity, user: UserKey, ctx: Receiv
       // item is flagged (`lo`, read with the token): otherwise no read of the pending messages.
       const before = fresh.leftovers === undefined ? { remaining: 0 } : await resumePending(ctx, user, fresh);
       if (before.remaining !== 0) {
+        // This message waits behind the leftovers: a resume continuation hands them over (then this one) when the
+        // request's resume budget ran out; after a failure, the next message resumes them.
         await ctx.conversations.addPendingMessage(user, activityId, pending);
+        if (before.stopped === 'budget') return (await scheduleResume(ctx, user)) ? 'pending_resume_continued' : 'pending_invoke_failed';
         if (tokens) await markForResume(ctx, user, tokens, fresh);
         return 'pending_invoke_failed';
       }

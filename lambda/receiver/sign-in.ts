@@ -5,15 +5,16 @@
  * - {@link promptSignIn}: issue a self-authenticating sign-in state for the user (./sign-in-state.ts: nothing stored;
  *   the PKCE verifier and the nonce are derived from it on the server) and post the sign-in card, whose SSO exchange
  *   id is bound to the same user;
- * - {@link completeSignIn}: encrypt the tokens, read what is waiting, hand it to the worker in order, then one
- *   transaction stores the tokens, marks the state used, releases the prompt marker and deletes what was handed over
- *   (the token is stored as about to expire when something could not be handed over: the next message resumes it);
+ * - {@link completeSignIn}: encrypt the tokens, read what is waiting, hand it to the worker in order within the resume
+ *   budget (./resume.ts), then one transaction stores the tokens, marks the state used, releases the prompt marker and
+ *   deletes what was handed over; what the budget left is handed over by a resume continuation after the commit (the
+ *   token is stored as about to expire when a hand-over failed: the next message resumes the rest);
  * - {@link releasePrompt}: the one spelling of "the next message gets a new card" (best effort, logged, never thrown).
  */
 import type { SignInCardOptions } from './cards';
 import { signInActivity } from './cards';
 import type { ReceiverContext } from './context';
-import { handOver } from './resume';
+import { handOver, scheduleResume } from './resume';
 import { BotConnectorError } from '../shared/bot-connector';
 import type { ConversationReference } from '../shared/contract';
 import type { PendingMessage } from '../shared/conversation-store';
@@ -97,8 +98,10 @@ export function tokenSetOf(answer: { accessToken: string; expiresIn: number; ref
 
 /** What {@link completeSignIn} did with the waiting messages. */
 export interface SignInCompletion {
-  /** Messages handed to the worker. */
+  /** Messages handed to the worker by this request. */
   readonly resumed: number;
+  /** Messages beyond this request's resume budget, handed over by a resume continuation scheduled after the commit. */
+  readonly continued: number;
   /** Messages still waiting (0: none; -1: the list could not be read); they are resumed at the next message. */
   readonly remaining: number;
 }
@@ -120,11 +123,13 @@ export interface SignInCompletionOptions {
 /**
  * Completes a sign-in whose identity the caller has verified, in as few AWS calls as its guarantees allow: the token
  * encryption (KMS), one read of the waiting messages (unless the caller read them), one worker invoke per message (in
- * order, stopping at the first failure), and one `TransactWriteItems` that stores the tokens, marks the state used
- * (single use), releases the prompt marker and deletes the messages handed over. Handing over before the commit loses
- * nothing: if the commit fails the messages stay waiting, and a second hand-over is absorbed by the worker's
- * idempotency record. Returns `'state_used'` when the state was used meanwhile (nothing stored); throws when
- * encrypting or the commit failed (nothing stored, the state stays usable).
+ * order, within the resume budget, stopping at the first failure), and one `TransactWriteItems` that stores the tokens,
+ * marks the state used (single use), releases the prompt marker and deletes the messages handed over. Handing over
+ * before the commit loses nothing: if the commit fails the messages stay waiting, and a second hand-over is absorbed by
+ * the worker's idempotency record. What the budget left is handed over by a resume continuation scheduled after the
+ * commit (one more Invoke); a failed hand-over stores the token as about to expire instead, so the next message
+ * resumes the rest. Returns `'state_used'` when the state was used meanwhile (nothing stored); throws when encrypting
+ * or the commit failed (nothing stored, the state stays usable).
  */
 export async function completeSignIn(ctx: ReceiverContext, user: UserKey, tokenSet: TokenSet, opts: SignInCompletionOptions):
 Promise<SignInCompletion | 'state_used'> {
@@ -138,13 +143,17 @@ Promise<SignInCompletion | 'state_used'> {
       pending = null;
     }
   }
-  const released = (await handOver(ctx, pending ?? [], prepared.stored)).map((msg) => msg.key);
-  const remaining = pending === null ? -1 : pending.length - released.length;
-  // Something is still waiting: store the access token as about to expire, so the next message refreshes and resumes.
-  const expiresAt = remaining !== 0 ? Math.floor(ctx.now() / 1000) + 1 : undefined;
+  const { handed, stopped } = await handOver(ctx, pending ?? [], prepared.stored);
+  const released = handed.map((msg) => msg.key);
+  const left = pending === null ? -1 : pending.length - released.length;
+  // A failed hand-over (or an unreadable list): store the access token as about to expire, so the next message
+  // refreshes and resumes the rest. The budget ran out: the token is stored as it is and a continuation goes on.
+  const continues = stopped === 'budget';
+  const expiresAt = left !== 0 && !continues ? Math.floor(ctx.now() / 1000) + 1 : undefined;
   const outcome = await ctx.conversations.commitSignIn({ user, tokenWrite: prepared.update(expiresAt), state: opts.state, released });
   if (outcome === 'state_used') return outcome;
   countMetric(METRIC.SIGN_INS);
   if (released.length > 0) log.info('resumed', { count: released.length });
-  return { resumed: released.length, remaining };
+  if (continues && await scheduleResume(ctx, user)) return { resumed: released.length, continued: left, remaining: 0 };
+  return { resumed: released.length, continued: 0, remaining: left };
 }

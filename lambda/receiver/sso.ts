@@ -205,7 +205,7 @@ export async function handleTokenExchange(activity: InboundActivity, ctx: Receiv
     await releaseClaim(ctx, claimKey);
     return exchangeFailure(412, id, 'The bot could not store the sign-in. Proceed with the sign-in card.');
   }
-  log.info('sso_exchange', { outcome: 'signed_in', resumed: result.resumed, remaining: result.remaining });
+  log.info('sso_exchange', { outcome: 'signed_in', resumed: result.resumed, continued: result.continued, remaining: result.remaining });
   countMetric(METRIC.SSO_EXCHANGES);
   return exchangeSuccess(id);
 }

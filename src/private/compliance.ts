@@ -55,8 +55,10 @@ export function acknowledgeCompliance(bot: IConstruct, t: ComplianceTargets): vo
     acknowledge(fn, ['nist', 'hipaa', 'pci'], 'LambdaInsideVPC', 'The function calls only public endpoints (Bot Connector, Entra ' +
       'ID, Microsoft Graph) and AWS APIs, and reaches no resource in a VPC; a VPC would add NAT cost and change no data path.');
   }
-  acknowledge(t.receiver, ['nist', 'hipaa'], 'LambdaDLQ', 'Invoked synchronously by its function URL only: a dead-letter ' +
-    'queue applies to asynchronous invocations. Failures are answered (503) and counted (RequestsFailed).');
+  acknowledge(t.receiver, ['nist', 'hipaa'], 'LambdaDLQ', 'Invoked synchronously by its function URL, and asynchronously only ' +
+    'by itself (the resume continuation, which carries no message, only the user whose kept messages it hands over). Request ' +
+    'failures are answered (503) and counted (RequestsFailed); the messages of a failed continuation stay in the table and ' +
+    'are resumed at the user\'s next message, so a dead-letter queue would hold nothing to replay.');
   acknowledge(t.defaultWorker, ['nist', 'hipaa'], 'LambdaDLQ', 'Failed asynchronous invocations go to the failure queue through ' +
     'an on-failure destination (EventInvokeConfig), which keeps the whole record; the check looks only at DeadLetterConfig.');
   acknowledge(provider, ['nist', 'hipaa'], 'LambdaDLQ', 'CloudFormation invokes the custom-resource provider synchronously; ' +

@@ -90,7 +90,24 @@ test('receiver role: exactly these statements', () => {
       Effect: 'Allow',
       Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ssm:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':parameter/tdab/TestStack/Bot/base-url']] },
     },
+    // The resume continuation: the receiver invokes itself (its own policy, see below).
+    { Action: 'lambda:InvokeFunction', Effect: 'Allow', Resource: { 'Fn::GetAtt': [logicalId(t, 'AWS::Lambda::Function', 'BotReceiver'), 'Arn'] } },
   ]);
+});
+
+test('the receiver may invoke itself through a policy of its own, which the function does not depend on (no cycle)', () => {
+  const receiverId = logicalId(t, 'AWS::Lambda::Function', 'BotReceiver');
+  const selfInvoke = resourcesOfType(t, 'AWS::IAM::Policy').filter(([, p]) => p.Properties.PolicyDocument.Statement
+    .some((s: any) => s.Resource?.['Fn::GetAtt']?.[0] === receiverId));
+  expect(selfInvoke).toHaveLength(1);
+  const [policyId, policy] = selfInvoke[0];
+  expect(policyId).toMatch(/^BotReceiverSelfInvoke/);
+  expect(policy.Properties.PolicyDocument.Statement).toEqual([
+    { Action: 'lambda:InvokeFunction', Effect: 'Allow', Resource: { 'Fn::GetAtt': [receiverId, 'Arn'] } },
+  ]);
+  expect(policy.Properties.Roles).toEqual([{ Ref: receiverRole }]);
+  const dependsOn = [t.toJSON().Resources[receiverId].DependsOn ?? []].flat();
+  expect(dependsOn).not.toContain(policyId);
 });
 
 test('default worker role: worker access + failure-queue delivery, nothing else', () => {
