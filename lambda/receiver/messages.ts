@@ -7,7 +7,7 @@ import {
 } from './activity';
 import { signedOutActivity, textActivity } from './cards';
 import type { ReceiverContext } from './context';
-import { markForResume, resumePending, scheduleResume } from './resume';
+import { clearLeftovers, markForResume, resumePending, scheduleResume, type ResumeResult } from './resume';
 import { promptSignIn } from './sign-in';
 import type { ConversationReference, PendingEvent } from '../shared/contract';
 import { toWorkerEvent } from '../shared/contract';
@@ -114,7 +114,7 @@ async function messageFlow(activity: InboundActivity, user: UserKey, ctx: Receiv
       const { stored: fresh, tokens } = refreshed;
       // Leftovers of an earlier failed hand-over go first, so the order is kept. They can exist only while the token
       // item is flagged (`lo`, read with the token): otherwise no read of the pending messages.
-      const before = fresh.leftovers === undefined ? { remaining: 0 } : await resumePending(ctx, user, fresh);
+      const before: ResumeResult = fresh.leftovers === undefined ? { resumed: 0, remaining: 0 } : await resumePending(ctx, user, fresh);
       if (before.remaining !== 0) {
         // This message waits behind the leftovers: a resume continuation hands them over (then this one) when the
         // request's resume budget ran out; after a failure, the next message resumes them.
@@ -149,15 +149,6 @@ async function flagKept(ctx: ReceiverContext, stored: StoredToken): Promise<void
     await ctx.tokens.expireAccessToken(stored);
   } catch (err) {
     log.error('mark_for_resume_failed', { reason: errorName(err) });
-  }
-}
-
-/** Every leftover was handed over: remove the flag (unless one was set meanwhile). Best effort: a kept flag costs one read. */
-async function clearLeftovers(ctx: ReceiverContext, fresh: StoredToken): Promise<void> {
-  try {
-    await ctx.tokens.clearLeftovers(fresh);
-  } catch (err) {
-    log.warn('clear_leftovers_failed', { reason: errorName(err) });
   }
 }
 

@@ -172,6 +172,7 @@ export async function continueResume(ctx: ReceiverContext, event: ResumeContinua
   const result = await resumePending(ctx, user, stored);
   if (result.stopped === 'budget') await scheduleResume(ctx, user, hop + 1);
   else if (result.stopped === 'failed') await markStoredForResume(ctx, user, stored);
+  else await clearLeftovers(ctx, stored);
   return result;
 }
 
@@ -192,6 +193,19 @@ export async function markForResume(ctx: ReceiverContext, user: UserKey, tokens:
   } catch (err) {
     log.error('mark_for_resume_failed', { reason: errorName(err) });
     return false;
+  }
+}
+
+/**
+ * Every leftover was handed over (refresh path, resume continuation): removes the token's leftovers flag (`lo`,
+ * conditioned on the value read, so a flag set since stays), so the next refresh does not read the pending messages.
+ * Best effort: a kept flag costs one read.
+ */
+export async function clearLeftovers(ctx: ReceiverContext, stored: StoredToken): Promise<void> {
+  try {
+    await ctx.tokens.clearLeftovers(stored);
+  } catch (err) {
+    log.warn('clear_leftovers_failed', { reason: errorName(err) });
   }
 }
 
