@@ -425,3 +425,29 @@ test('memory: the last turns of this user in this conversation, encrypted in the
   await handler(other);
   expect(bedrock.requests[before].body.messages).toHaveLength(1);
 }, 60_000);
+
+test('exactly-once while streaming: a retry of the event during a partly streamed answer is skipped; one final message', async () => {
+  bedrock.script({ text: 'One two three four five six seven eight.', chunkDelayMs: 150 });
+  const { event: ev } = await event('count slowly');
+  const first = handler(ev);
+  // Wait (bounded) until two streamed updates are out: the first one has marked the message answered.
+  for (let i = 0; i < 400 && sent(ev).filter((a) => streaminfo(a)?.streamType === 'streaming').length < 2; i++) await new Promise((r) => setTimeout(r, 25));
+  expect(sent(ev).filter((a) => streaminfo(a)?.streamType === 'streaming').length).toBeGreaterThanOrEqual(2);
+  await expect(handler(ev)).resolves.toEqual({ status: 'skipped', reason: 'already-replied' });
+  await expect(first).resolves.toEqual({ status: 'replied' });
+  const done = finals(ev);
+  expect(done).toHaveLength(1);
+  expect(done[0].activity.text).toBe('One two three four five six seven eight.');
+}, 60_000);
+
+test('a knowledge-base error before anything was posted gives the kit\'s one apology', async () => {
+  cfg = loadAssistantConfig({ ...BASE_ENV, TDAB_ASSISTANT_KNOWLEDGE_BASE_ID: 'KB12345678' });
+  bedrock.scriptRetrieval({ error: { status: 400, type: 'ValidationException' } });
+  const { event: ev } = await event('what is the travel policy?');
+  const before = bedrock.requests.length;
+  await expect(handler(ev)).rejects.toBeInstanceOf(WorkerError);
+  expect(bedrock.requests.slice(before).map((r) => r.operation)).toEqual(['retrieve']); // the model was not called
+  const done = finals(ev);
+  expect(done).toHaveLength(1);
+  expect(done[0].activity.text).toMatch(/^Sorry, something went wrong/);
+}, 60_000);
