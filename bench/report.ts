@@ -50,22 +50,31 @@ p(`Ratios: receiver / botbuilder = **${r.coldStartRatios.receiverOverBotbuilder}
 p();
 p(`### Warm latency (ms, ${r.settings.requestsPerPath} requests per path and subject)`);
 p();
-p('| path | subject | p50 | p90 | p99 | max | receiver / floor p50 | p99 |');
-p('|---|---|---|---|---|---|---|---|');
+const round2 = (x: number) => Math.round(x * 100) / 100;
+const sum = (o: Record<string, number> = {}) => Object.values(o).reduce((a, b) => a + b, 0);
+/** Calls per request of a subject on a path: "AWS + other" (the round-trip count of the same run). */
+const calls = (path0: string, s: string) => {
+  const c = r.roundTrips?.[path0]?.[s];
+  return c ? `${round2(c.awsTotal)} + ${round2(sum(c.other))}` : '';
+};
+p('Calls per request beside the times: AWS + other (IdP, Bot Connector, JWKS), counted at the local servers in the same run.');
+p();
+p('| path | subject | calls (AWS + other) | p50 | p90 | p99 | max | receiver / floor p50 | p99 |');
+p('|---|---|---|---|---|---|---|---|---|');
 for (const [path0, subjects] of Object.entries<any>(r.latency)) {
   for (const [s, v] of Object.entries<any>(subjects)) {
     const ratio = s === 'receiver' ? `${r.latencyRatios[path0].p50} | ${r.latencyRatios[path0].p99}` : ' | ';
-    p(`| ${path0} | ${s} | ${v.p50} | ${v.p90} | ${v.p99} | ${v.max} | ${ratio} |`);
+    p(`| ${path0} | ${s} | ${calls(path0, s)} | ${v.p50} | ${v.p90} | ${v.p99} | ${v.max} | ${ratio} |`);
   }
 }
 p();
 p(`### Round trips per request (counted at the local servers, mean over ${r.settings.roundTripSample} requests)`);
 p();
-p('| path | receiver: AWS calls | receiver: other calls | floor: AWS calls |');
-p('|---|---|---|---|');
-const fmt = (o: Record<string, number>) => Object.entries(o).filter(([, v]) => v).map(([k, v]) => `${k} ${Math.round(v * 100) / 100}`).join(', ') || '—';
+p('| path | receiver: AWS calls | receiver: other calls | floor: AWS calls | floor: other calls |');
+p('|---|---|---|---|---|');
+const fmt = (o: Record<string, number>) => Object.entries(o).filter(([, v]) => v).map(([k, v]) => `${k} ${round2(v)}`).join(', ') || '—';
 for (const [path0, v] of Object.entries<any>(r.roundTrips)) {
-  p(`| ${path0} | ${fmt(v.receiver.aws)} (total ${Math.round(v.receiver.awsTotal * 100) / 100}) | ${fmt(v.receiver.other)} | ${fmt(v.floor.aws)} (total ${Math.round(v.floor.awsTotal * 100) / 100}) |`);
+  p(`| ${path0} | ${fmt(v.receiver.aws)} (total ${round2(v.receiver.awsTotal)}) | ${fmt(v.receiver.other)} | ${fmt(v.floor.aws)} (total ${round2(v.floor.awsTotal)}) | ${fmt(v.floor.other)} |`);
 }
 p();
 p(`### Receiver memory (${r.memory.requests.toLocaleString('en-US')} warm hot-path requests, after a full GC)`);
