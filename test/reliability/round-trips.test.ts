@@ -155,6 +155,34 @@ test('a failed hand-over flags the token item: the next message refreshes and re
   expect(ids).toHaveLength(3);
 });
 
+test('a message kept while a sign-in completes (after its read of what is waiting) is answered once, at the latest by the first refresh', async () => {
+  await send(2, 'first contact of user 2');
+  const u = world.users[2];
+  const redirect = await world.idp.signIn(lastSignInUrl(world.connector, u.conversationId)!, u.login);
+  secrets.add(redirect.searchParams.get('code') ?? '');
+  const during = messageActivity(world, u, 'sent while the sign-in completes');
+  secrets.add('sent while the sign-in completes');
+  // The message arrives once the callback has read what is waiting. Whether it is kept before the callback commits
+  // (then only the leftovers flag of the sign-in leads a later read to it) or takes the hot path after the commit,
+  // it must reach the worker exactly once.
+  let inFlight: Promise<{ statusCode: number }> | undefined;
+  const untap = world.ddbProxy.tap((r) => {
+    if (!inFlight && r.operation === 'Query') inFlight = handler(messageEvent(during, jwt));
+  });
+  try {
+    expect((await handler(callbackEvent(redirect))).statusCode).toBe(200);
+  } finally {
+    untap();
+  }
+  expect((await inFlight)?.statusCode).toBe(200);
+  await expire(2);
+  await send(2, 'first refresh after that sign-in');
+  await world.lambda.idle();
+  expect(workerIds(2).filter((id) => id === during.id)).toHaveLength(1);
+  const waiting = (await world.scan(world.conversationTable)).filter((i) => i.pk?.S === `pending#${u.tid}#${u.oid}` && i.sk?.S?.startsWith('msg#'));
+  expect(waiting).toEqual([]);
+});
+
 test('a forged or expired state on the callback costs no AWS call at all (issue 11, point 3)', async () => {
   await send(1, 'first contact of user 1');
   const u = world.users[1];
