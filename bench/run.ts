@@ -356,7 +356,9 @@ async function main(): Promise<void> {
     stopAll.unshift(() => counted.stop());
     // Warm it up so per-container caches (JWKS, secret, bot token, base URL) are filled, as in a warm container.
     await counted.invoke('receiver', messageEvent(messageActivity(world, users[2], 'warm-up'), jwt));
-    await counted.invoke('receiver', messageEvent(messageActivity(world, world.users[world.users.length - 2], 'warm-up'), jwt));
+    const warmUser = world.users[world.users.length - 2];
+    await counted.invoke('receiver', messageEvent(messageActivity(world, warmUser, 'warm-up'), jwt));
+    await signIn(world, counted, 'receiver', warmUser); // the IdP's signing keys, cached per container like the others
     await counted.invoke('floor-first-contact', messageEvent(messageActivity(world, floorUser(spare, 'floor-rt-warm'), 'warm-up'), jwt));
     const rtFloorUsers = rtUsers.map((u) => floorUser(u, 'floor-rt'));
     const roundTrips: Record<string, { receiver: RoundTrips; floor: RoundTrips }> = {};
