@@ -8,9 +8,12 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { AssistantOptions } from './assistant';
 import { BotCloud, BotCloudEndpoints } from './bot-cloud';
 import { BotLogLevel } from './log-level';
 import { BotAlarmOptions } from './monitoring';
+import { ASSISTANT_MEMORY_PURPOSE } from './private/assistant';
+import { grantAssistantBedrock } from './private/assistant-worker';
 import { BaseUrlParameter, baseUrlOfFunctionUrl, baseUrlParameterOf, createBaseUrlResource, joinUrl } from './private/base-url';
 import { createBotFunction } from './private/bot-function';
 import { BOT_SECRET_FIELD, BOT_SECRET_PLACEHOLDER } from './private/bot-secret';
@@ -104,10 +107,21 @@ export interface TeamsDelegatedAuthBotProps {
   readonly worker?: lambda.IFunction;
 
   /**
+   * The assistant worker instead of the default one: answers each message with an Amazon Bedrock model, streamed into
+   * Teams, with read-only Graph tools acting as the user (docs/assistant.md). Mutually exclusive with `worker`. The
+   * worker may invoke exactly the configured model or inference profile, guardrail and knowledge base, and the scopes
+   * of its tools are added to `graphScopes`.
+   *
+   * @default - no assistant: the default worker, or `worker`
+   */
+  readonly assistant?: AssistantOptions;
+
+  /**
    * Delegated Microsoft Graph permissions requested at sign-in, besides `openid profile offline_access`
    * (for example `['User.Read', 'Mail.Read']`). Each must be granted to the app registration. All must belong to one
    * resource (short names are Microsoft Graph's; a URI scope names its resource before the last `/`): scopes of two
-   * resources fail at synth, as Entra ID issues a token for one resource per sign-in.
+   * resources fail at synth, as Entra ID issues a token for one resource per sign-in. With `assistant`, the scopes of
+   * its tools are added (each once).
    *
    * @default ['User.Read']
    */
@@ -224,16 +238,16 @@ export interface TeamsDelegatedAuthBotProps {
   readonly receiverTimeout?: Duration;
 
   /**
-   * Memory of the default worker function, in MiB (ignored with `worker`, with a synth warning).
+   * Memory of the default or assistant worker function, in MiB (ignored with `worker`, with a synth warning).
    *
-   * @default 512
+   * @default 512 (1024 with `assistant`)
    */
   readonly workerMemorySize?: number;
 
   /**
-   * Timeout of the default worker function (ignored with `worker`, with a synth warning).
+   * Timeout of the default or assistant worker function (ignored with `worker`, with a synth warning).
    *
-   * @default Duration.minutes(1)
+   * @default Duration.minutes(1) (Duration.minutes(5) with `assistant`: a streamed answer with tool calls)
    */
   readonly workerTimeout?: Duration;
 
@@ -306,7 +320,7 @@ export class TeamsDelegatedAuthBot extends Construct {
   /** The receiver's public function URL (auth type NONE: every request is authenticated by the handler). */
   public readonly receiverUrl: lambda.FunctionUrl;
 
-  /** The worker function: the default worker or `props.worker`. */
+  /** The worker function: the default worker, the assistant worker or `props.worker`. */
   public readonly worker: lambda.IFunction;
 
   /** Encrypted delegated tokens, partition key `pk` = `{tenantId}#{aadObjectId}`. */
@@ -330,7 +344,7 @@ export class TeamsDelegatedAuthBot extends Construct {
   /** Log group of the receiver. */
   public readonly receiverLogGroup: logs.ILogGroup;
 
-  /** Log group of the default worker (undefined with `props.worker`). */
+  /** Log group of the default or assistant worker (undefined with `props.worker`). */
   public readonly workerLogGroup?: logs.ILogGroup;
 
   /** Public base URL of the receiver, without a trailing slash (a token unless `publicBaseUrl` is set). */
@@ -380,6 +394,7 @@ export class TeamsDelegatedAuthBot extends Construct {
     this.workerEnvironment = this.handlerEnvironment(config);
 
     const worker = props.worker === undefined ? this.createDefaultWorker(config, logGroups) : this.configureWorker(props.worker, config);
+    if (config.assistant !== undefined) this.grantAssistantAccess(worker.fn, config);
     this.worker = worker.fn;
     this.workerLogGroup = worker.logGroup;
     this.workerDeadLetterQueue = worker.deadLetterQueue;
@@ -615,15 +630,18 @@ export class TeamsDelegatedAuthBot extends Construct {
     return env;
   }
 
-  /** The default worker (Graph profile reply) with its failure queue. */
+  /** The default worker (Graph profile reply) or the assistant worker (Bedrock), with its failure queue. */
   private createDefaultWorker(config: ResolvedBotProps, logGroups: BotLogGroups): WorkerParts {
+    const assistant = config.assistant;
     const { fn, logGroup } = createBotFunction(this, config, {
       id: 'Worker',
-      bundle: 'worker',
-      description: 'Teams bot worker: acts on a message with the user\'s delegated Microsoft Graph token',
-      roleDescription: `Default worker of the Teams bot ${this.node.path}`,
+      bundle: assistant === undefined ? 'worker' : 'assistant',
+      description: assistant === undefined
+        ? 'Teams bot worker: acts on a message with the user\'s delegated Microsoft Graph token'
+        : 'Teams bot assistant: answers with an Amazon Bedrock model, reading Microsoft Graph as the user',
+      roleDescription: `${assistant === undefined ? 'Default' : 'Assistant'} worker of the Teams bot ${this.node.path}`,
       size: config.worker,
-      environment: this.workerEnvironment,
+      environment: { ...this.workerEnvironment, ...assistant?.environment },
       reservedConcurrency: config.workerReservedConcurrency,
       logGroups,
     });
@@ -777,6 +795,26 @@ export class TeamsDelegatedAuthBot extends Construct {
       .combine(records)
       .combine(this.grantTableKeyUse(grantee))
       .combine(this.grantSecretRead(grantee));
+  }
+
+  /**
+   * The assistant worker's extra access: its Bedrock model, guardrail and knowledge base, and (with memory) Encrypt and
+   * Decrypt of its memory items only (encryption context `purpose` = `assistant_memory`, bound to one user of this bot).
+   */
+  private grantAssistantAccess(grantee: iam.IGrantable, config: ResolvedBotProps): void {
+    const assistant = config.assistant!;
+    grantAssistantBedrock(grantee, assistant);
+    if (assistant.memoryTurns === 0) return;
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['kms:Encrypt', 'kms:Decrypt'],
+      resourceArns: [this.encryptionKey.keyArn],
+      conditions: {
+        'StringEquals': this.tokenContextConditions([ASSISTANT_MEMORY_PURPOSE]),
+        'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': [...ENCRYPTION_CONTEXT_KEYS] },
+        'Null': { 'kms:EncryptionContext:tenantId': 'false', 'kms:EncryptionContext:aadObjectId': 'false' },
+      },
+    });
   }
 
   private grantReceiverAccess(grantee: iam.IGrantable, baseUrlParameterArn: string | undefined): void {

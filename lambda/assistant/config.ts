@@ -3,8 +3,8 @@
  */
 import { TOOL_NAMES, ToolName } from './tools';
 import {
-  ASSISTANT_ENV, ASSISTANT_LIMITS, ASSISTANT_TEMPERATURE, AssistantRange, BEDROCK_RESOURCE_ID_PATTERN, DEFAULT_ASSISTANT_TOOLS,
-  GUARDRAIL_VERSION_PATTERN, isAssistantToolName, isModelId,
+  ASSISTANT_ENV, ASSISTANT_LIMITS, ASSISTANT_TEMPERATURE, AssistantRange, DEFAULT_ASSISTANT_TOOLS, GUARDRAIL_ID_PATTERN,
+  GUARDRAIL_VERSION_PATTERN, KNOWLEDGE_BASE_ID_PATTERN, isAssistantToolName, isModelId,
 } from '../../src/private/assistant';
 
 /** Resolved assistant settings. */
@@ -64,23 +64,20 @@ function bedrockExtras(env: NodeJS.ProcessEnv): Pick<AssistantConfig, 'guardrail
   const gid = env[ASSISTANT_ENV.GUARDRAIL_ID] || undefined;
   const gver = env[ASSISTANT_ENV.GUARDRAIL_VERSION] || undefined;
   if (gid !== undefined) {
-    if (!BEDROCK_RESOURCE_ID_PATTERN.test(gid) && !GUARDRAIL_ARN_PATTERN.test(gid)) throw new Error(`${ASSISTANT_ENV.GUARDRAIL_ID} must be a guardrail id or ARN`);
+    if (!GUARDRAIL_ID_PATTERN.test(gid)) throw new Error(`${ASSISTANT_ENV.GUARDRAIL_ID} must be a guardrail id or ARN`);
     if (gver === undefined || !GUARDRAIL_VERSION_PATTERN.test(gver)) throw new Error(`${ASSISTANT_ENV.GUARDRAIL_VERSION} must be a version number or DRAFT`);
     out.guardrail = { id: gid, version: gver };
   } else if (gver !== undefined) {
     throw new Error(`${ASSISTANT_ENV.GUARDRAIL_VERSION} is set without ${ASSISTANT_ENV.GUARDRAIL_ID}`);
   }
   const kb = env[ASSISTANT_ENV.KNOWLEDGE_BASE_ID] || undefined;
-  if (kb !== undefined && !BEDROCK_RESOURCE_ID_PATTERN.test(kb)) throw new Error(`${ASSISTANT_ENV.KNOWLEDGE_BASE_ID} must be a knowledge base id (10 letters and digits)`);
+  if (kb !== undefined && !KNOWLEDGE_BASE_ID_PATTERN.test(kb)) throw new Error(`${ASSISTANT_ENV.KNOWLEDGE_BASE_ID} must be a knowledge base id (10 letters and digits)`);
   if (kb !== undefined) out.knowledgeBaseId = kb;
   const region = env[ASSISTANT_ENV.MODEL_REGION] || env.AWS_REGION || undefined;
   if (region !== undefined && !/^[a-z]{2}(-[a-z]+)+-[0-9]$/.test(region)) throw new Error(`${ASSISTANT_ENV.MODEL_REGION} must be a region name`);
   if (region !== undefined) out.modelRegion = region;
   return out;
 }
-
-/** A guardrail ARN (`arn:aws:bedrock:{region}:{account}:guardrail/{id}`). */
-const GUARDRAIL_ARN_PATTERN = /^arn:aws(-[a-z-]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:guardrail\/[a-z0-9]{10}$/;
 
 /** Reads the settings; throws naming the variable that is missing or wrong. */
 export function loadAssistantConfig(env: NodeJS.ProcessEnv = process.env): AssistantConfig {

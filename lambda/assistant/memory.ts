@@ -13,6 +13,7 @@
 import type { Message } from '@aws-sdk/client-bedrock-runtime';
 // eslint-disable-next-line import/no-extraneous-dependencies
 import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { ASSISTANT_MEMORY_PURPOSE } from '../../src/private/assistant';
 import { TABLE_KEYS, WORKER_KEY_KIND } from '../../src/private/shared-data';
 import type { TokenCipher } from '../shared/crypto';
 import { compositeKey } from '../shared/keys';
@@ -26,7 +27,7 @@ export const MEMORY_TTL_SECONDS = 7 * 24 * 3600;
 export const MEMORY_QUESTION_MAX_CHARS = 1000;
 export const MEMORY_ANSWER_MAX_CHARS = 2000;
 /** Purpose in the encryption context of memory items (IAM grants Encrypt/Decrypt for it). */
-export const MEMORY_PURPOSE = 'assistant_memory';
+export const MEMORY_PURPOSE = ASSISTANT_MEMORY_PURPOSE;
 
 /** One remembered turn. */
 export interface MemoryTurn {

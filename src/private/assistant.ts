@@ -118,5 +118,11 @@ export function isModelId(value: string): boolean {
 /** A guardrail version: a positive integer or `DRAFT`. */
 export const GUARDRAIL_VERSION_PATTERN = /^([1-9][0-9]{0,7}|DRAFT)$/;
 
-/** A knowledge base or guardrail id: 10 upper-case letters or digits (a guardrail may also be given as its ARN). */
-export const BEDROCK_RESOURCE_ID_PATTERN = /^[0-9A-Za-z]{10}$/;
+/** A knowledge base id: 10 letters or digits (Bedrock's `knowledgeBaseId` pattern). */
+export const KNOWLEDGE_BASE_ID_PATTERN = /^[0-9A-Za-z]{10}$/;
+
+/** A guardrail id (lower-case letters and digits) or guardrail ARN (Bedrock's `guardrailIdentifier` pattern). */
+export const GUARDRAIL_ID_PATTERN = /^([a-z0-9]{1,64}|arn:aws(-[a-z-]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:guardrail\/[a-z0-9]{1,64})$/;
+
+/** `purpose` of the encryption context of the assistant's memory items (the worker may Encrypt and Decrypt them). */
+export const ASSISTANT_MEMORY_PURPOSE = 'assistant_memory';

@@ -4,6 +4,7 @@ import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { IConstruct } from 'constructs';
+import { ResolvedAssistant, resolveAssistant } from './assistant-worker';
 import { ENDPOINT_ENV } from './env';
 import { DEFAULT_METRICS_NAMESPACE } from './metric-names';
 import {
@@ -59,8 +60,10 @@ export interface ResolvedBotProps {
   readonly maxPendingMessages: number;
   readonly sso: ResolvedSso;
   readonly receiver: ResolvedFunctionSize;
-  /** Size of the default worker (validated even when `props.worker` replaces it). */
+  /** Size of the default or assistant worker (validated even when `props.worker` replaces it). */
   readonly worker: ResolvedFunctionSize;
+  /** The assistant worker's settings (undefined: the default worker or `props.worker`). */
+  readonly assistant?: ResolvedAssistant;
   readonly workerMaxEventAge: Duration;
   readonly workerRetryAttempts: number;
   readonly removalPolicy: RemovalPolicy;
@@ -90,7 +93,12 @@ export function resolveBotProps(scope: IConstruct, props: TeamsDelegatedAuthBotP
   validateGuid(scope, 'appId', props.appId, 'the Microsoft App ID (Application (client) ID)');
   validateGuid(scope, 'tenantId', props.tenantId, 'the Directory (tenant) ID');
   const allowedTenantIds = resolveTenants(scope, props.allowedTenantIds ?? [props.tenantId]);
-  const graphScopes = resolveGraphScopes(scope, props.graphScopes ?? ['User.Read']);
+  if (props.worker !== undefined && props.assistant !== undefined) {
+    throw new TeamsBotValidationError(scope, 'assistant', { modelId: props.assistant.modelId },
+      `worker and assistant are mutually exclusive (the assistant is the worker): keep your own worker (${props.worker.node.path}) or the assistant, not both`);
+  }
+  const assistant = props.assistant === undefined ? undefined : resolveAssistant(scope, props.assistant);
+  const graphScopes = withScopes(scope, resolveGraphScopes(scope, props.graphScopes ?? ['User.Read']), assistant?.scopes ?? []);
   const { messagingPath, callbackPath } = resolvePaths(scope, props);
   const publicBaseUrl = props.publicBaseUrl !== undefined ? normalizeBaseUrl(scope, 'publicBaseUrl', props.publicBaseUrl) : undefined;
   const endpoints = resolveEndpoints(scope, props.endpoints ?? {});
@@ -126,6 +134,7 @@ export function resolveBotProps(scope: IConstruct, props: TeamsDelegatedAuthBotP
     sso,
     receiver,
     worker,
+    assistant,
     workerMaxEventAge,
     workerRetryAttempts,
     removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
@@ -191,6 +200,22 @@ function resolveGraphScopes(scope: IConstruct, graphScopes: string[]): string[] 
     graphScopes.forEach((s, i) => validateScope(scope, `graphScopes[${i}]`, s));
   }
   return graphScopes;
+}
+
+/**
+ * `graphScopes` plus the scopes of the assistant's tools that are not in it yet (compared without case and without a
+ * Microsoft Graph URI prefix, so `https://graph.microsoft.com/Mail.Read` already has `Mail.Read`).
+ */
+function withScopes(scope: IConstruct, graphScopes: string[], extra: string[]): string[] {
+  if (extra.length === 0) return graphScopes;
+  if (Token.isUnresolved(graphScopes)) {
+    Annotations.of(scope).addWarningV2(`${WARNING_PREFIX}:assistantScopesNotAdded`,
+      `graphScopes is a token list, so the scopes of the assistant's tools cannot be added to it at synth: include ${extra.join(', ')} in it yourself.`);
+    return graphScopes;
+  }
+  const key = (s: string) => s.toLowerCase().replace(/^https:\/\/graph\.microsoft\.[a-z.]+\//, '');
+  const have = new Set(graphScopes.filter((s) => !Token.isUnresolved(s)).map(key));
+  return [...graphScopes, ...extra.filter((s) => !have.has(key(s)))];
 }
 
 /** OpenID Connect scopes: they name no resource. */
@@ -278,11 +303,13 @@ function resolveEndpoints(scope: IConstruct, endpoints: BotCloudEndpoints): BotC
 
 function resolveSizes(scope: IConstruct, props: TeamsDelegatedAuthBotProps): { receiver: ResolvedFunctionSize; worker: ResolvedFunctionSize } {
   const receiverMemorySize = props.receiverMemorySize ?? 512;
-  const workerMemorySize = props.workerMemorySize ?? 512;
+  // The assistant streams model answers with tool calls between them: more time, and more memory (hence CPU) to load it.
+  const assistant = props.assistant !== undefined;
+  const workerMemorySize = props.workerMemorySize ?? (assistant ? 1024 : 512);
   validateInteger(scope, 'receiverMemorySize', receiverMemorySize, 128, 10240);
   validateInteger(scope, 'workerMemorySize', workerMemorySize, 128, 10240);
   const receiverTimeout = props.receiverTimeout ?? Duration.seconds(30);
-  const workerTimeout = props.workerTimeout ?? Duration.minutes(1);
+  const workerTimeout = props.workerTimeout ?? (assistant ? Duration.minutes(5) : Duration.minutes(1));
   durationSeconds(scope, 'receiverTimeout', receiverTimeout, Duration.seconds(3), Duration.minutes(15));
   durationSeconds(scope, 'workerTimeout', workerTimeout, Duration.seconds(3), Duration.minutes(15));
   return {

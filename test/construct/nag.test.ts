@@ -55,6 +55,13 @@ test.each([
     allowedTenantIds: [TENANT_ID, '99999999-8888-7777-6666-555555555555'],
     tracing: lambda.Tracing.ACTIVE,
   })],
+  ['assistant with a cross-region profile, knowledge base, guardrail and memory', () => ({
+    assistant: {
+      modelId: 'us.anthropic.claude-3-5-haiku-20241022-v1:0',
+      knowledgeBaseId: 'KB12345678',
+      guardrail: { guardrailId: 'gr0abc12def3', guardrailVersion: '1' },
+    },
+  })],
   ["user's lambda.Function worker", (s: Stack) => {
     // The user's own function (with its own role, so its default AWSLambdaBasicExecutionRole is not under test).
     const worker = new lambda.Function(s, 'MyWorker', {
