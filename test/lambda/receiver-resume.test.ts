@@ -15,7 +15,7 @@ import { isResumeContinuation, RESUME_BUDGET, RESUME_EVENT_TYPE } from '../../la
 import { loadConfig } from '../../lambda/shared/config';
 import { DEFAULT_MAX_PENDING_MESSAGES } from '../../lambda/shared/conversation-store';
 import { pkceChallenge } from '../../lambda/shared/entra-oauth';
-import { answersByActivity, replyingWorker, routeInvocations } from '../support/replying-worker';
+import { answerKey, answersByActivity, replyingWorker, routeInvocations } from '../support/replying-worker';
 
 jest.setTimeout(120_000);
 
@@ -84,9 +84,9 @@ const continuations = (u: TestUser) => env.worker.records.filter((r) => r.functi
 /** Activity ids in the order they were first handed to the worker. */
 const firstHandOvers = (u: TestUser) => [...new Set(workerRecords(u).map((r) => (r.payload as any).message.id as string))];
 
-function expectAnsweredOnce(ids: string[]): void {
+function expectAnsweredOnce(user: TestUser, ids: string[]): void {
   const answers = answersByActivity(env.connector);
-  expect(ids.map((id) => answers.get(id) ?? 0)).toEqual(ids.map(() => 1));
+  expect(ids.map((id) => answers.get(answerKey(`a:1conv-${user.oid}`, id)) ?? 0)).toEqual(ids.map(() => 1));
 }
 
 test('a sign-in with the maximum of kept messages hands over one budget, answers the page, and a continuation does the rest', async () => {
@@ -108,7 +108,7 @@ test('a sign-in with the maximum of kept messages hands over one budget, answers
 
   open();
   await env.worker.idle();
-  expectAnsweredOnce(ids);
+  expectAnsweredOnce(user, ids);
   expect(firstHandOvers(user)).toEqual(ids);
   expect(await ctx.conversations.listPendingMessages(userKey(user))).toEqual([]);
   expect(continuations(user).length).toBe(Math.ceil(ids.length / RESUME_BUDGET.messages) - 1);
@@ -125,7 +125,7 @@ test('a continuation delivered twice (asynchronous invoke is at-least-once): eve
   open();
   await Promise.all([receiver(event as never), receiver(event as never)]);
   await env.worker.idle();
-  expectAnsweredOnce(ids);
+  expectAnsweredOnce(user, ids);
   expect(await ctx.conversations.listPendingMessages(userKey(user))).toEqual([]);
 });
 
@@ -146,7 +146,7 @@ test('the continuation cannot be scheduled: the token is marked, and the next me
   const next = teamsMessage(env, user, 'the next message');
   expect((await receiver(await messageEvent(env, next))).statusCode).toBe(200);
   await env.worker.idle();
-  expectAnsweredOnce([...ids, next.id as string]);
+  expectAnsweredOnce(user, [...ids, next.id as string]);
   expect(firstHandOvers(user)).toEqual([...ids, next.id as string]);
   expect(await ctx.conversations.listPendingMessages(userKey(user))).toEqual([]);
 });
@@ -160,7 +160,7 @@ test('the refresh path with more leftovers than one budget: the new message wait
   const next = teamsMessage(env, user, 'after the leftovers');
   expect((await receiver(await messageEvent(env, next))).statusCode).toBe(200);
   await env.worker.idle();
-  expectAnsweredOnce([...ids, next.id as string]);
+  expectAnsweredOnce(user, [...ids, next.id as string]);
   expect(firstHandOvers(user)).toEqual([...ids, next.id as string]);
   expect(continuations(user).length).toBeGreaterThanOrEqual(1);
   expect(await ctx.conversations.listPendingMessages(userKey(user))).toEqual([]);

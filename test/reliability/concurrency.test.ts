@@ -1,13 +1,19 @@
 /**
- * Concurrency (issue 6, item 8): 50 users × 20 messages sent at once before anyone signed in (plus one Teams
- * redelivery per user), then all 50 sign in at once (10 of them "double-click": the callback arrives twice at the
- * same time). Every one of the 1000 messages is **answered exactly once** (the worker stand-in runs the worker kit's
- * idempotency record, lambda/shared/idempotency.ts, like a real worker) and handed to the worker at least once; each
- * user got exactly one sign-in card; nothing is left pending.
+ * Concurrency (issue 6, item 8; issue 11, point 12): 50 users × 20 messages sent at once before anyone signed in (plus
+ * one Teams redelivery per user), then all 50 sign in at once (10 of them "double-click": the callback arrives twice
+ * at the same time), then every user sends one more message. Every one of the 1050 messages is **answered exactly
+ * once**, counted where Teams would see it: the replies at the Bot Connector stand-in, per activity id (the worker
+ * stand-in answers through the worker kit's idempotency record, lambda/shared/idempotency.ts, like a real worker);
+ * each user got exactly one sign-in card; nothing is left pending. 20 messages are more than one request's resume
+ * budget (10): the rest of each sign-in's resume is handed over by resume continuations (the receiver invoking itself
+ * through the Lambda stand-in).
  *
- * What does not hold, so is not asserted: "invoked exactly once". Lambda's asynchronous invoke is at-least-once and the
- * SDK retries an Invoke that timed out (3 s) although it may have been accepted: on a loaded CI machine a message was
- * handed over twice. That is why the worker keeps an idempotency record. Requests run 16 at a time: each Lambda
+ * What does not hold, so is not asserted: "invoked exactly once", and "everything handed over by the sign-in". Lambda's
+ * asynchronous invoke is at-least-once and the SDK retries an Invoke that timed out (3 s) although it may have been
+ * accepted: on a loaded CI machine a message was handed over twice. And when a resume invoke fails (a timeout on a
+ * saturated machine) the leftovers wait, by design, for the user's next message (one run saw 943 of 1000 handed over
+ * after the sign-ins): the follow-up message each user sends resumes them. A sign-in answered 5xx (a dependency timed
+ * out) is retried the way the user would: the same card link again, no new message. Requests run 16 at a time: each Lambda
  * container serves one request at a time, and with 100 in one event loop on two busy cores the 10 s Bot Connector
  * and 5 s IdP timeouts expired in the queue (cards posted with an unknown outcome, callbacks answered 503/504), which
  * measured the test's own event loop, not the receiver's behaviour.
@@ -17,13 +23,15 @@ import { applyEnv, loadReceiver, type ReceiverHandler } from './support/receiver
 import {
   callbackEvent,
   findOpenUrl,
+  lastSignInUrl,
   messageActivity,
   messageEvent,
   startWorld,
   type World,
 } from './support/world';
-import { IdempotencyStore, idempotencyKey } from '../../lambda/shared/idempotency';
+import { idempotencyKey } from '../../lambda/shared/idempotency';
 import { setLogSink } from '../../lambda/shared/log';
+import { answerKey, answersByActivity, replyingWorker, routeInvocations } from '../support/replying-worker';
 
 jest.setTimeout(600_000);
 
@@ -37,25 +45,19 @@ let logs: LogCapture;
 const secrets = new Set<string>();
 /** Requests in flight at once (see the file comment). */
 const IN_FLIGHT = 16;
-/** Replies the worker stand-in "sent", per idempotency key (one per message if the guarantee holds). */
-const replies = new Map<string, number>();
-
-/** A worker that answers through the kit's idempotency record: begin, "reply", mark replied. */
-function idempotentWorker(w: () => World) {
-  let store: IdempotencyStore | undefined;
-  return async (event: unknown) => {
-    store ??= new IdempotencyStore({ ddb: w().ddb, tableName: w().conversationTable });
-    const ev = event as { conversation: { conversation: { id: string } }; message: { id: string } };
-    const key = idempotencyKey(ev.conversation.conversation.id, ev.message.id);
-    const begun = await store.begin(key, 30_000);
-    if (begun.outcome !== 'acquired') return;
-    replies.set(key, (replies.get(key) ?? 0) + 1);
-    await store.markReplied(key);
-  };
-}
+/** The receiver's function name in this world (its resume continuations are Invoke calls to it). */
+const RECEIVER = 'concurrency-receiver';
 
 beforeAll(async () => {
-  world = await startWorld({ users: USERS, workerHandler: idempotentWorker(() => world) });
+  world = await startWorld({
+    users: USERS,
+    receiverFunction: RECEIVER,
+    workerHandler: routeInvocations({
+      receiverFunction: RECEIVER,
+      receiver: () => handler as never,
+      worker: replyingWorker({ ddb: () => world.ddb, tableName: () => world.conversationTable }),
+    }),
+  });
   secrets.add(world.clientSecret);
   restoreEnv = applyEnv(world.env({ viaProxies: false }));
   logs = captureLogs(setLogSink);
@@ -116,7 +118,7 @@ async function deliver(ev: Record<string, unknown>): Promise<number> {
 }
 let redeliveredAfter5xx = 0;
 
-test('1000 messages before sign-in, 50 concurrent sign-ins: each message resumed exactly once, one card per user', async () => {
+test('1000 messages before sign-in, 50 concurrent sign-ins, a follow-up each: every message answered exactly once, one card per user', async () => {
   const jwt = await world.botFramework.sign({ aud: world.appId, serviceurl: world.connector.serviceUrl });
   secrets.add(jwt);
   const sent = new Map<string, string[]>(); // user oid → activity ids
@@ -153,57 +155,86 @@ test('1000 messages before sign-in, 50 concurrent sign-ins: each message resumed
   const pendingItems = (await world.scan(world.conversationTable)).filter((i) => i.pk?.S?.startsWith('pending#') && i.sk?.S?.startsWith('msg#'));
   expect(pendingItems.length).toBe(USERS * MESSAGES);
 
-  // Everyone signs in at the IdP at once; then all callbacks arrive at once, ten of them twice.
-  const redirects = await pool(world.users.map((u) => async () => {
+  // Everyone signs in at the IdP at once; then all callbacks arrive at once, ten of them twice. A user whose sign-in
+  // answered 5xx (a dependency timed out on the saturated machine) presses the same card link again: no new message.
+  const signIn = async (u: (typeof world.users)[number]) => {
     const r = await world.idp.signIn(cards.get(u.conversationId)!, u.login);
     secrets.add(r.searchParams.get('code') ?? '');
     return r;
-  }), 4); // the untimed browser side: the IdP is one more process on the same two cores
-  const callbacks = redirects.flatMap((r, i) => (i < 10 ? [r, r] : [r])).map((r) => async () => (await handler(callbackEvent(r))).statusCode);
-  const cbStatuses = await pool(callbacks.sort(() => Math.random() - 0.5), IN_FLIGHT);
-  expect(cbStatuses.filter((s) => s === 200).length).toBe(USERS);
-  expect(cbStatuses.filter((s) => s !== 200)).toEqual(Array(10).fill(400)); // the double clicks: state already used
+  };
+  const redirects = await pool(world.users.map((u) => () => signIn(u)), 4); // the IdP is one more process on the two cores
+  let retriedSignIns = 0;
+  const callbacks = world.users.map((u, i) => async () => {
+    const got = await Promise.all((i < 10 ? [0, 1] : [0]).map(async () => (await handler(callbackEvent(redirects[i]))).statusCode));
+    for (let again = 0; again < 3 && !got.includes(200) && got.some((st) => st >= 500); again++) {
+      retriedSignIns++;
+      got.push((await handler(callbackEvent(await signIn(u)))).statusCode);
+    }
+    return got;
+  });
+  const cbStatuses = (await pool(callbacks.sort(() => Math.random() - 0.5), IN_FLIGHT)).flat();
+  // One sign-in per user succeeded; a double click's second callback is refused (state used, or the code redeemed).
+  expect(cbStatuses.filter((st) => st === 200).length).toBe(USERS);
+  expect(cbStatuses.filter((st) => st !== 200 && st < 500)).toEqual(Array(10).fill(400));
+  await world.lambda.idle();
+  const afterSignIn = answersByActivity(world.connector).size;
+
+  // Every user sends one more message: leftovers of a failed resume hand-over (if any) are resumed before it.
+  const followUps = new Map<string, string>();
+  await pool(world.users.map((u) => async () => {
+    const text = `follow-up of ${u.login} ${Math.random().toString(36).slice(2)}`;
+    secrets.add(text);
+    const a = messageActivity(world, u, text, { id: `2${String(Date.now()).slice(-8)}${u.oid.slice(0, 8)}` });
+    followUps.set(u.oid, a.id as string);
+    return deliver(messageEvent(a, jwt));
+  }), IN_FLIGHT);
   await world.lambda.idle();
 
-  // Answered exactly once each (the worker's idempotency record), handed over at least once, every one resumed.
+  // A double click redeemed one authorization code twice: the IdP stand-in (oidc-provider, RFC 6749 4.1.2) then revokes
+  // the tokens issued from it, so when that user's follow-up needs a refresh (leftovers flagged after a failed resume
+  // hand-over), Entra refuses it: the tokens are deleted and the user gets a new card, as a real user would. They sign
+  // in again, and that sign-in resumes everything still waiting.
+  const cardsPer = (conversationId: string) =>
+    world.connector.activities.filter((a) => a.conversationId === conversationId && findOpenUrl(a.activity)).length;
+  const signedInAgain = world.users.filter((u) => cardsPer(u.conversationId) > 1);
+  expect(signedInAgain.filter((u) => world.users.indexOf(u) >= 10)).toEqual([]); // only double-click users
+  for (const u of signedInAgain) {
+    const r = await world.idp.signIn(lastSignInUrl(world.connector, u.conversationId)!, u.login);
+    secrets.add(r.searchParams.get('code') ?? '');
+    expect((await handler(callbackEvent(r))).statusCode).toBe(200);
+  }
+  await world.lambda.idle();
+
+  // The guarantee: every message answered exactly once at the Bot Connector stand-in, the follow-ups included.
+  const answers = answersByActivity(world.connector);
+  const conversationOf = new Map(world.users.map((u) => [u.oid, u.conversationId]));
+  const expected = [...sent].flatMap(([oid, ids]) => [...ids, followUps.get(oid)!].map((id) => answerKey(conversationOf.get(oid)!, id)));
+  const notOnce = expected.filter((k) => answers.get(k) !== 1).map((k) => `${k}:${answers.get(k) ?? 0}`);
+  expect(notOnce).toEqual([]);
+  expect(answers.size).toBe(expected.length);
+
+  // Measured, not asserted (at-least-once; leftovers wait for the follow-up by design): printed so a run explains itself.
+  const workerRecords = world.lambda.records.filter((r) => r.functionName !== RECEIVER);
   const invoked = new Map<string, number>();
-  const perUser = new Map<string, string[]>();
-  for (const rec of world.lambda.records) {
-    type Resumed = { resumed: boolean; conversation: { conversation: { id: string }; user: { aadObjectId: string } }; message: { id: string } };
-    const ev = rec.payload as Resumed;
-    expect(ev.resumed).toBe(true);
+  for (const rec of workerRecords) {
+    const ev = rec.payload as { conversation: { conversation: { id: string } }; message: { id: string } };
     const key = idempotencyKey(ev.conversation.conversation.id, ev.message.id);
     invoked.set(key, (invoked.get(key) ?? 0) + 1);
-    const list = perUser.get(ev.conversation.user.aadObjectId) ?? [];
-    if (!list.includes(ev.message.id)) list.push(ev.message.id);
-    perUser.set(ev.conversation.user.aadObjectId, list);
   }
-  expect(invoked.size).toBe(USERS * MESSAGES);
-  expect(replies.size).toBe(USERS * MESSAGES);
-  expect([...replies.values()].filter((n) => n !== 1)).toEqual([]);
   const twice = [...invoked.values()].filter((n) => n > 1).length;
+  const continuations = world.lambda.records.length - workerRecords.length;
   // eslint-disable-next-line no-console
-  if (twice > 0) console.log(`${twice} messages were handed to the worker more than once (at-least-once); each was answered once`);
-  for (const [oid, ids] of sent) {
-    expect([...(perUser.get(oid) ?? [])].sort()).toEqual([...ids].sort());
-  }
-  // Arrival order: the resumed sequence of each user follows the pending items' sort keys (receivedAt, then id).
-  const order = new Map<string, string[]>();
-  for (const i of pendingItems.sort((a, b) => (a.sk!.S! < b.sk!.S! ? -1 : 1))) {
-    const oid = i.pk!.S!.split('#')[2];
-    const id = i.sk!.S!.split('#').slice(2).join('#');
-    order.set(oid, [...(order.get(oid) ?? []), id]);
-  }
-  for (const [oid, ids] of perUser) expect(ids).toEqual(order.get(oid));
+  console.log(`answered after the sign-ins: ${afterSignIn} of ${USERS * MESSAGES}; resume continuations: ${continuations}; `
+    + `handed over more than once: ${twice}; sign-ins retried after a 5xx: ${retriedSignIns}; signed in again after a revoked double click: ${signedInAgain.length}; redelivered after a 5xx: ${redeliveredAfter5xx}`);
 
   // Nothing left pending; one token item per user; no second card after sign-in.
   const after = await world.scan(world.conversationTable);
-  // (the user's partition keeps only the used sign-in state's marker, until the state expires)
+  // (the user's partition keeps only the used sign-in states' markers, until the states expire)
   expect(after.filter((i) => i.pk?.S?.startsWith('pending#') && !i.sk?.S?.startsWith('state#'))).toEqual([]);
-  expect(after.filter((i) => i.sk?.S?.startsWith('state#')).length).toBe(USERS);
+  expect(after.filter((i) => i.sk?.S?.startsWith('state#')).length).toBe(USERS + signedInAgain.length);
   expect((await world.scan(world.tokenTable)).length).toBe(USERS);
   const cardsAfter = world.connector.activities.filter((a) => findOpenUrl(a.activity)).length;
-  expect(cardsAfter).toBe(USERS);
+  expect(cardsAfter).toBe(USERS + signedInAgain.length);
 
   expect(scanLogLines(logs.lines, { secrets })).toEqual([]);
 });

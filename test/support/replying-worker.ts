@@ -49,15 +49,24 @@ export function replyingWorker(opts: ReplyingWorkerOptions): StubHandler {
   };
 }
 
-/** Answers the worker posted, per activity id answered (one each if "answered exactly once" holds). */
+/**
+ * Answers the worker posted, per activity answered (one each if "answered exactly once" holds), keyed by
+ * {@link answerKey}: activity ids are unique only within a conversation.
+ */
 export function answersByActivity(connector: BotConnectorStub): Map<string, number> {
   const out = new Map<string, number>();
   for (const a of connector.activities) {
     const text = a.activity?.text;
     if (typeof text !== 'string' || !text.startsWith(ANSWER_PREFIX) || a.activityId === undefined) continue;
-    out.set(a.activityId, (out.get(a.activityId) ?? 0) + 1);
+    const key = answerKey(a.conversationId, a.activityId);
+    out.set(key, (out.get(key) ?? 0) + 1);
   }
   return out;
+}
+
+/** The key of {@link answersByActivity}: conversation id and activity id. */
+export function answerKey(conversationId: string, activityId: string): string {
+  return `${conversationId} ${activityId}`;
 }
 
 /**

@@ -40,6 +40,12 @@ export interface WorldOptions {
   workerHandler?: StubHandler;
   /** Retries of failed async invocations at the Lambda stand-in (default 2). */
   lambdaRetries?: number;
+  /**
+   * The receiver's function name (default none): `env()` then sets `AWS_LAMBDA_FUNCTION_NAME` to it, so the receiver
+   * schedules resume continuations (invokes itself) through the Lambda stand-in; route them with `routeInvocations`
+   * (test/support/replying-worker.ts) in `workerHandler`.
+   */
+  receiverFunction?: string;
 }
 
 /** A running world. */
@@ -255,6 +261,7 @@ export async function startWorld(opts: WorldOptions = {}): Promise<World> {
           TDAB_GRAPH_SCOPES: 'User.Read',
           TDAB_SIGNIN_TTL_SECONDS: '3600',
           TDAB_LOG_LEVEL: 'info',
+          ...(opts.receiverFunction ? { AWS_LAMBDA_FUNCTION_NAME: opts.receiverFunction } : {}),
         };
       },
       async jwt() {
