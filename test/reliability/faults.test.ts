@@ -179,6 +179,39 @@ describe('DynamoDB throttling', () => {
   });
 });
 
+describe('a sign-in that fails after the state was checked', () => {
+  test('DynamoDB answers 503 on the commit: 503 page, nothing stored; the same card link signs in, no new message needed', async () => {
+    const u = nextUser();
+    const m1 = await send(u, 'kept through a failed commit');
+    expect(m1.statuses).toEqual([200]);
+    const url = lastSignInUrl(world.connector, u.conversationId)!;
+    // More 503s than the SDK's attempts, only on the sign-in's transaction (the state was verified, the code redeemed).
+    world.ddbProxy.inject({
+      match: operation('TransactWriteItems'),
+      times: 5,
+      status: 503,
+      headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-errortype': 'ServiceUnavailable' },
+      body: JSON.stringify({ __type: 'com.amazon.coral.availability#ServiceUnavailableException', message: 'injected' }),
+    });
+    const first = await world.idp.signIn(url, u.login);
+    secrets.add(first.searchParams.get('code') ?? '');
+    const page = await handler(callbackEvent(first));
+    world.ddbProxy.clearFaults();
+    expect(page.statusCode).toBe(503);
+    expect(page.body).toContain('press the sign-in button again');
+    expect((await world.scan(world.tokenTable)).filter((i) => i.pk?.S === `${u.tid}#${u.oid}`)).toEqual([]);
+    expect(await pendingOf(u)).toBe(1);
+    // The user presses the same button again (same state, a new code): signed in, the kept message resumed.
+    const again = await world.idp.signIn(url, u.login);
+    secrets.add(again.searchParams.get('code') ?? '');
+    expect((await handler(callbackEvent(again))).statusCode).toBe(200);
+    await world.lambda.idle();
+    expect(new Set(workerIds(u))).toEqual(new Set([m1.id])); // handed over at least once (twice: the worker answers once)
+    expect(await pendingOf(u)).toBe(0);
+    expect(cardsFor(u)).toBe(1);
+  });
+});
+
 describe('KMS errors', () => {
   test('Encrypt fails at the callback: error page, nothing stored, the next message gets a new card, then everything resumes', async () => {
     const u = nextUser();
