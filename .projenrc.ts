@@ -83,7 +83,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '@smithy/eventstream-codec@^4',
     '@smithy/util-utf8@^4',
   ],
-  gitignore: ['/cdk.out/', 'examples/**/cdk.out/', '/bench/results/tmp/', '/.tmp/'],
+  gitignore: ['/cdk.out/', 'examples/**/cdk.out/', '/bench/results/tmp/', '/.tmp/', '__pycache__/', '*.pyc'],
   jestOptions: {
     // Snapshots are checked, never rewritten by the build: update them on purpose with `npx jest -u`.
     updateSnapshot: javascript.UpdateSnapshot.NEVER,

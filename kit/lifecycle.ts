@@ -20,6 +20,7 @@ import { TokenCipher } from '../lambda/shared/crypto';
 import { idempotencyKey } from '../lambda/shared/idempotency';
 import { log } from '../lambda/shared/log';
 import { countMetric, METRIC } from '../lambda/shared/metrics';
+import { normalizeGuid } from '../src/private/shared-data';
 
 /** Phase 1: the input as a contract event. Not a contract event: nothing can be answered safely, so it is rethrown. */
 export function validate(input: unknown): WorkerEvent {
@@ -83,7 +84,7 @@ export async function run(rt: KitRuntime, fn: WorkerFunction, turn: Turn, token:
     event,
     message: event.message,
     text: plainText(event.message.text),
-    user: { ...ref.user, tenantId: ref.conversation.tenantId ?? event.token.encryptionContext.tenantId },
+    user: { ...ref.user, tenantId: ref.conversation.tenantId ?? optGuid(event.token.encryptionContext.tenantId) },
     conversation: ref,
     graphToken: token.graphToken,
     token: { expiresAt: token.expiresAt, scopes: token.scopes, expired: token.expired },
@@ -134,7 +135,16 @@ export async function fail(rt: KitRuntime, turn: Turn, err: unknown): Promise<Wo
   throw new WorkerError(activityId, err);
 }
 
-/** Checks that the token in the event belongs to this bot, this key and the user being answered. */
+/** An id of the encryption context in its one spelling (the context itself goes to KMS verbatim). */
+function optGuid(value: string | undefined): string | undefined {
+  return value === undefined ? undefined : normalizeGuid(value);
+}
+
+/**
+ * Checks that the token in the event belongs to this bot, this key and the user being answered. The event's ids and
+ * the configuration are already in their one spelling (contract parse, config); the encryption context is normalized
+ * here for the comparison only.
+ */
 function checkTokenBinding(event: WorkerEvent, config: ResolvedConfig): void {
   const ctx = event.token.encryptionContext;
   // Compared only when both are key ARNs (an alias ARN in the configuration cannot be compared with the key ARN that
@@ -143,13 +153,13 @@ function checkTokenBinding(event: WorkerEvent, config: ResolvedConfig): void {
   if (config.kmsKeyArn && isKeyArn(config.kmsKeyArn) && isKeyArn(event.token.keyId) && event.token.keyId !== config.kmsKeyArn) {
     throw new TokenBindingError('keyId is not the configured KMS key');
   }
-  if (ctx.appId !== undefined && ctx.appId !== config.appId) throw new TokenBindingError('encryption context appId is not this bot');
+  if (ctx.appId !== undefined && normalizeGuid(ctx.appId) !== config.appId) throw new TokenBindingError('encryption context appId is not this bot');
   const user = event.conversation.user;
-  if (user.aadObjectId && ctx.aadObjectId !== undefined && ctx.aadObjectId !== user.aadObjectId) {
+  if (user.aadObjectId && ctx.aadObjectId !== undefined && normalizeGuid(ctx.aadObjectId) !== user.aadObjectId) {
     throw new TokenBindingError('encryption context aadObjectId is not the user of the conversation');
   }
   const tid = event.conversation.conversation.tenantId;
-  if (tid && ctx.tenantId !== undefined && ctx.tenantId !== tid) {
+  if (tid && ctx.tenantId !== undefined && normalizeGuid(ctx.tenantId) !== tid) {
     throw new TokenBindingError('encryption context tenantId is not the conversation tenant');
   }
 }

@@ -59,20 +59,22 @@ export interface TeamsSsoOptions {
 export interface TeamsDelegatedAuthBotProps {
   /**
    * The bot's Microsoft App ID: the Application (client) ID of its Entra app registration, also the Azure Bot's
-   * Microsoft App ID. Inbound Bot Framework JWTs must carry it as `aud`.
+   * Microsoft App ID. Inbound Bot Framework JWTs must carry it as `aud`. Any case: GUIDs are used in lower case
+   * (environment, IAM conditions, outputs), as Entra ID issues them.
    */
   readonly appId: string;
 
   /**
    * The bot's home tenant (Directory (tenant) ID of the app registration). The bot's own app token is requested in
-   * this tenant (single-tenant bot).
+   * this tenant (single-tenant bot). Any case (used in lower case).
    */
   readonly tenantId: string;
 
   /**
    * Tenants whose users may talk to the bot. A message from any other tenant gets 403, and the KMS key policy grants
    * of the handlers are limited to these tenants' ciphertexts when the ids are literal strings. A list without
-   * `tenantId` gives a synth warning (`cdk-teams-delegated-auth-bot:homeTenantNotAllowed`).
+   * `tenantId` gives a synth warning (`cdk-teams-delegated-auth-bot:homeTenantNotAllowed`). Any case: the ids are
+   * used in lower case, each once.
    *
    * @default - only `tenantId`
    */
@@ -359,10 +361,15 @@ export class TeamsDelegatedAuthBot extends Construct {
   /** Name of the SSM parameter holding the base URL (undefined when `publicBaseUrl` is set). */
   public readonly baseUrlParameterName?: string;
 
-  /** Environment variables a worker needs (set automatically on the default worker and on a `lambda.Function` worker). */
+  /**
+   * Environment variables a worker needs (set automatically on the default worker and on a `lambda.Function` worker):
+   * ids (GUIDs in lower case), resources, and every endpoint resolved for the cloud (`TDAB_GRAPH_BASE_URL`,
+   * `TDAB_ENTRA_AUTHORITY`, `TDAB_BOT_CONNECTOR_SCOPE`, `TDAB_SERVICE_URL_HOSTS`, ...), so a worker in any language
+   * needs no cloud table.
+   */
   public readonly workerEnvironment: { [name: string]: string };
 
-  /** The bot's Microsoft App ID. */
+  /** The bot's Microsoft App ID (in lower case). */
   public readonly appId: string;
 
   /** CloudWatch namespace of the handlers' metrics. */
@@ -609,7 +616,10 @@ export class TeamsDelegatedAuthBot extends Construct {
     return secret;
   }
 
-  /** The environment both the receiver and a worker need; endpoint overrides from the one endpoint table. */
+  /**
+   * The environment both the receiver and a worker need. Every endpoint of the one endpoint table is written resolved
+   * (the override, else the cloud profile's value), so a worker in any language needs no cloud table of its own.
+   */
   private handlerEnvironment(config: ResolvedBotProps): { [name: string]: string } {
     const env: { [name: string]: string } = {
       [ENV.APP_ID]: config.appId,
@@ -624,8 +634,8 @@ export class TeamsDelegatedAuthBot extends Construct {
       [ENV.METRICS_NAMESPACE]: config.metricsNamespace,
     };
     for (const { key, env: name } of ENDPOINT_ENV) {
-      const value = config.endpoints[key];
-      if (value !== undefined) env[name] = typeof value === 'string' ? value : joinList(',', value);
+      const value = config.endpoints[key] ?? config.cloud[key];
+      env[name] = typeof value === 'string' ? value : joinList(',', value);
     }
     return env;
   }

@@ -3,10 +3,13 @@
 Standard library + boto3 only. For each message: decrypt the user's token with KMS, call Microsoft Graph
 /v1.0/me as the user, and reply in the thread of the message with the bot's own app token. Replies at most
 once per message (idempotency record in the conversation table); one short apology if it fails before replying.
+The endpoints come from the environment the construct writes, resolved for the bot's cloud (no cloud table here);
+no redirect is ever followed, since every request carries a credential.
 """
 import base64
 import json
 import os
+import re
 import time
 import urllib.error
 import urllib.parse
@@ -14,16 +17,24 @@ import urllib.request
 
 import boto3
 
-APP_ID = os.environ["TDAB_APP_ID"]
-TENANT_ID = os.environ["TDAB_TENANT_ID"]  # the bot's own tenant: its app token comes from there
+GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+
+
+def guid(value):
+    """The one spelling of an Entra id (tenant, user, app): a GUID in lower case; anything else unchanged."""
+    return value.lower() if isinstance(value, str) and GUID.match(value) else value
+
+
+APP_ID = guid(os.environ["TDAB_APP_ID"])
+TENANT_ID = guid(os.environ["TDAB_TENANT_ID"])  # the bot's own tenant: its app token comes from there
 SECRET_ARN = os.environ["TDAB_SECRET_ARN"]  # {"clientSecret": "..."}
 TABLE = os.environ["TDAB_CONVERSATION_TABLE"]
-AUTHORITY = os.environ.get("TDAB_ENTRA_AUTHORITY", "https://login.microsoftonline.com").rstrip("/")
-BOT_SCOPE = os.environ.get("TDAB_BOT_CONNECTOR_SCOPE", "https://api.botframework.com/.default")
-GRAPH = os.environ.get("TDAB_GRAPH_BASE_URL", "https://graph.microsoft.com").rstrip("/")
-SERVICE_URL_HOSTS = [h.strip().lower() for h in os.environ.get(
-    "TDAB_SERVICE_URL_HOSTS", "smba.trafficmanager.net,smba.infra.gcc.teams.microsoft.com"
-).split(",") if h.strip()]
+# Endpoints of the bot's cloud, resolved by the construct (docs/worker-contract.md, "Environment"): required, so a
+# worker in US Gov or China never falls back to public-cloud hosts.
+AUTHORITY = os.environ["TDAB_ENTRA_AUTHORITY"].rstrip("/")
+BOT_SCOPE = os.environ["TDAB_BOT_CONNECTOR_SCOPE"]
+GRAPH = os.environ["TDAB_GRAPH_BASE_URL"].rstrip("/")
+SERVICE_URL_HOSTS = [h.strip().lower() for h in os.environ["TDAB_SERVICE_URL_HOSTS"].split(",") if h.strip()]
 TIMEOUT = 10  # seconds, on every HTTP call
 APOLOGY = "Sorry, something went wrong while I was working on your message. Please try again later."
 
@@ -34,12 +45,23 @@ dynamodb = boto3.client("dynamodb")
 _cache = {"secret": None, "bot_token": None, "bot_token_refresh_at": 0.0}
 
 
+class RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """Never follow a redirect: every request here carries a credential (a bearer token or the client secret), and
+    urllib would send the Authorization header on to any host. The 3xx is raised as an HTTPError instead."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_opener = urllib.request.build_opener(RefuseRedirects)
+
+
 def http(method, url, headers, body=None, retries=3):
-    """One HTTP call with a timeout; 429/5xx retried a few times honouring Retry-After (capped)."""
+    """One HTTP call with a timeout, no redirects; 429/5xx retried a few times honouring Retry-After (capped)."""
     for attempt in range(retries + 1):
         req = urllib.request.Request(url, data=body, headers=headers, method=method)
         try:
-            with urllib.request.urlopen(req, timeout=TIMEOUT) as res:
+            with _opener.open(req, timeout=TIMEOUT) as res:
                 text = res.read().decode("utf-8")
                 return json.loads(text) if text else {}
         except urllib.error.HTTPError as err:
@@ -119,6 +141,20 @@ def reply(conversation, reply_to_id, text):
     return http("POST", url, headers, json.dumps(activity).encode())
 
 
+def check_token_binding(event):
+    """The token was encrypted for this bot and for the user and tenant of the conversation (ids compared in their one
+    spelling, lower case; the encryption context itself goes to KMS unchanged)."""
+    context, conversation = event["token"]["encryptionContext"], event["conversation"]
+    expected = {
+        "appId": APP_ID,
+        "tenantId": guid(conversation["conversation"].get("tenantId")),
+        "aadObjectId": guid(conversation["user"].get("aadObjectId")),
+    }
+    for name, value in expected.items():
+        if value and name in context and guid(context[name]) != value:
+            raise ValueError(f"the token's encryption context {name} does not match this bot and conversation")
+
+
 def graph_me(user_token):
     """GET {graph}/v1.0/me as the user. The user's token goes to the configured Graph URL only."""
     return http("GET", f"{GRAPH}/v1.0/me", {"Authorization": f"Bearer {user_token}", "Accept": "application/json"})
@@ -160,6 +196,7 @@ def handler(event, context):
         return {"status": "skipped"}  # already answered, or another attempt is working on it
     replied = False
     try:
+        check_token_binding(event)
         me = graph_me(decrypt_token(event["token"]))
         asked = " ".join((message.get("text") or "").split())[:200]
         reply(conversation, message["id"], f"Hi {me.get('displayName', 'there')}! You asked: \u201c{asked}\u201d")

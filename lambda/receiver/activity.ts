@@ -1,4 +1,4 @@
-import { isGuid } from '../../src/private/shared-data';
+import { isGuid, normalizeGuid } from '../../src/private/shared-data';
 import { ContractError, pendingEventFromActivity, type ConversationReference, type PendingEvent } from '../shared/contract';
 import { collapseWhitespace, stripMentions, trimEndChars } from '../shared/teams-text';
 import type { UserKey } from '../shared/token-store';
@@ -165,10 +165,11 @@ export function validateActivity(raw: Record<string, unknown>): InboundActivity 
   const convTenant = conv.tenantId;
   if (channelTenant !== undefined && !isGuid(channelTenant)) throw new RequestError(400, 'invalid_tenant');
   if (convTenant !== undefined && convTenant !== null && !isGuid(convTenant)) throw new RequestError(400, 'invalid_tenant');
-  if (isGuid(channelTenant) && isGuid(convTenant) && channelTenant.toLowerCase() !== convTenant.toLowerCase()) {
+  if (isGuid(channelTenant) && isGuid(convTenant) && normalizeGuid(channelTenant) !== normalizeGuid(convTenant)) {
     throw new RequestError(400, 'tenant_mismatch');
   }
-  const tenantId = (isGuid(channelTenant) ? channelTenant : isGuid(convTenant) ? convTenant : undefined)?.toLowerCase();
+  // Ids in their one spelling (lower case) from here on: keys, comparisons, the worker event.
+  const tenantId = isGuid(channelTenant) ? normalizeGuid(channelTenant) : isGuid(convTenant) ? normalizeGuid(convTenant) : undefined;
 
   if (type === 'message' || type === 'invoke') {
     if (!id) throw new RequestError(400, 'missing_id');
@@ -187,7 +188,7 @@ export function validateActivity(raw: Record<string, unknown>): InboundActivity 
     serviceUrl,
     channelId,
     conversation: { id: conversationId, conversationType, tenantId, isGroup },
-    from: { id: fromId, aadObjectId: aadObjectId?.toLowerCase(), name: optStr(from.name, 'from_name') },
+    from: { id: fromId, aadObjectId: aadObjectId === undefined ? undefined : normalizeGuid(aadObjectId), name: optStr(from.name, 'from_name') },
     recipient: { id: recipientId, name: optStr(recipient.name, 'recipient_name') },
     tenantId,
     text,

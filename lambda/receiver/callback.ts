@@ -20,6 +20,7 @@ import { ConfigurationError, type ReceiverContext } from './context';
 import { errorPage, idpErrorPage, signedInPage, teamsDeepLink, unverifiedIdpErrorPage, type HttpResult } from './pages';
 import { completeSignIn, releasePrompt, tokenSetOf } from './sign-in';
 import type { VerifiedState } from './sign-in-state';
+import { normalizeGuid } from '../../src/private/shared-data';
 import { SIGN_IN_STATE_PATTERN, type PendingMessage } from '../shared/conversation-store';
 import { OAuthError, OAuthUnavailableError, TokenValidationError } from '../shared/entra-oauth';
 import { HttpTimeoutError } from '../shared/http';
@@ -245,10 +246,14 @@ function idTokenFailure(err: unknown, link: Link): CallbackResult {
   ], link);
 }
 
-/** Which part of the id_token's identity differs from the Teams user who asked, if any. */
+/**
+ * Which part of the id_token's identity differs from the Teams user who asked, if any. Both sides are in their one
+ * spelling (the claims from entra-oauth.ts, the user from the sign-in state); `normalizeGuid` keeps this true for any
+ * caller.
+ */
 export function identityMismatch(identity: { oid: string; tid: string }, user: UserKey): 'tenant' | 'user' | undefined {
-  if (identity.tid.toLowerCase() !== user.tenantId.toLowerCase()) return 'tenant';
-  if (identity.oid.toLowerCase() !== user.aadObjectId.toLowerCase()) return 'user';
+  if (normalizeGuid(identity.tid) !== normalizeGuid(user.tenantId)) return 'tenant';
+  if (normalizeGuid(identity.oid) !== normalizeGuid(user.aadObjectId)) return 'user';
   return undefined;
 }
 

@@ -13,6 +13,7 @@ import { handleInvoke } from './invoke';
 import { handleMessage } from './messages';
 import type { HttpResult } from './pages';
 import { continueResume, isResumeContinuation, type ResumeContinuationEvent } from './resume';
+import { normalizeGuid } from '../../src/private/shared-data';
 import { AWS_SDK_CLIENT_OPTIONS } from '../shared/aws-sdk-options';
 import { AuthError } from '../shared/botframework-auth';
 import { loadConfig, type ResolvedConfig } from '../shared/config';
@@ -237,10 +238,10 @@ function rejected(err: unknown, entry: RequestLog): HttpResult {
   throw err;
 }
 
-/** True if the tenant is in the allow-list (case-insensitive GUID compare). */
+/** True if the tenant is in the allow-list (GUIDs compared in their one spelling, `normalizeGuid`). */
 export function isAllowedTenant(config: Pick<ResolvedConfig, 'allowedTenantIds'>, tenantId: string): boolean {
-  const t = tenantId.toLowerCase();
-  return config.allowedTenantIds.some((allowed) => allowed.toLowerCase() === t);
+  const t = normalizeGuid(tenantId);
+  return config.allowedTenantIds.some((allowed) => normalizeGuid(allowed) === t);
 }
 
 /** The Lambda entry point (function URL event → response). */

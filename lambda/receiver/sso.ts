@@ -138,8 +138,9 @@ async function refuseForeignToken(id: string, token: string, user: UserKey, ctx:
       audiences: ssoAudiences(ctx.config.appId, ctx.config.sso.resource),
       requiredScope: ctx.config.sso.scope,
     });
-    if (who.oid.toLowerCase() !== user.aadObjectId || who.tid.toLowerCase() !== user.tenantId) {
-      log.warn('sso_exchange', { outcome: 'failed', reason: who.tid.toLowerCase() !== user.tenantId ? 'tenant_mismatch' : 'user_mismatch' });
+    // Both sides in their one spelling: the claims (entra-oauth.ts) and the activity's user (activity.ts).
+    if (who.oid !== user.aadObjectId || who.tid !== user.tenantId) {
+      log.warn('sso_exchange', { outcome: 'failed', reason: who.tid !== user.tenantId ? 'tenant_mismatch' : 'user_mismatch' });
       return exchangeFailure(412, id, 'The SSO token belongs to another user than the Teams user. Proceed with the sign-in card.');
     }
     return undefined;

@@ -7,7 +7,7 @@
  */
 import { CLOUD_PROFILES, CloudProfileValues } from '../../src/private/cloud-profiles';
 import { ENV } from '../../src/private/env';
-import { isHttpsOrLoopback, isPathSafeId, isRoutePath, isScope, isServiceUrlHost } from '../../src/private/shared-data';
+import { isHttpsOrLoopback, isPathSafeId, isRoutePath, isScope, isServiceUrlHost, normalizeGuid } from '../../src/private/shared-data';
 
 /** A cloud profile name (`TDAB_CLOUD`). */
 export type CloudName = CloudProfileValues['name'];
@@ -17,11 +17,11 @@ export type LogLevelName = 'debug' | 'info' | 'warn' | 'error';
 
 /** The resolved, validated configuration of a handler. */
 export interface ResolvedConfig {
-  /** The bot's Microsoft App ID (`TDAB_APP_ID`). */
+  /** The bot's Microsoft App ID (`TDAB_APP_ID`; a GUID in lower case). */
   appId: string;
-  /** The bot's home tenant (`TDAB_TENANT_ID`). */
+  /** The bot's home tenant (`TDAB_TENANT_ID`; a GUID in lower case). */
   tenantId: string;
-  /** Tenants whose users may talk to the bot (`TDAB_ALLOWED_TENANT_IDS`, default `[tenantId]`). */
+  /** Tenants whose users may talk to the bot (`TDAB_ALLOWED_TENANT_IDS`, default `[tenantId]`; GUIDs in lower case). */
   allowedTenantIds: string[];
   /** Cloud profile (`TDAB_CLOUD`, default `public`). */
   cloud: CloudName;
@@ -106,11 +106,12 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
   return v;
 }
 
+/** An app or tenant id; a GUID in its one spelling, lower case (`normalizeGuid`), however the variable spells it. */
 function id(name: string, value: string): string {
   if (!isPathSafeId(value)) {
     throw invalid(name, 'must be an identifier (letters, digits, ".", "_", "-"; e.g. a GUID)');
   }
-  return value;
+  return normalizeGuid(value);
 }
 
 /**

@@ -8,7 +8,7 @@
  * Versioning: additive optional fields keep version "1" (parsers ignore fields they do not know); removing or renaming
  * a field, or changing its meaning, bumps the version.
  */
-import { isHttpsOrLoopback } from '../../src/private/shared-data';
+import { isHttpsOrLoopback, normalizeGuid } from '../../src/private/shared-data';
 
 /** Value of `type` in every worker event. */
 export const WORKER_EVENT_TYPE = 'teams-delegated-auth-bot.message';
@@ -153,6 +153,12 @@ function optStr(o: Record<string, unknown>, key: string, path: string, max = MAX
   return v;
 }
 
+/** An optional Entra id (tenant, object id): a GUID comes out in its one spelling, lower case (`normalizeGuid`). */
+function optId(o: Record<string, unknown>, key: string, path: string): string | undefined {
+  const v = optStr(o, key, path, 64);
+  return v === undefined ? undefined : normalizeGuid(v);
+}
+
 function optBool(o: Record<string, unknown>, key: string, path: string): boolean | undefined {
   const v = o[key];
   if (v === undefined || v === null) return undefined;
@@ -206,13 +212,13 @@ function parseConversation(v: unknown): ConversationReference {
     conversation: compact({
       id: str(conv, 'id', `${P}.conversation`),
       conversationType: optStr(conv, 'conversationType', `${P}.conversation`, 64),
-      tenantId: optStr(conv, 'tenantId', `${P}.conversation`, 64),
+      tenantId: optId(conv, 'tenantId', `${P}.conversation`),
       isGroup: optBool(conv, 'isGroup', `${P}.conversation`),
     }),
     bot: compact({ id: str(bot, 'id', `${P}.bot`), name: optStr(bot, 'name', `${P}.bot`) }),
     user: compact({
       id: str(user, 'id', `${P}.user`),
-      aadObjectId: optStr(user, 'aadObjectId', `${P}.user`, 64),
+      aadObjectId: optId(user, 'aadObjectId', `${P}.user`),
       name: optStr(user, 'name', `${P}.user`),
     }),
     activityId: optStr(c, 'activityId', P),

@@ -25,7 +25,7 @@ import { formBody, HttpBodyError, httpRequest, HttpTimeoutError, type HttpRespon
 import { log } from './log';
 import type { TokenSet } from './token-store';
 import { V1_ISSUER_HOSTS } from '../../src/private/cloud-profiles';
-import { isPathSafeId } from '../../src/private/shared-data';
+import { isPathSafeId, normalizeGuid } from '../../src/private/shared-data';
 
 /** Tokens from the token endpoint: the shape `TokenStore.put` takes (`./token-store`, owner STORE). */
 export type { TokenSet };
@@ -574,12 +574,13 @@ function toTokenSet(json: Record<string, unknown>): TokenSet {
   };
 }
 
+/** The user's `oid` and `tid`, GUIDs in their one spelling (lower case, `normalizeGuid`); `tid` must be `tenantId`. */
 function userClaims(payload: JWTPayload, tenantId: string): { oid: string; tid: string } {
   const { oid, tid } = payload;
   if (typeof oid !== 'string' || oid.length === 0) throw new TokenValidationError('missing_claim', 'oid');
   if (typeof tid !== 'string' || tid.length === 0) throw new TokenValidationError('missing_claim', 'tid');
-  if (tid.toLowerCase() !== tenantId.toLowerCase()) throw new TokenValidationError('tenant_mismatch');
-  return { oid, tid };
+  if (normalizeGuid(tid) !== normalizeGuid(tenantId)) throw new TokenValidationError('tenant_mismatch');
+  return { oid: normalizeGuid(oid), tid: normalizeGuid(tid) };
 }
 
 /** True when the (unverified) token names a v1 issuer `https://{v1IssuerHost}/{tid}/` of any cloud profile. */

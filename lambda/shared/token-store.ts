@@ -50,6 +50,7 @@ import {
 /* eslint-enable import/no-extraneous-dependencies */
 import { type EncryptedToken, type TokenCipher, type UserKey, tokenEncryptionContext } from './crypto';
 import { log } from './log';
+import { normalizeGuid } from '../../src/private/shared-data';
 
 export type { UserKey } from './crypto';
 
@@ -135,14 +136,15 @@ const MAX_ID_LENGTH = 256;
 
 /**
  * Validates and normalizes a user key: both ids non-empty, at most 256 characters, without `#` (the key separator),
- * whitespace or control characters; returned in lower case. Throws a `TypeError` naming the field otherwise.
+ * whitespace or control characters; GUIDs returned in their one spelling, lower case (`normalizeGuid`). Throws a
+ * `TypeError` naming the field otherwise.
  */
 export function normalizeUserKey(user: UserKey): UserKey {
   const check = (name: string, value: unknown): string => {
     if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ID_LENGTH || /[#\s\p{Cc}]/u.test(value)) {
       throw new TypeError(`user.${name} must be a non-empty id without '#', whitespace or control characters`);
     }
-    return value.toLowerCase();
+    return normalizeGuid(value);
   };
   if (!user || typeof user !== 'object') throw new TypeError('user must be an object');
   return { tenantId: check('tenantId', user.tenantId), aadObjectId: check('aadObjectId', user.aadObjectId) };

@@ -31,7 +31,7 @@ export const ENV = {
   GRAPH_SCOPES: 'TDAB_GRAPH_SCOPES',
   /** Cloud profile name: public | usgov | usgovdod | china. */
   CLOUD: 'TDAB_CLOUD',
-  /** Endpoint overrides (each defaults to the cloud profile's value). */
+  /** Endpoints: the construct writes each resolved (override, else the cloud profile's value); handlers default to the profile. */
   BOT_OPENID_METADATA_URL: 'TDAB_BOT_OPENID_METADATA_URL',
   BOT_TOKEN_ISSUER: 'TDAB_BOT_TOKEN_ISSUER',
   ENTRA_AUTHORITY: 'TDAB_ENTRA_AUTHORITY',
@@ -70,8 +70,10 @@ export interface EndpointEnvEntry {
 }
 
 /**
- * Each endpoint and its environment variable, in one table: the construct validates and writes the overrides from
- * it; an unset override is not written (the handlers resolve the cloud profile's value).
+ * Each endpoint and its environment variable, in one table: the construct validates the overrides from it and writes
+ * every endpoint resolved (the override, else the cloud profile's value) into the environment of the receiver and of
+ * every worker, so a worker in any language reads its endpoints and needs no cloud table. The handlers still fall
+ * back to the profile of `TDAB_CLOUD` when a variable is unset (a hand-written environment).
  */
 export const ENDPOINT_ENV: readonly EndpointEnvEntry[] = [
   { key: 'botOpenIdMetadataUrl', env: ENV.BOT_OPENID_METADATA_URL, kind: 'url' },

@@ -7,6 +7,7 @@ import { IConstruct } from 'constructs';
 import { ResolvedAssistant, resolveAssistant } from './assistant-worker';
 import { ENDPOINT_ENV } from './env';
 import { DEFAULT_METRICS_NAMESPACE } from './metric-names';
+import { normalizeGuid } from './shared-data';
 import {
   TeamsBotValidationError,
   WARNING_PREFIX,
@@ -40,7 +41,8 @@ export interface ResolvedFunctionSize {
 
 /**
  * Every prop of `TeamsDelegatedAuthBot`, validated once with its default applied: the builders read only this.
- * Values may still be tokens where the props allow them (ids, tenant lists, scopes).
+ * Values may still be tokens where the props allow them (ids, tenant lists, scopes). GUIDs (app and tenant ids) are in
+ * their one spelling, lower case (`normalizeGuid`): the IAM conditions, the environment and the outputs carry it.
  */
 export interface ResolvedBotProps {
   readonly appId: string;
@@ -92,6 +94,8 @@ export interface ResolvedAlarms {
 export function resolveBotProps(scope: IConstruct, props: TeamsDelegatedAuthBotProps): ResolvedBotProps {
   validateGuid(scope, 'appId', props.appId, 'the Microsoft App ID (Application (client) ID)');
   validateGuid(scope, 'tenantId', props.tenantId, 'the Directory (tenant) ID');
+  const appId = normalizeGuid(props.appId);
+  const tenantId = normalizeGuid(props.tenantId);
   const allowedTenantIds = resolveTenants(scope, props.allowedTenantIds ?? [props.tenantId]);
   if (props.worker !== undefined && props.assistant !== undefined) {
     throw new TeamsBotValidationError(scope, 'assistant', { modelId: props.assistant.modelId },
@@ -111,15 +115,15 @@ export function resolveBotProps(scope: IConstruct, props: TeamsDelegatedAuthBotP
   durationSeconds(scope, 'workerMaxEventAge', workerMaxEventAge, Duration.minutes(1), Duration.hours(6));
   const workerRetryAttempts = props.workerRetryAttempts ?? 2;
   validateInteger(scope, 'workerRetryAttempts', workerRetryAttempts, 0, 2);
-  const sso = resolveSso(scope, props);
+  const sso = resolveSso(scope, props, appId);
   const cloud = props.cloud ?? BotCloud.PUBLIC;
   validateOneScopeResource(scope, graphScopes, endpoints.graphBaseUrl ?? cloud.graphBaseUrl);
   warnAboutIgnoredOrSurprisingProps(scope, props);
   const operations = resolveOperations(scope, props);
   const literal = !Token.isUnresolved(allowedTenantIds) && allowedTenantIds.every((t) => !Token.isUnresolved(t));
   return {
-    appId: props.appId,
-    tenantId: props.tenantId,
+    appId,
+    tenantId,
     allowedTenantIds,
     literalTenantIds: literal ? [...allowedTenantIds] : undefined,
     graphScopes,
@@ -188,6 +192,8 @@ function resolveTenants(scope: IConstruct, allowedTenantIds: string[]): string[]
         'list at least one tenant id (omit the prop to allow only tenantId)');
     }
     allowedTenantIds.forEach((t, i) => validateGuid(scope, `allowedTenantIds[${i}]`, t, 'a tenant id'));
+    // One spelling, each tenant once (the IAM condition lists each value once).
+    return [...new Set(allowedTenantIds.map(normalizeGuid))];
   }
   return allowedTenantIds;
 }
@@ -264,7 +270,7 @@ function warnAboutIgnoredOrSurprisingProps(scope: IConstruct, props: TeamsDelega
   }
   const tenants = props.allowedTenantIds;
   if (tenants !== undefined && !Token.isUnresolved(tenants) && !Token.isUnresolved(props.tenantId) &&
-      tenants.every((t) => !Token.isUnresolved(t)) && !tenants.some((t) => t.toLowerCase() === props.tenantId.toLowerCase())) {
+      tenants.every((t) => !Token.isUnresolved(t)) && !tenants.some((t) => normalizeGuid(t) === normalizeGuid(props.tenantId))) {
     Annotations.of(scope).addWarningV2(`${WARNING_PREFIX}:homeTenantNotAllowed`,
       `allowedTenantIds does not include the bot's own tenant (tenantId ${props.tenantId}): users of that tenant cannot ` +
       'talk to the bot. Add it to allowedTenantIds unless that is what you want.');
@@ -318,9 +324,9 @@ function resolveSizes(scope: IConstruct, props: TeamsDelegatedAuthBotProps): { r
   };
 }
 
-function resolveSso(scope: IConstruct, props: TeamsDelegatedAuthBotProps): ResolvedSso {
+function resolveSso(scope: IConstruct, props: TeamsDelegatedAuthBotProps, appId: string): ResolvedSso {
   const sso = props.sso;
-  const resource = sso?.applicationIdUri ?? `api://botid-${props.appId}`;
+  const resource = sso?.applicationIdUri ?? `api://botid-${appId}`;
   const ssoScope = sso?.scope ?? 'access_as_user';
   if (!Token.isUnresolved(ssoScope)) validateScope(scope, 'sso.scope', ssoScope);
   if (sso?.applicationIdUri !== undefined && !Token.isUnresolved(sso.applicationIdUri) && !/^(api|https):\/\/\S+$/.test(sso.applicationIdUri)) {

@@ -19,6 +19,17 @@ export function isGuid(value: unknown): value is string {
 }
 
 /**
+ * The one spelling of a GUID: lower case. Entra ID issues tenant, object and app ids in lower case, but Teams, an
+ * operator's props or a hand-written environment may spell them in upper case; every boundary (construct props, the
+ * handlers' configuration, inbound activities and JWT claims, the worker contract) normalizes with this, so ids are
+ * compared, stored and put in IAM conditions in one spelling. Anything that is not a GUID (a tenant domain such as
+ * `contoso.onmicrosoft.com`, an unresolved CDK token) is returned unchanged.
+ */
+export function normalizeGuid(value: string): string {
+  return isGuid(value) ? value.toLowerCase() : value;
+}
+
+/**
  * An identifier that ends up in a URL path (an app id; a tenant id, which Entra also accepts as a domain such as
  * `contoso.onmicrosoft.com`): letters, digits, `.`, `_`, `-`, starting with a letter or digit, at most 128 characters.
  * No `/`, so it can never leave its path segment.

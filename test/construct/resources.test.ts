@@ -182,6 +182,12 @@ describe('default bot', () => {
       [ENV.SSO_SCOPE]: 'access_as_user',
       [ENV.LOG_LEVEL]: 'info',
       [ENV.METRICS_NAMESPACE]: 'TeamsDelegatedAuthBot',
+      [ENV.BOT_OPENID_METADATA_URL]: BotCloud.PUBLIC.botOpenIdMetadataUrl,
+      [ENV.BOT_TOKEN_ISSUER]: BotCloud.PUBLIC.botTokenIssuer,
+      [ENV.ENTRA_AUTHORITY]: BotCloud.PUBLIC.entraAuthority,
+      [ENV.BOT_CONNECTOR_SCOPE]: BotCloud.PUBLIC.botConnectorScope,
+      [ENV.GRAPH_BASE_URL]: BotCloud.PUBLIC.graphBaseUrl,
+      [ENV.SERVICE_URL_HOSTS]: BotCloud.PUBLIC.serviceUrlHosts.join(','),
     });
     expect(JSON.stringify(e)).not.toContain('FunctionUrl');
     expect(bot.baseUrlParameterName).toBe('/tdab/TestStack/Bot/base-url');
@@ -192,6 +198,8 @@ describe('default bot', () => {
     expect(Object.keys(e).sort()).toEqual([
       ENV.APP_ID, ENV.TENANT_ID, ENV.ALLOWED_TENANT_IDS, ENV.CLOUD, ENV.SECRET_ARN, ENV.KMS_KEY_ARN,
       ENV.CONVERSATION_TABLE, ENV.GRAPH_SCOPES, ENV.LOG_LEVEL, ENV.METRICS_NAMESPACE,
+      ENV.BOT_OPENID_METADATA_URL, ENV.BOT_TOKEN_ISSUER, ENV.ENTRA_AUTHORITY, ENV.BOT_CONNECTOR_SCOPE,
+      ENV.GRAPH_BASE_URL, ENV.SERVICE_URL_HOSTS,
     ].sort());
     expect(stack.resolve(bot.workerEnvironment)).toEqual(e);
     const names = Object.values(ENV) as string[];
@@ -352,16 +360,18 @@ describe('options', () => {
     expect(env(t, workerId(t))).toMatchObject(expected);
   });
 
-  test('default endpoints are not written (the handlers resolve the profile)', () => {
+  test('default endpoints are written resolved from the cloud profile (a worker needs no cloud table)', () => {
     const { template: t } = botStack({ cloud: BotCloud.CHINA });
-    const e = env(t, receiverId(t));
-    expect(e[ENV.CLOUD]).toBe('china');
-    const overrides = [
-      ENV.BOT_OPENID_METADATA_URL, ENV.BOT_TOKEN_ISSUER, ENV.ENTRA_AUTHORITY,
-      ENV.BOT_CONNECTOR_SCOPE, ENV.GRAPH_BASE_URL, ENV.SERVICE_URL_HOSTS,
-    ];
-    for (const name of overrides) {
-      expect(e[name]).toBeUndefined();
+    for (const e of [env(t, receiverId(t)), env(t, workerId(t))]) {
+      expect(e[ENV.CLOUD]).toBe('china');
+      expect(e).toMatchObject({
+        [ENV.BOT_OPENID_METADATA_URL]: BotCloud.CHINA.botOpenIdMetadataUrl,
+        [ENV.BOT_TOKEN_ISSUER]: BotCloud.CHINA.botTokenIssuer,
+        [ENV.ENTRA_AUTHORITY]: 'https://login.partner.microsoftonline.cn',
+        [ENV.BOT_CONNECTOR_SCOPE]: 'https://api.botframework.azure.cn/.default',
+        [ENV.GRAPH_BASE_URL]: 'https://microsoftgraph.chinacloudapi.cn',
+        [ENV.SERVICE_URL_HOSTS]: 'smba.trafficmanager.cn',
+      });
     }
     expect(BotCloud.CHINA.graphBaseUrl).toBe('https://microsoftgraph.chinacloudapi.cn');
     expect(BotCloud.US_GOV_DOD.profileName).toBe('usgovdod');

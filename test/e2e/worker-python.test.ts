@@ -5,11 +5,13 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { WorkerEvent } from '../../lambda/shared/contract';
 import { TokenCipher } from '../../lambda/shared/crypto';
-import { BotConnectorStub, GraphStandIn, startBotConnector } from '../support/bot-connector-stub';
+import { BotConnectorStub, GraphStandIn, startBotConnector, startGraphStandIn } from '../support/bot-connector-stub';
 import { awsClientConfig, LocalAws, testAwsEnv } from '../support/local-aws';
 import { IdentityProvider } from '../support/oidc-idp';
 import { workerContractSchemaErrors } from '../support/worker-contract-schema';
@@ -19,8 +21,8 @@ const ROOT = path.join(__dirname, '../..');
 const WORKER_PY = path.join(ROOT, 'examples/python-worker/worker.py');
 const DOC = path.join(ROOT, 'docs/worker-contract.md');
 const APP_ID = '00000000-0000-0000-0000-0000000a1b2c';
-const TENANT = '66666666-6666-6666-6666-666666666666';
-const OID = '77777777-7777-7777-7777-777777777777';
+const TENANT = '66666666-6666-6666-6666-666666abcdef';
+const OID = '77777777-7777-7777-7777-7777777abcde';
 const TABLE = 'py-conversations';
 const CLIENT_SECRET = 'python-bot-client-secret';
 const APOLOGY = 'Sorry, something went wrong while I was working on your message. Please try again later.';
@@ -99,10 +101,13 @@ async function eventFor(displayName: string, text: string, conversationId?: stri
   return event;
 }
 
-/** Asynchronous (the stand-ins run in this process: a synchronous spawn would block them). */
-function runPython(events: WorkerEvent[]): Promise<Array<{ ok: boolean; result?: unknown; error?: string }>> {
+type PythonResult = { ok: boolean; result?: unknown; error?: string };
+
+/** Asynchronous (the stand-ins run in this process: a synchronous spawn would block them). `over`: env changes. */
+function runPython(events: WorkerEvent[], over: Record<string, string | undefined> = {}): Promise<PythonResult[]> {
+  const childEnv = Object.fromEntries(Object.entries({ ...env, ...over }).filter(([, v]) => v !== undefined)) as Record<string, string>;
   return new Promise((resolve, reject) => {
-    const child = spawn('python3', ['-c', DRIVER, path.dirname(WORKER_PY)], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('python3', ['-c', DRIVER, path.dirname(WORKER_PY)], { env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
@@ -192,5 +197,84 @@ test('a serviceUrl outside the allow-list never receives the bot token', async (
     expect(other.requests).toHaveLength(0);
   } finally {
     await other.stop();
+  }
+});
+
+/** An HTTP server on 127.0.0.1 (or another loopback name) recording each request's path and Authorization header. */
+async function recorder(handler: (path: string, res: import('node:http').ServerResponse) => void) {
+  const seen: Array<{ path: string; authorization?: string }> = [];
+  const server: Server = createServer((req, res) => {
+    seen.push({ path: req.url ?? '', authorization: req.headers.authorization });
+    handler(req.url ?? '', res);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    seen,
+    port,
+    stop: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+test('ids in another spelling: upper-case user and tenant ids in the event are the ids of the token (a reply, not an apology)', async () => {
+  // The encryption context holds the ids in lower case; an event (older receiver, pending event from before) or a
+  // hand-written environment may spell them in upper case. The example compares them in their one spelling.
+  const e = await eventFor('Ada Upper', 'upper case');
+  expect(e.token.encryptionContext).toMatchObject({ tenantId: TENANT, aadObjectId: OID });
+  e.conversation.user.aadObjectId = OID.toUpperCase();
+  e.conversation.conversation.tenantId = TENANT.toUpperCase();
+  expect(await runPython([e], { TDAB_APP_ID: APP_ID.toUpperCase() })).toEqual([{ ok: true, result: { status: 'replied' } }]);
+  expect(repliesTo(e).map((r) => r.activity.text)).toEqual(['Hi Ada Upper! You asked: “upper case”']);
+});
+
+test('a token bound to another user is refused before KMS and Graph: one apology', async () => {
+  const e = await eventFor('Mallory', 'not mine');
+  e.conversation.user.aadObjectId = '0123abcd-0000-4000-8000-00000000beef';
+  const graphBefore = graph.requests.length;
+  const [r] = await runPython([e]);
+  expect(r.ok).toBe(false);
+  expect(r.error).toContain('encryption context aadObjectId does not match');
+  expect(graph.requests.length).toBe(graphBefore);
+  expect(repliesTo(e).map((x) => x.activity.text)).toEqual([APOLOGY]);
+});
+
+test('Graph answering 302 to another loopback host: the user token never arrives there (redirects are refused)', async () => {
+  const target = await recorder((_p, res) => { res.setHeader('content-type', 'application/json'); res.end('{"displayName":"Stolen"}'); });
+  // the redirect leaves for another host name of the machine (localhost, not 127.0.0.1)
+  const redirector = await recorder((p, res) => { res.writeHead(302, { location: `http://localhost:${target.port}${p}` }); res.end(); });
+  try {
+    const e = await eventFor('Redirected', 'follow me');
+    const [r] = await runPython([e], { TDAB_GRAPH_BASE_URL: `http://127.0.0.1:${redirector.port}` });
+    expect(r.ok).toBe(false);
+    expect(r.error).toMatch(/^HTTPError: HTTP Error 302/);
+    expect(redirector.seen).toEqual([{ path: '/v1.0/me', authorization: expect.stringMatching(/^Bearer python-user-token-/) }]);
+    expect(target.seen).toEqual([]);
+    expect(repliesTo(e).map((x) => x.activity.text)).toEqual([APOLOGY]);
+  } finally {
+    await Promise.all([target.stop(), redirector.stop()]);
+  }
+});
+
+test('the endpoints come from the environment the construct writes: TDAB_CLOUD is no cloud table, and none is missing', async () => {
+  const otherGraph = await startGraphStandIn();
+  try {
+    const e = await eventFor('Grace Gov', 'which graph?');
+    const token = `python-user-token-${n}-${'y'.repeat(6000)}`;
+    otherGraph.addUser(token, { id: OID, displayName: 'Grace Gov' });
+    const graphBefore = graph.requests.length;
+    // usgov profile name, endpoints from the environment (the stand-ins): the env wins, no public or US Gov host is used
+    expect(await runPython([e], { TDAB_CLOUD: 'usgov', TDAB_GRAPH_BASE_URL: otherGraph.baseUrl })).toEqual([{ ok: true, result: { status: 'replied' } }]);
+    expect(otherGraph.requests.map((r) => [r.method, r.path, r.status])).toEqual([['GET', '/v1.0/me', 200]]);
+    expect(graph.requests.length).toBe(graphBefore);
+    expect(repliesTo(e).map((r) => r.activity.text)).toEqual(['Hi Grace Gov! You asked: “which graph?”']);
+  } finally {
+    await otherGraph.stop();
+  }
+  // without an endpoint variable the worker does not start (no silent public-cloud default)
+  for (const name of ['TDAB_GRAPH_BASE_URL', 'TDAB_ENTRA_AUTHORITY', 'TDAB_BOT_CONNECTOR_SCOPE', 'TDAB_SERVICE_URL_HOSTS']) {
+    await expect(runPython([], { [name]: undefined })).rejects.toThrow(new RegExp(`KeyError: '${name}'`));
   }
 });

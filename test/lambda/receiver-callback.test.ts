@@ -67,10 +67,14 @@ describe('query parsing (no I/O)', () => {
     expect(parseCallbackQuery(`state=${'a'.repeat(43)}&error=%3Cscript%3E`).error).toBe('unknown_error');
   });
   test('identityMismatch', () => {
-    const user = { tenantId: 'T', aadObjectId: 'O' };
-    expect(identityMismatch({ tid: 't', oid: 'o' }, user)).toBeUndefined();
-    expect(identityMismatch({ tid: 'x', oid: 'o' }, user)).toBe('tenant');
-    expect(identityMismatch({ tid: 't', oid: 'x' }, user)).toBe('user');
+    // GUIDs in any spelling are the same ids (normalizeGuid)
+    const t = 'abcdef01-aaaa-bbbb-cccc-0123456789ab';
+    const o = 'fedcba98-aaaa-bbbb-cccc-0123456789ab';
+    const x = 'ffffffff-aaaa-bbbb-cccc-0123456789ab';
+    const user = { tenantId: t.toUpperCase(), aadObjectId: o.toUpperCase() };
+    expect(identityMismatch({ tid: t, oid: o }, user)).toBeUndefined();
+    expect(identityMismatch({ tid: x, oid: o }, user)).toBe('tenant');
+    expect(identityMismatch({ tid: t, oid: x }, user)).toBe('user');
   });
 });
 

@@ -244,6 +244,36 @@ describe('defineWorker', () => {
     expect(messagesFor(event).map((m) => m.activity.text)).toEqual(['Sorry, something went wrong while I was working on your message. Please try again later.']);
   });
 
+  test('ids in another spelling: upper-case user, tenant and app ids are the same ids (a reply, not an apology)', async () => {
+    // The receiver writes ids in lower case, but an older receiver, a pending event stored before the fix or a
+    // hand-written environment may not: the kit compares every id in its one spelling (normalizeGuid).
+    const tenant = 'abcdef01-aaaa-bbbb-cccc-ddddeeeeffff';
+    const oid = 'fedcba98-7654-4321-abcd-0123456789ab';
+    let seen: WorkerArgs['user'] | undefined;
+    const handler = defineWorker(async (args) => { seen = args.user; await meReply(args); }, {
+      env: { ...env, TDAB_APP_ID: APP_ID.toUpperCase() },
+      clients: { dynamodb: ddb, kms, secretsManager: new SecretsManagerClient(awsClientConfig(aws.motoEndpoint)) },
+    });
+    n++;
+    const token = `user-graph-token-${n}-upper`;
+    graph.addUser(token, { id: oid, displayName: 'Ada Upper' });
+    const base = ref();
+    const event: WorkerEvent = JSON.parse(JSON.stringify(await signedInWorkerEvent(cipher, {
+      appId: APP_ID,
+      token,
+      text: 'what is my name?',
+      activityId: `17000000${n}7`,
+      conversation: { ...base, conversation: { ...base.conversation, tenantId: tenant }, user: { ...base.user, aadObjectId: oid } },
+    })));
+    event.conversation.user.aadObjectId = oid.toUpperCase();
+    event.conversation.conversation.tenantId = tenant.toUpperCase();
+    expect(event.token.encryptionContext).toMatchObject({ appId: APP_ID, tenantId: tenant, aadObjectId: oid });
+    expect(await handler(event)).toEqual({ status: 'replied' });
+    expect(messagesFor(event).map((m) => m.activity.text)).toEqual(['Hello Ada Upper, you asked “what is my name?”']);
+    // the worker function sees the ids in their one spelling
+    expect(seen).toMatchObject({ aadObjectId: oid, tenantId: tenant });
+  });
+
   test('a token of another KMS key is refused before decrypting', async () => {
     const handler = kit(meReply, { apology: false });
     const { event } = await eventFor('Other key');

@@ -33,7 +33,8 @@ export interface WorkerWorld {
   readonly secretArn: string;
   /**
    * The worker's configuration common to every worker test: `TDAB_APP_ID`, `TDAB_TENANT_ID`, `TDAB_SECRET_ARN`,
-   * `TDAB_CONVERSATION_TABLE`, `TDAB_ENTRA_AUTHORITY`, `TDAB_GRAPH_BASE_URL`, `TDAB_SERVICE_URL_HOSTS`.
+   * `TDAB_CONVERSATION_TABLE` and the endpoints the construct writes resolved (`TDAB_ENTRA_AUTHORITY`,
+   * `TDAB_BOT_CONNECTOR_SCOPE`, `TDAB_GRAPH_BASE_URL`, `TDAB_SERVICE_URL_HOSTS`).
    */
   readonly workerEnv: Record<string, string>;
   /** Stops every server of the world (also when called twice). */
@@ -80,6 +81,7 @@ export async function startWorkerWorld(o: WorkerWorldOptions): Promise<WorkerWor
         TDAB_SECRET_ARN: secretArn,
         TDAB_CONVERSATION_TABLE: o.tables.conversationTable,
         TDAB_ENTRA_AUTHORITY: idp.authority,
+        TDAB_BOT_CONNECTOR_SCOPE: 'https://api.botframework.com/.default',
         TDAB_GRAPH_BASE_URL: graph.baseUrl,
         TDAB_SERVICE_URL_HOSTS: bc.origin,
       },
