@@ -23,7 +23,14 @@ const APP_ID = '00000000-0000-0000-0000-00000000b07a';
 const TABLE = 'tokens';
 const ADA = { tenantId: '11111111-1111-1111-1111-111111111111', aadObjectId: 'aaaaaaaa-0000-0000-0000-000000000001' };
 const BOB = { tenantId: '11111111-1111-1111-1111-111111111111', aadObjectId: 'bbbbbbbb-0000-0000-0000-000000000002' };
-const T0 = Date.UTC(2026, 10, 23, 10, 0, 0); // ms
+/**
+ * The store's clock (ms): a day ahead of the real clock, on a whole hour, so no `ttl` a test writes (the shortest:
+ * T0 + 1 h) is in the real past. DynamoDB Local runs a real TTL sweeper that deletes such items within seconds to
+ * minutes, between a write and the read that checks it (the cause of the conversation-store failure of issue 11,
+ * point 12; this file had a fixed date of 2026-11-23, already in the past for the 1-hour ttl test, and for every
+ * 90-day ttl from 2027-02-21).
+ */
+const T0 = Math.ceil(Date.now() / 3_600_000) * 3_600_000 + 86_400_000;
 
 let aws: LocalAws;
 let ddb: DynamoDBClient;
