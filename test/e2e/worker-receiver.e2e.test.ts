@@ -13,6 +13,7 @@ import {
   messageEvent,
   newTestUser,
   startBundledReceiver,
+  startReceiverHost,
   teamsMessage,
   type BundledReceiver,
   type ReceiverEnv,
@@ -33,12 +34,14 @@ let receiver: ReceiverHost;
 let worker: BundledHandler;
 let graph: GraphStandIn;
 let workerDir: string;
+let workerFile: string;
 /** Display names the Graph stand-in returns, by Entra object id (different from the Teams names on purpose). */
 const graphNames = new Map<string, string>();
 
 beforeAll(async () => {
   const workerBundle = bundleHandler('lambda/worker/index.ts', 'tdab-worker-chain-');
   workerDir = workerBundle.dir;
+  workerFile = workerBundle.file;
   bundled = await startBundledReceiver();
   ({ env, host: receiver } = bundled);
   const jwks = createRemoteJWKSet(new URL(env.idp.jwksUri));
@@ -154,6 +157,34 @@ test('a failing Graph call: one apology, and a failure-destination record holdin
   expect(records[0].requestContext).toMatchObject({ condition: 'RetriesExhausted', approximateInvokeCount: 3 });
   expect((records[0].requestPayload as any).message).toMatchObject({ id: message.id, text: 'this one fails' });
   expect(records[0].responsePayload.errorType).toBe('WorkerError');
+});
+
+test('upper-case ids in the activity and in the configuration: the user gets the real reply, not the apology', async () => {
+  const up = (v: string): string => v.toUpperCase();
+  const upperEnv = { ...env.env, TDAB_APP_ID: up(env.appId), TDAB_TENANT_ID: up(env.tenantId), TDAB_ALLOWED_TENANT_IDS: up(env.tenantId) };
+  const host = await startReceiverHost(bundled.bundleFile, upperEnv);
+  const upperWorker = await startBundledHandler(workerFile, { ...upperEnv, TDAB_GRAPH_BASE_URL: graph.baseUrl, TDAB_LOG_LEVEL: 'info' });
+  env.worker.setHandler(upperWorker.handler);
+  try {
+    const lin = await newUser('Lin (Teams)', 'Lin Upper');
+    expect(up(lin.oid)).not.toBe(lin.oid);
+    const message = teamsMessage(env, lin, 'who am I?', {
+      from: { id: lin.teamsId, aadObjectId: up(lin.oid), name: lin.name },
+      conversation: { id: `a:1conv-${lin.oid}`, conversationType: 'personal', tenantId: up(env.tenantId) },
+      channelData: { tenant: { id: up(env.tenantId) } },
+    });
+    expect((await host.invoke(await messageEvent(env, message))).statusCode).toBe(200);
+    const card = activitiesTo(env, lin).filter((a) => a.attachments?.length).at(-1);
+    expect(card).toBeDefined();
+    const redirect = await env.idp.signIn(authorizeUrlOf(card), lin.login);
+    expect((await host.invoke(callbackEvent(redirect))).statusCode).toBe(200);
+    await env.worker.idle();
+    expect(workerReplies(lin).map((r) => [r.activityId, r.activity.text])).toEqual([[message.id,
+      'Hi Lin Upper! I read your Microsoft Graph profile as you, so delegated access works.\nYou asked: “who am I?”']]);
+  } finally {
+    env.worker.setHandler(worker.handler);
+    await Promise.all([host.stop(), upperWorker.stop()]);
+  }
 });
 
 test('no token, secret or message text in the worker\'s logs', () => {
