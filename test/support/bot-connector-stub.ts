@@ -120,7 +120,7 @@ export async function startBotConnector(opts: BotConnectorStubOptions = {}): Pro
     const att = method === 'GET' ? attachmentRoute.exec(path) : null;
     if (att) {
       const authorization = req.headers.authorization;
-      const ok = opts.verifyToken ? await opts.verifyToken(authorization).catch(() => false) : true;
+      const ok = opts.verifyToken ? await Promise.resolve(opts.verifyToken(authorization)).catch(() => false) : true;
       const found = attachments.get(decodeURIComponent(att[1]));
       const status = !ok ? 401 : found ? 200 : 404;
       downloads.push({ path, authorization, status });
