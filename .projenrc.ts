@@ -225,6 +225,12 @@ const typecheckBench = project.addTask('typecheck:bench', {
   exec: 'tsc --noEmit -p bench/tsconfig.json',
 });
 project.testTask.prependSpawn(typecheckBench);
+// jest transpiles the tests one file at a time (isolatedModules), which checks no types: check them all here.
+const typecheckTests = project.addTask('typecheck:test', {
+  description: 'Type-check the tests (jest only transpiles them)',
+  exec: 'tsc --noEmit -p test/tsconfig.json',
+});
+project.testTask.prependSpawn(typecheckTests);
 project.eslint?.addLintPattern('bench');
 project.addTask('bench', {
   description: 'Cold start, bundle size, warm latency, round trips and memory, against botbuilder and the SDK floor',

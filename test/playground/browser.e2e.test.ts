@@ -82,7 +82,7 @@ describe('chat page, default worker', () => {
     const page = await browser.newPage();
     await page.goto(pg.url, { waitUntil: 'load' });
     await page.waitForSelector('body[data-ready=true]');
-    expect(await page.$eval('#user', (s) => (s as HTMLSelectElement).value)).toBe('ada');
+    expect(await page.$eval('#user', (s) => (s as unknown as { value: string }).value)).toBe('ada');
 
     await send(page, 'hello');
     await waitFor('the sign-in card', async () => (await cards(page)) === 1 || undefined);
