@@ -20,7 +20,6 @@
  *
  * No SDK client is created here: the handler passes its `DynamoDBClient` in.
  */
-import { randomBytes } from 'node:crypto';
 /* eslint-disable import/no-extraneous-dependencies */ // handler deps are devDependencies (bundled by esbuild)
 import {
   type AttributeValue,
@@ -34,26 +33,10 @@ import {
   type Update,
 } from '@aws-sdk/client-dynamodb';
 /* eslint-enable import/no-extraneous-dependencies */
-import type { ConversationReference, PendingEvent } from './contract';
+import type { PendingEvent } from './contract';
 import { compositeKey } from './keys';
 import { log } from './log';
 import { SignedOutError, type UserKey, normalizeUserKey } from './token-store';
-
-/** A sign-in in progress: what the OAuth callback needs after consuming `state`. */
-export interface SignInState {
-  /** 32 random bytes, base64url (43 characters). */
-  state: string;
-  /** The Teams user who asked (tenant, object id, Teams user id `29:…`). */
-  user: UserKey & { teamsUserId: string };
-  /** Where to answer. */
-  conversation: ConversationReference;
-  /** PKCE code verifier. */
-  codeVerifier: string;
-  /** Nonce expected in the id_token. */
-  nonce: string;
-  /** Epoch seconds after which the state is refused. */
-  expiresAt: number;
-}
 
 /** A waiting message. */
 export interface PendingMessage {
@@ -416,78 +399,6 @@ export class ConversationStore {
       TableName: this.tableName,
       Key: { pk: { S: pendingKey(user) }, sk: { S: 'prompt' } },
     }));
-  }
-
-  /**
-   * Creates a single-use sign-in state: 32 random bytes (base64url), valid for `signinTtlSeconds`, holding the user,
-   * the conversation reference, the PKCE verifier and the nonce.
-   */
-  async createSignInState(s: Omit<SignInState, 'state' | 'expiresAt'>): Promise<SignInState> {
-    const u = normalizeUserKey(s.user);
-    const teamsUserId = checkId('user.teamsUserId', s.user.teamsUserId);
-    checkId('codeVerifier', s.codeVerifier);
-    checkId('nonce', s.nonce);
-    if (!s.conversation || typeof s.conversation !== 'object') throw new TypeError('conversation is required');
-    const state = randomBytes(32).toString('base64url');
-    const expiresAt = this.nowSeconds() + this.signinTtlSeconds;
-    const result: SignInState = {
-      state,
-      user: { tenantId: u.tenantId, aadObjectId: u.aadObjectId, teamsUserId },
-      conversation: s.conversation,
-      codeVerifier: s.codeVerifier,
-      nonce: s.nonce,
-      expiresAt,
-    };
-    const data = JSON.stringify({ user: result.user, conversation: result.conversation, codeVerifier: s.codeVerifier, nonce: s.nonce });
-    await this.ddb.send(new PutItemCommand({
-      TableName: this.tableName,
-      Item: {
-        pk: { S: `state#${state}` },
-        sk: { S: 'state' },
-        v: { N: '1' },
-        data: { S: data },
-        expiresAt: { N: String(expiresAt) },
-        ttl: { N: String(expiresAt) },
-      },
-      ConditionExpression: 'attribute_not_exists(pk)',
-    }));
-    return result;
-  }
-
-  /**
-   * Consumes a sign-in state atomically: `DeleteItem` with condition `attribute_exists(pk) AND expiresAt > now`,
-   * returning the deleted item. Unknown, expired, already used or malformed states give `undefined` (never an
-   * error); of concurrent consumers of one state exactly one gets it. DynamoDB errors other than the failed
-   * condition propagate.
-   */
-  async consumeSignInState(state: string): Promise<SignInState | undefined> {
-    if (typeof state !== 'string' || !SIGN_IN_STATE_PATTERN.test(state)) return undefined;
-    let attributes: Record<string, AttributeValue> | undefined;
-    try {
-      const out = await this.ddb.send(new DeleteItemCommand({
-        TableName: this.tableName,
-        Key: { pk: { S: `state#${state}` }, sk: { S: 'state' } },
-        ConditionExpression: 'attribute_exists(pk) AND expiresAt > :now',
-        ExpressionAttributeValues: { ':now': { N: String(this.nowSeconds()) } },
-        ReturnValues: 'ALL_OLD',
-      }));
-      attributes = out.Attributes;
-    } catch (err) {
-      if (isConditionalCheckFailed(err)) return undefined;
-      throw err;
-    }
-    if (!attributes) return undefined;
-    try {
-      const data = JSON.parse(attributes.data?.S ?? '') as Omit<SignInState, 'state' | 'expiresAt'>;
-      const expiresAt = Number(attributes.expiresAt?.N);
-      if (!data?.user || !data.conversation || typeof data.codeVerifier !== 'string' || typeof data.nonce !== 'string') {
-        throw new Error('shape');
-      }
-      return { state, user: data.user, conversation: data.conversation, codeVerifier: data.codeVerifier, nonce: data.nonce, expiresAt };
-    } catch {
-      log.warn('signin_state_unreadable', {});
-      return undefined;
-    }
   }
 
   /**

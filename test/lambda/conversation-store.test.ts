@@ -343,81 +343,10 @@ describe('keepForSignIn: the message, its dedupe record and the prompt marker in
   });
 });
 
-describe('sign-in states', () => {
-  const input = () => ({
-    user: { ...freshUser(), teamsUserId: '29:1user' },
-    conversation: reference(),
-    codeVerifier: 'v'.repeat(43),
-    nonce: 'n'.repeat(43),
-  });
-
-  test('state is 32 random bytes base64url, unique, stored with expiresAt = ttl = now + 600 s', async () => {
-    const store = newStore();
-    const states = await Promise.all(Array.from({ length: 20 }, () => store.createSignInState(input())));
-    for (const s of states) {
-      expect(s.state).toMatch(/^[A-Za-z0-9_-]{43}$/);
-      expect(Buffer.from(s.state, 'base64url')).toHaveLength(32);
-      expect(s.expiresAt).toBe(T0 / 1000 + 600);
-    }
-    expect(new Set(states.map((s) => s.state)).size).toBe(20);
-    const item = await raw(`state#${states[0].state}`, 'state');
-    expect(item).toMatchObject({ expiresAt: { N: String(T0 / 1000 + 600) }, ttl: { N: String(T0 / 1000 + 600) } });
-    // the state is not derived from the user
-    expect(states[0].state).not.toContain(states[0].user.aadObjectId);
-  });
-
-  test('consume returns the state once; a replay gets undefined', async () => {
-    const store = newStore();
-    const s = input();
-    const created = await store.createSignInState(s);
-    clock += 599_000;
-    expect(await store.consumeSignInState(created.state)).toEqual({ ...s, state: created.state, expiresAt: created.expiresAt });
-    expect(await store.consumeSignInState(created.state)).toBeUndefined();
-    expect(await raw(`state#${created.state}`, 'state')).toBeUndefined();
-  });
-
-  test('concurrent consumers of one state: exactly one winner', async () => {
-    const store = newStore();
-    const created = await store.createSignInState(input());
-    const results = await Promise.all(Array.from({ length: 12 }, () => store.consumeSignInState(created.state)));
-    expect(results.filter((r) => r !== undefined)).toHaveLength(1);
-  });
-
-  test('an expired state is refused (even before TTL deletes it)', async () => {
-    const store = newStore();
-    const created = await store.createSignInState(input());
-    clock += 600_000; // expiresAt == now: expired
-    expect(await store.consumeSignInState(created.state)).toBeUndefined();
-    clock = T0;
-    // and a custom TTL applies
-    const short = newStore({ signinTtlSeconds: 5 });
-    const s2 = await short.createSignInState(input());
-    expect(s2.expiresAt).toBe(T0 / 1000 + 5);
-    clock += 6000;
-    expect(await short.consumeSignInState(s2.state)).toBeUndefined();
-  });
-
-  test('unknown or malformed states give undefined; malformed ones without any DynamoDB call', async () => {
-    const store = newStore();
-    expect(await store.consumeSignInState('A'.repeat(43))).toBeUndefined();
-    expect(calls).toEqual(['DeleteItemCommand']);
-    calls.length = 0;
-    for (const bad of ['', 'short', 'x'.repeat(500), 'has space in it 1234567890123', 'a/b+c=d'.repeat(5), undefined as unknown as string]) {
-      expect(await store.consumeSignInState(bad)).toBeUndefined();
-    }
-    expect(calls).toEqual([]);
-  });
-
-  test('DynamoDB failures other than the condition propagate (the callback answers 503, not "expired")', async () => {
+describe('claims', () => {
+  test('DynamoDB failures other than the condition propagate (the caller answers 503, not "already claimed")', async () => {
     const broken = new ConversationStore({ ddb, tableName: 'no-such-table', now: () => clock });
-    await expect(broken.consumeSignInState('A'.repeat(43))).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
     await expect(broken.claim('sso#x', 60)).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
-  });
-
-  test('createSignInState validates its input', async () => {
-    const store = newStore();
-    await expect(store.createSignInState({ ...input(), codeVerifier: '' })).rejects.toThrow(/codeVerifier/);
-    await expect(store.createSignInState({ ...input(), user: { tenantId: 'x#y', aadObjectId: 'z', teamsUserId: '29:1' } })).rejects.toThrow(TypeError);
   });
 });
 
