@@ -1,7 +1,8 @@
 /**
  * The assistant worker end to end on local stand-ins: the kit against DynamoDB Local and moto_server (KMS, Secrets
  * Manager), oidc-provider (the bot's token), the Bot Connector stand-in (records the streamed activities), the Graph
- * stand-in with a calendar fixture, and the Bedrock Runtime stand-in (ConverseStream over h2c, event-stream frames).
+ * stand-in with a calendar fixture, and the playground's Bedrock Runtime stand-in (cli/playground/aws/bedrock.ts:
+ * ConverseStream over h2c, event-stream frames, scripted turns).
  */
 import { createServer, IncomingHttpHeaders, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
@@ -10,6 +11,7 @@ import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { BedrockStandIn, startBedrockStandIn } from '../../cli/playground/aws/bedrock';
 import { defineWorker, WorkerError, WorkerHandler } from '../../kit';
 import { shareId } from '../../lambda/assistant/attachments';
 import { loadAssistantConfig } from '../../lambda/assistant/config';
@@ -18,7 +20,6 @@ import { ConversationMemory, MEMORY_TTL_SECONDS } from '../../lambda/assistant/m
 import { TOOL_RESULT_MAX_CHARS } from '../../lambda/assistant/tools';
 import { ConversationReference, WorkerEvent } from '../../lambda/shared/contract';
 import { TokenCipher } from '../../lambda/shared/crypto';
-import { BedrockStandIn, startBedrockStandIn } from '../support/bedrock-stub';
 import { applyTestAwsEnv, awsClientConfig } from '../support/local-aws';
 import { signedInWorkerEvent, startWorkerWorld, WorkerWorld } from '../support/worker-world';
 
