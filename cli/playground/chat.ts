@@ -44,9 +44,12 @@ export interface ChatOptions {
   tenantId: string;
   /** `http://localhost:PORT/connector/amer/` */
   serviceUrl: string;
-  /** `http://localhost:PORT/api/messages` (where activities go). */
-  messagingEndpoint: string;
-  botFrameworkKey: SigningKey;
+  /**
+   * `http://localhost:PORT/api/messages` (where activities go) and the Bot Framework key that signs them. Without them
+   * activities are recorded, not posted (the test kit hands them to a worker itself).
+   */
+  messagingEndpoint?: string;
+  botFrameworkKey?: SigningKey;
   users: () => TestUser[];
   /** The receiver's outcome for an activity it answered (from its request log line), if known. */
   outcomeOf?: (activityId: string) => { outcome?: string; reason?: string } | undefined;
@@ -163,9 +166,10 @@ export class Chat {
     return this.post(c, u, a);
   }
 
-  /** Signs the activity like the Bot Connector Service and POSTs it to the receiver; records it with the answer. */
+  /** Records the activity; signs it like the Bot Connector Service and POSTs it to the receiver, recording the answer. */
   private async post(c: Conversation, _u: TestUser, activity: Record<string, any>): Promise<Entry> {
     const entry = this.append(c, { from: 'user', kind: 'activity', activity, replyToId: activity.replyToId });
+    if (!this.o.messagingEndpoint || !this.o.botFrameworkKey) return entry;
     const jwt = signJwt(this.o.botFrameworkKey, { iss: BOT_FRAMEWORK_ISSUER, aud: this.o.appId, serviceurl: this.o.serviceUrl }, 3600);
     try {
       const res = await fetch(this.o.messagingEndpoint, {

@@ -227,21 +227,29 @@ export class LocalIdp {
   private userTokens(user: TestUser, scope: string, nonce?: string): Record<string, unknown> {
     const graphScopes = scope.split(/\s+/).filter((s) => s.startsWith(`${GRAPH_AUDIENCE}/`)).map((s) => s.slice(GRAPH_AUDIENCE.length + 1));
     const ttl = this.o.accessTokenSeconds ?? 3600;
-    const common = { iss: this.issuer, tid: this.o.tenantId, oid: user.oid, sub: user.oid, name: user.name, preferred_username: user.upn };
     const out: Record<string, unknown> = {
       token_type: 'Bearer',
       scope: graphScopes.map((s) => `${GRAPH_AUDIENCE}/${s}`).join(' '),
       expires_in: ttl,
       ext_expires_in: ttl,
-      access_token: signJwt(this.key, { ...common, aud: GRAPH_AUDIENCE, scp: graphScopes.join(' '), appid: this.o.appId, azp: this.o.appId }, ttl),
+      access_token: this.graphAccessToken(user, graphScopes, ttl),
     };
-    if (/\bopenid\b/.test(scope)) out.id_token = signJwt(this.key, { ...common, aud: this.o.appId, ...(nonce ? { nonce } : {}) }, 3600);
+    if (/\bopenid\b/.test(scope)) out.id_token = signJwt(this.key, { ...this.userClaims(user), aud: this.o.appId, ...(nonce ? { nonce } : {}) }, 3600);
     if (/\boffline_access\b/.test(scope)) {
       const rt = randomBytes(48).toString('base64url');
       this.refreshTokens.set(rt, { user, scope, expires: Date.now() + 90 * 86400_000 });
       out.refresh_token = rt;
     }
     return out;
+  }
+
+  private userClaims(user: TestUser): Record<string, unknown> {
+    return { iss: this.issuer, tid: this.o.tenantId, oid: user.oid, sub: user.oid, name: user.name, preferred_username: user.upn };
+  }
+
+  /** A delegated access token of `user` for Graph (`scp`: the scopes without the Graph prefix), valid `ttlSeconds`. */
+  graphAccessToken(user: TestUser, scopes: string[], ttlSeconds = this.o.accessTokenSeconds ?? 3600): string {
+    return signJwt(this.key, { ...this.userClaims(user), aud: GRAPH_AUDIENCE, scp: scopes.join(' '), appid: this.o.appId, azp: this.o.appId }, ttlSeconds);
   }
 
   private clientCredentials(form: URLSearchParams): Record<string, unknown> {

@@ -9,14 +9,15 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { LocalDynamoDb, type DynamoSnapshot } from './aws/dynamodb';
+import { createBotTables, LocalDynamoDb, type DynamoSnapshot } from './aws/dynamodb';
 import { LocalAws, LocalKms, LocalLambda, LocalParameters, type LocalFunction } from './aws/services';
 import { Chat, ChatError, type Conversation } from './chat';
 import { bundlePath, loadHandler, packageRoot, WorkerFile } from './functions';
-import { FixtureStore, graphGet } from './graph';
-import { exportSigningKey, importSigningKey, LocalIdp, newSigningKey, OAuthError, publicJwk, type SigningKey, type TestUser } from './identity';
+import { FixtureStore } from './graph';
+import { exportSigningKey, importSigningKey, LocalIdp, newSigningKey, publicJwk, type SigningKey, type TestUser } from './identity';
 import { HandlerLogs } from './logs';
-import { chatPage, escapeHtml, loginPage } from './pages';
+import { chatPage, escapeHtml } from './pages';
+import { readBody, sendHtml, sendJson, standInRoute, type StandInContext } from './routes';
 import { ENV } from '../../src/private/env';
 
 /** Options of {@link startPlayground} (the command line's flags). */
@@ -160,18 +161,7 @@ function identityOf(o: PlaygroundOptions, port: number, fixtures: FixtureStore):
 function provision(s: LocalServices, id: Identity, saved?: SavedState): string {
   const keyArn = s.kms.createKey(saved ? [...s.kms.keys.keys()][0] : undefined);
   s.params.secrets.set(SECRET_NAME, JSON.stringify({ clientSecret: id.entra?.clientSecret ?? s.clientSecret }));
-  for (const [name, range] of [[TABLES.tokens, undefined], [TABLES.conversations, 'sk']] as const) {
-    try {
-      s.dynamodb.handle('CreateTable', {
-        TableName: name,
-        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, ...(range ? [{ AttributeName: range, KeyType: 'RANGE' }] : [])],
-        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }, ...(range ? [{ AttributeName: range, AttributeType: 'S' }] : [])],
-      });
-      s.dynamodb.handle('UpdateTimeToLive', { TableName: name, TimeToLiveSpecification: { Enabled: true, AttributeName: 'ttl' } });
-    } catch {
-      // restored from --data
-    }
-  }
+  createBotTables(s.dynamodb, TABLES);
   return keyArn;
 }
 
@@ -380,53 +370,18 @@ function applyHandlerEnv(a: HandlerEnvInput): void {
   Object.assign(process.env, env);
 }
 
-interface RouteContext {
+interface RouteContext extends StandInContext {
   logs: HandlerLogs;
   /** activity id → the receiver's outcome for it (from its request log line) */
   outcomes: Map<string, { outcome?: string; reason?: string }>;
   base: string;
-  aws: LocalAws;
-  idp?: LocalIdp;
-  chat: Chat;
   fixtures: FixtureStore;
   receiver: LocalFunction;
   botFrameworkKey: SigningKey;
-  sso: boolean;
-  save: () => void;
   worker: string;
   idpMode: 'local' | 'entra';
   reloads: Playground['reloads'];
   appId: string;
-}
-
-const MAX_BODY = 1024 * 1024;
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY) {
-        reject(new ChatError(413, 'body too large'));
-        req.destroy();
-      } else {
-        chunks.push(c);
-      }
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers });
-  res.end(JSON.stringify(body));
-}
-
-function sendHtml(res: ServerResponse, status: number, html: string): void {
-  res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
-  res.end(html);
 }
 
 async function handleRequest(ctx: RouteContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -434,12 +389,9 @@ async function handleRequest(ctx: RouteContext, req: IncomingMessage, res: Serve
   const path = url.pathname;
   const method = req.method ?? 'GET';
   const body = await readBody(req);
-  if (LocalAws.isAwsRequest(req)) return ctx.aws.handle(req, res, body);
+  if (await standInRoute(ctx, req, res, url, body)) return;
   if (path === '/api/messages' || path === '/auth/callback') return functionUrl(ctx, req, res, url, body);
   if (path.startsWith('/botframework/v1/.well-known/')) return botFrameworkMetadata(ctx, res, path);
-  if (path.startsWith('/entra/')) return entraRoute(ctx, req, res, url, body);
-  if (path.startsWith('/graph/')) return graphRoute(ctx, req, res, url);
-  if (path.startsWith('/connector/amer/')) return connectorRoute(ctx, req, res, path.slice('/connector/amer/'.length), body);
   if (path.startsWith('/playground/api/')) return apiRoute(ctx, req, res, url, body);
   if (path === '/playground/app.js' && method === 'GET') {
     res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache' });
@@ -499,91 +451,6 @@ function botFrameworkMetadata(ctx: RouteContext, res: ServerResponse, path: stri
   sendJson(res, 404, { error: 'not_found' });
 }
 
-async function entraRoute(ctx: RouteContext, req: IncomingMessage, res: ServerResponse, url: URL, body: string): Promise<void> {
-  const idp = ctx.idp;
-  const m = /^\/entra\/([^/]+)\/(.+)$/.exec(url.pathname);
-  if (!idp || !m || m[1].toLowerCase() !== idp.o.tenantId.toLowerCase()) return sendJson(res, 400, { error: 'invalid_tenant', error_description: 'AADSTS90002: Tenant not found.' });
-  const route = m[2];
-  try {
-    if (route === 'v2.0/.well-known/openid-configuration') return sendJson(res, 200, idp.discovery());
-    if (route === 'discovery/v2.0/keys') return sendJson(res, 200, idp.jwks());
-    if (route === 'oauth2/v2.0/token' && req.method === 'POST') {
-      const basic = /^Basic (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
-      return sendJson(res, 200, idp.token(new URLSearchParams(body), basic));
-    }
-    if (route === 'oauth2/v2.0/authorize') return authorize(ctx, idp, req, res, url, body);
-    sendJson(res, 404, { error: 'not_found' });
-  } catch (err) {
-    if (!(err instanceof OAuthError)) throw err;
-    if (route === 'oauth2/v2.0/authorize') return sendHtml(res, err.status, loginPage({ error: `${err.error}: ${err.description}` }));
-    sendJson(res, err.status, { error: err.error, error_description: err.description, error_codes: [Number(/AADSTS(\d+)/.exec(err.description)?.[1] ?? 0)] });
-  }
-}
-
-function authorize(ctx: RouteContext, idp: LocalIdp, req: IncomingMessage, res: ServerResponse, url: URL, body: string): void {
-  if (req.method === 'POST') {
-    const form = new URLSearchParams(body);
-    const p = idp.checkAuthorize(new URLSearchParams(form.get('request') ?? ''));
-    if (form.get('action') === 'cancel') return redirect(res, idp.denied(p));
-    const user = idp.o.users().find((u) => u.handle === form.get('user'));
-    if (!user) return sendHtml(res, 400, loginPage({ error: 'Pick one of the test users.' }));
-    return redirect(res, idp.issueCode(p, user));
-  }
-  const p = idp.checkAuthorize(url.searchParams);
-  const hinted = idp.o.users().find((u) => u.upn === p.login_hint);
-  sendHtml(res, 200, loginPage({ users: idp.o.users(), request: url.searchParams.toString(), hint: hinted?.handle, scope: p.scope ?? '' }));
-  void ctx;
-}
-
-function redirect(res: ServerResponse, location: string): void {
-  res.writeHead(302, { location, 'cache-control': 'no-store' });
-  res.end();
-}
-
-function graphRoute(ctx: RouteContext, req: IncomingMessage, res: ServerResponse, url: URL): void {
-  const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
-  const claims = token && ctx.idp ? ctx.idp.verifyGraphToken(token) : undefined;
-  if (req.method !== 'GET') return sendJson(res, 405, { error: { code: 'Request_BadRequest', message: 'The playground Graph stand-in serves GET only.' } });
-  const answer = graphGet(ctx.fixtures.get(), claims as { oid: string; scp?: string } | undefined, url.pathname.slice('/graph'.length), url.searchParams);
-  sendJson(res, answer.status, answer.body);
-}
-
-function connectorRoute(ctx: RouteContext, req: IncomingMessage, res: ServerResponse, path: string, body: string): void {
-  const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
-  // The bot's app token from the local IdP (client credentials for the Bot Framework); with --idp entra any bearer.
-  const ok = token && (ctx.idp ? ctx.idp.verifyBotToken(token, 'https://api.botframework.com') : true);
-  if (!ok) return sendJson(res, 401, { error: { code: 'Unauthorized', message: 'Authorization has been denied for this request.' } });
-  if ((req.method === 'POST' || req.method === 'PUT') && !(req.headers['content-type'] ?? '').startsWith('application/json')) {
-    return sendJson(res, 415, { error: { code: 'BadArgument', message: 'content-type must be application/json' } });
-  }
-  let activity: unknown;
-  try {
-    activity = body === '' ? undefined : JSON.parse(body);
-  } catch {
-    return sendJson(res, 400, { error: { code: 'BadSyntax', message: 'invalid JSON' } });
-  }
-  const out = ctx.chat.connector(req.method ?? 'GET', path, activity);
-  ctx.save();
-  sendJson(res, out.status, out.body);
-  if (ctx.sso && out.status === 201) simulateSso(ctx, path, activity);
-}
-
-/**
- * Teams SSO, simulated: when the bot posts an OAuthCard with a `tokenExchangeResource` in a personal chat, Teams
- * (signed in as the user) sends the `signin/tokenExchange` invoke with a token for the bot's API instead of showing
- * the card; the receiver exchanges it on behalf of the user at the local IdP.
- */
-function simulateSso(ctx: RouteContext, path: string, activity: any): void {
-  const card = (activity?.attachments ?? []).find((a: any) => a?.contentType === 'application/vnd.microsoft.card.oauth')?.content;
-  const resource = card?.tokenExchangeResource;
-  const conversationId = decodeURIComponent(/^v3\/conversations\/([^/]+)\//.exec(path)?.[1] ?? '');
-  const conversation = ctx.chat.conversations.get(conversationId);
-  if (!resource?.id || !ctx.idp || conversation?.type !== 'personal') return;
-  const user = ctx.chat.user(conversation.members[0]);
-  setTimeout(() => {
-    void ctx.chat.sendInvoke(conversationId, user.handle, 'signin/tokenExchange', { id: resource.id, connectionName: card.connectionName, token: ctx.idp!.ssoToken(user) });
-  }, 50);
-}
 
 /** Signs `handle` in at the local IdP with a card's authorize URL and follows the redirect to the receiver's callback. */
 async function scriptedSignIn(ctx: RouteContext, handle: string, authorizeUrl: string): Promise<{ status: number; title: string }> {

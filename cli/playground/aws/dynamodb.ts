@@ -392,3 +392,23 @@ export class LocalDynamoDb {
 }
 
 export type { AttributeValue, Item };
+
+/**
+ * The construct's tables (the token table keyed by `pk`, the conversation table by `pk` + `sk`, TTL on `ttl`), each
+ * created unless it exists (restored from `--data`).
+ */
+export function createBotTables(db: LocalDynamoDb, names: { tokens?: string; conversations: string }): void {
+  for (const [name, range] of [[names.tokens, undefined], [names.conversations, 'sk']] as const) {
+    if (name === undefined) continue;
+    try {
+      db.handle('CreateTable', {
+        TableName: name,
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, ...(range ? [{ AttributeName: range, KeyType: 'RANGE' }] : [])],
+        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }, ...(range ? [{ AttributeName: range, AttributeType: 'S' }] : [])],
+      });
+      db.handle('UpdateTimeToLive', { TableName: name, TimeToLiveSpecification: { Enabled: true, AttributeName: 'ttl' } });
+    } catch (err) {
+      if (!(err instanceof AwsError && err.type === 'ResourceInUseException')) throw err;
+    }
+  }
+}
