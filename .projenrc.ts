@@ -171,14 +171,38 @@ const workerKitTypes = project.addTask('bundle:kit:types', {
   exec: `dts-bundle-generator --silent --no-banner --project kit/tsconfig.json --out-file ${WORKER_KIT_DTS.slice(2)} kit/index.ts`,
 });
 project.bundler.bundleTask.spawn(workerKitTypes);
+
+// The test kit, `cdk-teams-delegated-auth-bot/testing` (testing/): runs a worker in a unit test against the
+// playground's in-process stand-ins (cli/playground), bundled like the worker kit (the AWS SDK external, everything
+// else inlined, one declaration file). Type-checked with the tools' compiler options (it builds on cli/playground).
+const testKitBundle = bundle('testing/index.ts', { tsconfigPath: 'cli/tsconfig.json', externals: ['@aws-sdk/*'], minify: false });
+new javascript.TypescriptConfig(project, {
+  fileName: 'testing/tsconfig.json',
+  extends: javascript.TypescriptConfigExtends.fromPaths(['../cli/tsconfig.json']),
+  include: ['index.ts'],
+});
+const TEST_KIT_DTS = './assets/testing/index.d.ts';
+const testKitTypes = project.addTask('bundle:testing:types', {
+  description: 'Bundle the test kit declarations into one file',
+  exec: `dts-bundle-generator --silent --no-banner --project testing/tsconfig.json --out-file ${TEST_KIT_DTS.slice(2)} testing/index.ts`,
+});
+project.bundler.bundleTask.spawn(testKitTypes);
+const typecheckTesting = project.addTask('typecheck:testing', {
+  description: 'Type-check the test kit',
+  exec: 'tsc --noEmit -p testing/tsconfig.json',
+});
+project.preCompileTask.prependSpawn(typecheckTesting);
+project.eslint?.addLintPattern('testing');
+
 project.package.addField('exports', {
   '.': { types: './lib/index.d.ts', default: './lib/index.js' },
   './worker': { types: WORKER_KIT_DTS, default: `./${kitBundle.outfile}` },
+  './testing': { types: TEST_KIT_DTS, default: `./${testKitBundle.outfile}` },
   './package.json': './package.json',
   './.jsii': './.jsii',
 });
 // TypeScript with moduleResolution node10 ignores `exports`: point it at the same declarations.
-project.package.addField('typesVersions', { '*': { worker: [WORKER_KIT_DTS.slice(2)] } });
+project.package.addField('typesVersions', { '*': { worker: [WORKER_KIT_DTS.slice(2)], testing: [TEST_KIT_DTS.slice(2)] } });
 
 // ---------------------------------------------------------------------------------------------------------------
 // Command-line tools: cli/<tool>/index.ts → assets/cli/<tool>/index/index.js, one bin each, standalone bundles with their
@@ -276,7 +300,7 @@ for (const [file, job] of [['.github/workflows/build.yml', 'package-dotnet'], ['
 
 // Only lib/, assets/, schemas/ and the docs (README, docs/, SECURITY, BENCHMARKS, CHANGELOG: every relative README link
 // resolves in the tarball, test/docs/readme.test.ts) belong in the tarball.
-for (const ignored of ['/lambda/', '/cli/', '/kit/', '/rosetta/', '/examples/', '/bench/', '/.ci/', '/cdk.out/', '/.tmp/', 'index.meta.json', '__pycache__/']) {
+for (const ignored of ['/lambda/', '/cli/', '/kit/', '/testing/', '/rosetta/', '/examples/', '/bench/', '/.ci/', '/cdk.out/', '/.tmp/', 'index.meta.json', '__pycache__/']) {
   project.addPackageIgnore(ignored);
 }
 
@@ -305,7 +329,7 @@ const layer = (target: string, from: string[], why: string) => from.map((f) => (
 project.eslint?.addRules({
   'import/no-restricted-paths': ['error', {
     zones: [
-      ...layer('./src', ['./lambda', './kit', './cli', './test', './bench', './examples'],
+      ...layer('./src', ['./lambda', './kit', './cli', './testing', './test', './bench', './examples'],
         'src/ is the jsii construct: it may not import handlers, the kit, tools or tests (shared data lives in src/private/)'),
       ...layer('./lambda/shared', ['./lambda/receiver', './lambda/worker', './kit', './cli'],
         'lambda/shared is below the flows: a shared module may not import the receiver, the worker, the kit or a tool'),
@@ -314,6 +338,10 @@ project.eslint?.addRules({
       ...layer('./lambda/worker', ['./lambda/receiver', './cli'], 'the receiver and the worker are independent handlers'),
       ...layer('./lambda', ['./test', './bench'], 'handlers never import tests or benchmarks'),
       ...layer('./kit', ['./test', './bench'], 'the kit never imports tests or benchmarks'),
+      ...layer('./lambda', ['./testing'], 'handlers never import the test kit'),
+      ...layer('./kit', ['./testing'], 'the worker kit never imports the test kit'),
+      ...layer('./cli', ['./testing'], 'the tools never import the test kit (it builds on them)'),
+      ...layer('./testing', ['./test', './bench', './examples'], 'the test kit ships: it never imports tests, benchmarks or examples'),
     ],
   }],
 });

@@ -24,6 +24,8 @@ const ALLOWED = [
   /^schemas\/teams-manifest\/(MicrosoftTeams\.schema\.v[0-9.]+\.json|LICENSE|SOURCE\.md)$/,
   /^assets\/kit\/index\/index\.js$/,
   /^assets\/kit\/index\.d\.ts$/,
+  /^assets\/testing\/index\/index\.js$/,
+  /^assets\/testing\/index\.d\.ts$/,
   /^assets\/cli\/playground\/page\/index\/index\.js$/,
   /^schemas\/worker-contract\/v[0-9]+\.schema\.json$/,
 ];
@@ -41,6 +43,8 @@ test('npm pack: handler bundles and compiled library only', () => {
     'assets/lambda/worker/index/index.js',
     'assets/kit/index/index.js',
     'assets/kit/index.d.ts',
+    'assets/testing/index/index.js',
+    'assets/testing/index.d.ts',
     'assets/cli/app-package/index/index.js',
     'schemas/teams-manifest/MicrosoftTeams.schema.v1.29.json',
     'schemas/teams-manifest/LICENSE',
@@ -58,7 +62,7 @@ test('npm pack: handler bundles and compiled library only', () => {
     'BENCHMARKS.md',
     'docs/setup.md',
   ]));
-  for (const banned of [/^src\//, /^test\//, /^lambda\//, /^examples\//, /^bench\//, /^cli\//, /\.meta\.json$/, /\.test\./, /^\.ci\//]) {
+  for (const banned of [/^src\//, /^test\//, /^testing\//, /^lambda\//, /^examples\//, /^bench\//, /^cli\//, /\.meta\.json$/, /\.test\./, /^\.ci\//]) {
     expect(files.filter((f) => banned.test(f))).toEqual([]);
   }
 });
@@ -103,9 +107,10 @@ test('a consumer with only aws-cdk-lib and constructs synthesizes from the packe
     fs.symlinkSync(path.join(root, 'node_modules', '@aws-sdk'), path.join(work, 'node_modules', '@aws-sdk'), 'dir');
     const kit = execFileSync(process.execPath, ['-e', "console.log(typeof require('cdk-teams-delegated-auth-bot/worker').defineWorker)"], { cwd: work, encoding: 'utf8' });
     expect(kit.trim()).toBe('function');
-    // Its one declaration file (no internal type files) type-checks a worker written against the subpath.
+    // Its one declaration file (no internal type files; the test kit has its own, test/testing/package.test.ts) type-checks
+    // a worker written against the subpath.
     const kitTypes = fs.readdirSync(path.join(pkgDir, 'assets'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.d.ts'));
-    expect(kitTypes).toEqual([path.join('kit', 'index.d.ts')]);
+    expect(kitTypes.sort()).toEqual([path.join('kit', 'index.d.ts'), path.join('testing', 'index.d.ts')]);
     fs.symlinkSync(path.join(root, 'node_modules', '@types'), path.join(work, 'node_modules', '@types'), 'dir');
     fs.writeFileSync(path.join(work, 'my-worker.ts'), [
       "import { defineWorker, quote, WorkerArgs, WorkerOptions } from 'cdk-teams-delegated-auth-bot/worker';",
