@@ -257,8 +257,14 @@ const typecheckTests = project.addTask('typecheck:test', {
 project.testTask.prependSpawn(typecheckTests);
 project.eslint?.addLintPattern('bench');
 project.addTask('bench', {
-  description: 'Cold start, bundle size, warm latency, round trips and memory, against botbuilder and the SDK floor',
+  description: 'Cold start, bundle size, warm latency, round trips and memory, against botbuilder and the SDK floor; the assistant against a non-streaming worker',
   exec: 'node -r ./bench/ts-register.cjs bench/run.ts',
+  receiveArgs: true,
+});
+// The assistant section alone (also part of `bench`): into bench/results/assistant-<timestamp>.json and latest.json.
+project.addTask('bench:assistant', {
+  description: 'The assistant: first visible text and total time against a non-streaming Converse worker, cold start and bundle size against the default worker',
+  exec: 'node -r ./bench/ts-register.cjs bench/run.ts --assistant-only',
   receiveArgs: true,
 });
 

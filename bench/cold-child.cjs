@@ -11,7 +11,7 @@ const t1 = performance.now();
 Promise.resolve(mod.handler(event, { awsRequestId: 'cold', getRemainingTimeInMillis: () => 30000 })).then((res) => {
   const t2 = performance.now();
   const out = {
-    status: res && typeof res === 'object' ? res.statusCode : undefined,
+    status: res && typeof res === 'object' ? res.statusCode ?? res.status : undefined, // HTTP status or worker status
     loadMs: t1 - t0,
     firstRequestMs: t2 - t1,
     totalMs: t2 - t0,

@@ -91,4 +91,46 @@ if (r.memory.afterTwice) {
 }
 p();
 p(`Checks: ${r.checks.signInCards} sign-in cards for ${r.settings.requestsPerPath} first contacts; ${r.checks.callbacksResumedMessages} messages resumed by the callbacks; ${r.checks.refreshesAtIdp} refreshes at the IdP.`);
+
+// The assistant section (bench/assistant.ts), from a full run or `--assistant-only` (then with its own machine).
+const a = r.assistant;
+if (a) {
+  const am = a.machine ?? m;
+  p();
+  p('### Assistant');
+  p();
+  p(`Run ${am.date} · load average ${am.loadAverageAtStart.join(' / ')} at start, ${(am.loadAverageAtEnd ?? []).join(' / ')} at end · commit ${am.gitCommit}`
+    + ` · ${a.settings.tokens} tokens at ${a.settings.tokensPerSecond} tokens/s (${a.settings.scriptedAnswerMs} ms), ${a.settings.runs} answers per subject`);
+  p();
+  p('| goal | target | measured | |');
+  p('|---|---|---|---|');
+  p(`| first visible text | ${a.goals.firstText.goal} | ${a.goals.firstText.value} × | ${yes(a.goals.firstText.met)} |`);
+  p();
+  p('| subject | first visible text p50 | final message p50 | handler returns p50 | streaming updates | model call alone p50 | overhead (final − model) |');
+  p('|---|---|---|---|---|---|---|');
+  const row = (s: string, floor: any, overhead: number) => {
+    const v = a.answers[s];
+    p(`| ${s} | ${v.firstText.p50} ms | ${v.final.p50} ms | ${v.handler.p50} ms | ${v.streamingUpdatesMedian} | ${floor.p50} ms | ${overhead} ms |`);
+  };
+  row('assistant', a.modelFloors.stream, a.overheadMs.assistant);
+  row('baseline', a.modelFloors.converse, a.overheadMs.baseline);
+  p();
+  const ar = a.answerRatios;
+  p(`Ratios (p50): assistant first text / baseline total = **${ar.assistantFirstTextOverBaselineTotal}**; assistant total / baseline total = ${ar.assistantTotalOverBaselineTotal}`
+    + ` (model call alone: ConverseStream / Converse = ${Math.round((a.modelFloors.stream.p50 / a.modelFloors.converse.p50) * 1000) / 1000}); assistant total / its model call = ${ar.assistantTotalOverStreamFloor}; baseline total / its model call = ${ar.baselineTotalOverConverseFloor}.`);
+  p();
+  p(`| cold start (median of ${a.settings.coldStarts}) | load (require) | first event | load + first event | wall (spawn → answer) | RSS |`);
+  p('|---|---|---|---|---|---|');
+  for (const [k, v] of Object.entries<any>(a.coldStart)) {
+    p(`| ${k} | ${v.medianLoadMs} ms | ${v.medianFirstRequestMs} ms | **${v.medianTotalMs} ms** | ${v.medianWallMs} ms | ${v.medianRssMB} MB |`);
+  }
+  p();
+  p(`Cold start assistant / default worker = **${a.coldStartRatios.assistantOverWorker}** (wall: ${a.coldStartRatios.wallAssistantOverWorker}).`);
+  p();
+  p('| bundle | raw | gzip -9 |');
+  p('|---|---|---|');
+  for (const [k, v] of Object.entries<any>(a.bundleSizes)) p(`| ${k} (\`${v.file}\`) | ${v.rawBytes.toLocaleString('en-US')} B | ${v.gzipBytes.toLocaleString('en-US')} B |`);
+  p();
+  p(`Bundle assistant / default worker = **${a.bundleRatios.rawAssistantOverWorker}** raw, ${a.bundleRatios.gzipAssistantOverWorker} gzip.`);
+}
 process.stdout.write(`${out.join('\n')}\n`);

@@ -12,18 +12,23 @@
  *    rounds interleaved, each loading the bundle and serving its first request (a signed hot-path activity);
  * 4. round trips per path, counted at the local servers (proxies in front of DynamoDB Local and moto_server, the
  *    Lambda Invoke and Bot Connector stand-ins, the IdP and the Bot Framework JWKS);
- * 5. receiver memory (RSS, heap after a full GC) before and after 10,000 warm hot-path requests.
+ * 5. receiver memory (RSS, heap after a full GC) before and after 10,000 warm hot-path requests;
+ * 6. the assistant (bench/assistant.ts): time to the first visible text and total time of a scripted answer against a
+ *    non-streaming Converse baseline, cold start and bundle size against the default worker. Alone:
+ *    `--assistant-only` (`npm run bench:assistant`), which writes bench/results/assistant-<timestamp>.json and the
+ *    `assistant` section of latest.json (with its own `machine`).
  * Results: bench/results/<timestamp>.json (+ latest.json); BENCHMARKS.md is written from them by hand.
  */
 // Benchmark code runs from the repository: its dependencies are the project's devDependencies.
 /* eslint-disable import/no-extraneous-dependencies */
 import { execSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
+import { assistantBench, type AssistantBenchOptions } from './assistant';
 import { assetBundle, buildFixture, bundleSize, ensureProjectBundles, KIT_BUNDLE, listProjectHandlers, ROOT, TMP } from './lib/bundles';
 import { coldStart, WarmChild, type ColdResult } from './lib/child';
 import { median, ratio, summarize, type LatencySummary } from './lib/stats';
@@ -39,15 +44,29 @@ import {
 } from '../test/reliability/support/world';
 import { awsClientConfig } from '../test/support/local-aws';
 
-interface Options { quick: boolean; rebundle: boolean; out?: string; n?: number }
+interface Options {
+  quick: boolean;
+  rebundle: boolean;
+  out?: string;
+  n?: number;
+  /** Only the assistant section (bench/assistant.ts). */
+  assistantOnly: boolean;
+  /** Answers per subject of the assistant section. */
+  assistantRuns?: number;
+  /** Token rate of the assistant section's scripted answer (tokens/s). */
+  assistantRate?: number;
+}
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, rebundle: true };
+  const o: Options = { quick: false, rebundle: true, assistantOnly: false };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--quick') o.quick = true;
     else if (argv[i] === '--no-rebundle') o.rebundle = false;
     else if (argv[i] === '--out') o.out = argv[++i];
     else if (argv[i] === '--requests') o.n = Number(argv[++i]);
+    else if (argv[i] === '--assistant-only') o.assistantOnly = true;
+    else if (argv[i] === '--assistant-runs') o.assistantRuns = Number(argv[++i]);
+    else if (argv[i] === '--assistant-rate') o.assistantRate = Number(argv[++i]);
     else throw new Error(`unknown argument ${argv[i]}`);
   }
   return o;
@@ -70,7 +89,7 @@ function machine() {
     cpus: os.cpus().length,
     cpuModel: os.cpus()[0]?.model ?? 'unknown',
     memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
-    loadAverageAtStart: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    loadAverageAtStart: loadAverage(),
     gitCommit,
   };
 }
@@ -188,8 +207,48 @@ async function countRoundTrips(world: World, k: number, run: () => Promise<void>
   return { aws, awsTotal: Object.values(aws).reduce((a, b) => a + b, 0), other };
 }
 
+/** The assistant section's settings: 400 tokens at 50 tokens/s (8 s per answer), 5 answers per subject (quick: 2). */
+function assistantOptions(opts: Options): AssistantBenchOptions {
+  return {
+    runs: opts.assistantRuns ?? (opts.quick ? 2 : 5),
+    tokens: 400,
+    tokensPerSecond: opts.assistantRate ?? 50,
+    coldStarts: opts.quick ? 3 : 15,
+    bundles: {
+      assistant: assetBundle('assistant'),
+      worker: assetBundle('worker'),
+      baseline: buildFixture('converse-worker'),
+      floor: buildFixture('bedrock-floor'),
+    },
+    log,
+  };
+}
+
+const stampNow = () => new Date().toISOString().replace(/[:]/g, '-').replace(/\..*$/, '');
+const loadAverage = () => os.loadavg().map((x) => Math.round(x * 100) / 100);
+
+/** `--assistant-only`: the assistant section alone, into its own file and the `assistant` section of latest.json. */
+async function assistantOnly(opts: Options): Promise<void> {
+  mkdirSync(TMP, { recursive: true });
+  ensureProjectBundles(['assistant', 'worker'], opts.rebundle);
+  const m = machine();
+  const section = await assistantBench(assistantOptions(opts));
+  const results = { machine: { ...m, loadAverageAtEnd: loadAverage() }, ...section };
+  const dir = path.join(ROOT, 'bench', 'results');
+  const out = opts.out ?? path.join(dir, `${opts.quick ? 'quick-' : ''}assistant-${stampNow()}.json`);
+  writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+  const latestFile = path.join(dir, 'latest.json');
+  if (!opts.quick && existsSync(latestFile)) {
+    const latest = JSON.parse(readFileSync(latestFile, 'utf8')) as Record<string, unknown>;
+    writeFileSync(latestFile, `${JSON.stringify({ ...latest, assistant: results }, null, 2)}\n`);
+  }
+  log(`results: ${path.relative(ROOT, out)}`);
+  process.stdout.write(`${JSON.stringify({ goals: section.goals, answerRatios: section.answerRatios, coldStartRatios: section.coldStartRatios, bundleRatios: section.bundleRatios }, null, 2)}\n`);
+}
+
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.assistantOnly) return assistantOnly(opts);
   const N = opts.n ?? (opts.quick ? 60 : 1000); // requests per path
   const COLD = opts.quick ? 3 : 15; // cold starts per subject
   const MEM = opts.quick ? 500 : 10_000;
@@ -202,7 +261,7 @@ async function main(): Promise<void> {
 
   // 1. Bundles.
   log('bundles');
-  ensureProjectBundles(['receiver', 'worker'], opts.rebundle);
+  ensureProjectBundles(['receiver', 'worker', 'assistant'], opts.rebundle);
   const bundles = {
     receiver: assetBundle('receiver'),
     worker: assetBundle('worker'),
@@ -482,7 +541,6 @@ async function main(): Promise<void> {
         hotPathRoundTrips: { goal: 'exactly 2 AWS calls (GetItem + Invoke), nothing else', value: hotAws.aws, met: hotAws.awsTotal === 2 && hotAws.aws.GetItem === 1 && hotAws.aws.Invoke === 1 && hotOther === 0 },
       },
     });
-    (results.machine as Record<string, unknown>).loadAverageAtEnd = os.loadavg().map((x) => Math.round(x * 100) / 100);
   } finally {
     for (const s of stopAll) {
       try {
@@ -493,13 +551,18 @@ async function main(): Promise<void> {
     }
   }
 
-  const stamp = new Date().toISOString().replace(/[:]/g, '-').replace(/\..*$/, '');
+  // 6. The assistant, once the receiver's servers are stopped (it starts its own).
+  results.assistant = await assistantBench(assistantOptions(opts));
+  (results.machine as Record<string, unknown>).loadAverageAtEnd = loadAverage();
+
+  const stamp = stampNow();
   const dir = path.join(ROOT, 'bench', 'results');
   const out = opts.out ?? path.join(dir, `${opts.quick ? 'quick-' : ''}${stamp}.json`);
   writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
   if (!opts.quick) writeFileSync(path.join(dir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
   log(`results: ${path.relative(ROOT, out)}`);
-  process.stdout.write(`${JSON.stringify({ goals: results.goals, latencyRatios: results.latencyRatios, coldStartRatios: results.coldStartRatios }, null, 2)}\n`);
+  const assistant = results.assistant as { goals: unknown; answerRatios: unknown };
+  process.stdout.write(`${JSON.stringify({ goals: results.goals, latencyRatios: results.latencyRatios, coldStartRatios: results.coldStartRatios, assistant: { goals: assistant.goals, answerRatios: assistant.answerRatios } }, null, 2)}\n`);
 }
 
 main().catch((err) => {

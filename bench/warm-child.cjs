@@ -14,7 +14,8 @@ async function timed(subject, event) {
   const t0 = performance.now();
   const res = await h(event, { awsRequestId: `warm-${counter}`, getRemainingTimeInMillis: () => 30000 });
   const ms = performance.now() - t0;
-  return { ms, status: res && typeof res === 'object' ? res.statusCode : undefined, body: res && res.body };
+  // HTTP handlers answer with a statusCode; workers with a status (`replied`, `done`, `skipped`).
+  return { ms, status: res && typeof res === 'object' ? res.statusCode ?? res.status : undefined, body: res && res.body };
 }
 
 function memory() {

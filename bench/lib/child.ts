@@ -9,7 +9,12 @@ import * as path from 'node:path';
 const BENCH_DIR = path.resolve(__dirname, '..');
 
 /** Result of one warm request. */
-export interface WarmResult { ms: number; status?: number; body?: string }
+export interface WarmResult {
+  ms: number;
+  /** HTTP status, or a worker's status (`replied`…). */
+  status?: number | string;
+  body?: string;
+}
 
 /** A warm-latency child process with bundles loaded. */
 export class WarmChild {
@@ -102,7 +107,8 @@ export class WarmChild {
 
 /** Result of one cold start (ms). */
 export interface ColdResult {
-  status?: number;
+  /** HTTP status, or a worker's status (`replied`…). */
+  status?: number | string;
   loadMs: number;
   firstRequestMs: number;
   totalMs: number;

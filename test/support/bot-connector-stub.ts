@@ -28,6 +28,8 @@ export interface RecordedActivity {
   authorization?: string;
   /** The id the stub answered with. */
   id: string;
+  /** When the stub accepted the call: `performance.now()` of the stub's process (benchmarks time the first text). */
+  at: number;
 }
 
 /** Options of the stub. */
@@ -186,6 +188,7 @@ export async function startBotConnector(opts: BotConnectorStubOptions = {}): Pro
       activity,
       authorization,
       id,
+      at: performance.now(),
     });
     for (const w of waiters.splice(0)) w();
     if (hangs > 0) {
