@@ -144,7 +144,9 @@ export class IdempotencyStore {
 
   /**
    * Starts an attempt: one conditional update that succeeds when the item is new, `failed`, or `started` with an
-   * expired lease. `leaseMs` should cover the invocation's remaining time, so a crashed attempt's lease has expired by
+   * expired lease or by this very call (`owner` is drawn once per call, so when the SDK retries the update after a
+   * timeout whose request had in fact been applied, the retry finds its own record and acquires instead of reporting
+   * `in-progress`, which would leave the message unanswered). `leaseMs` should cover the invocation's remaining time, so a crashed attempt's lease has expired by
    * the time Lambda retries (at least a minute later).
    */
   async begin(key: string, leaseMs: number): Promise<BeginResult> {
@@ -154,7 +156,7 @@ export class IdempotencyStore {
       const res = await this.ddb.send(new UpdateItemCommand({
         TableName: this.tableName,
         Key: this.keyAttrs(key),
-        ConditionExpression: 'attribute_not_exists(pk) OR #state = :failed OR (#state = :started AND #lease < :now)',
+        ConditionExpression: 'attribute_not_exists(pk) OR #state = :failed OR (#state = :started AND (#lease < :now OR #owner = :owner))',
         UpdateExpression: 'SET #state = :started, #lease = :lease, #owner = :owner, #updated = :now, #ttl = :ttl ADD #attempts :one',
         ExpressionAttributeNames: pick(['#state', '#lease', '#owner', '#updated', '#ttl', '#attempts']),
         ExpressionAttributeValues: {

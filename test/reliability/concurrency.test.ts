@@ -118,6 +118,28 @@ async function deliver(ev: Record<string, unknown>): Promise<number> {
 }
 let redeliveredAfter5xx = 0;
 
+/**
+ * What happened to messages not answered exactly once (printed when the guarantee fails, so a run under load explains
+ * itself): how often the worker was invoked and ran for each, its idempotency record, whether it is still pending, and
+ * the on-failure destination records.
+ */
+async function explain(keys: string[]): Promise<unknown> {
+  const items = [...await world.scan(world.conversationTable)];
+  const out = keys.map((k) => {
+    const [conversationId, activityId] = [k.slice(0, k.lastIndexOf(' ')), k.slice(k.lastIndexOf(' ') + 1)];
+    const ikey = idempotencyKey(conversationId, activityId);
+    const invoked = world.lambda.records.filter((r) => {
+      const ev = r.payload as { conversation?: { conversation?: { id?: string } }; message?: { id?: string } };
+      return ev?.message?.id === activityId && ev.conversation?.conversation?.id === conversationId;
+    });
+    const runs = world.lambda.attempts.filter((a) => invoked.some((r) => r.requestId === a.requestId));
+    const record = items.find((i) => i.pk?.S === ikey);
+    const pending = items.some((i) => i.pk?.S?.startsWith('pending#') && i.sk?.S?.startsWith('msg#') && i.sk.S.includes(encodeURIComponent(activityId)));
+    return { activityId, invoked: invoked.length, runs: runs.map((a) => (a.ok ? 'ok' : `failed:${a.error}`)), record: record?.state?.S, pending };
+  });
+  return { messages: out, failureRecords: world.lambda.failures.length };
+}
+
 test('1000 messages before sign-in, 50 concurrent sign-ins, a follow-up each: every message answered exactly once, one card per user', async () => {
   const jwt = await world.botFramework.sign({ aud: world.appId, serviceurl: world.connector.serviceUrl });
   secrets.add(jwt);
@@ -210,6 +232,10 @@ test('1000 messages before sign-in, 50 concurrent sign-ins, a follow-up each: ev
   const conversationOf = new Map(world.users.map((u) => [u.oid, u.conversationId]));
   const expected = [...sent].flatMap(([oid, ids]) => [...ids, followUps.get(oid)!].map((id) => answerKey(conversationOf.get(oid)!, id)));
   const notOnce = expected.filter((k) => answers.get(k) !== 1).map((k) => `${k}:${answers.get(k) ?? 0}`);
+  if (notOnce.length > 0) {
+    // eslint-disable-next-line no-console
+    console.log(`not answered once: ${JSON.stringify(await explain(expected.filter((k) => answers.get(k) !== 1)))}`);
+  }
   expect(notOnce).toEqual([]);
   expect(answers.size).toBe(expected.length);
 

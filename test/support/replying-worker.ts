@@ -39,12 +39,19 @@ export function replyingWorker(opts: ReplyingWorkerOptions): StubHandler {
     if (begun.outcome !== 'acquired') return;
     const url = `${ev.conversation.serviceUrl}v3/conversations/${encodeURIComponent(ev.conversation.conversation.id)}`
       + `/activities/${encodeURIComponent(ev.message.id)}`;
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'authorization': 'Bearer test-worker' },
-      body: JSON.stringify({ type: 'message', text: `${ANSWER_PREFIX}${ev.message.id}`, replyToId: ev.message.id }),
-    });
-    if (!res.ok) throw new Error(`reply failed: ${res.status}`);
+    try {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'authorization': 'Bearer test-worker' },
+        body: JSON.stringify({ type: 'message', text: `${ANSWER_PREFIX}${ev.message.id}`, replyToId: ev.message.id }),
+      });
+      if (!res.ok) throw new Error(`reply failed: ${res.status}`);
+    } catch (err) {
+      // As the kit does (kit/lifecycle.ts `fail`): a failure before the reply releases the record, so Lambda's retry
+      // of this event acquires it again instead of meeting a live lease and skipping the message.
+      await store.markFailed(key, begun.owner, 'ReplyFailed');
+      throw err;
+    }
     await store.markReplied(key);
   };
 }
