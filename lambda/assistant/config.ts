@@ -4,7 +4,7 @@
 import { TOOL_NAMES, ToolName } from './tools';
 import {
   ASSISTANT_ENV, ASSISTANT_LIMITS, ASSISTANT_TEMPERATURE, AssistantRange, DEFAULT_ASSISTANT_TOOLS, GUARDRAIL_ID_PATTERN,
-  GUARDRAIL_VERSION_PATTERN, KNOWLEDGE_BASE_ID_PATTERN, isAssistantToolName, isModelId,
+  GUARDRAIL_VERSION_PATTERN, KNOWLEDGE_BASE_ID_PATTERN, isAssistantToolName, isModelId, REGION_PATTERN,
 } from '../../src/private/assistant';
 
 /** Resolved assistant settings. */
@@ -74,7 +74,7 @@ function bedrockExtras(env: NodeJS.ProcessEnv): Pick<AssistantConfig, 'guardrail
   if (kb !== undefined && !KNOWLEDGE_BASE_ID_PATTERN.test(kb)) throw new Error(`${ASSISTANT_ENV.KNOWLEDGE_BASE_ID} must be a knowledge base id (10 letters and digits)`);
   if (kb !== undefined) out.knowledgeBaseId = kb;
   const region = env[ASSISTANT_ENV.MODEL_REGION] || env.AWS_REGION || undefined;
-  if (region !== undefined && !/^[a-z]{2}(-[a-z]+)+-[0-9]$/.test(region)) throw new Error(`${ASSISTANT_ENV.MODEL_REGION} must be a region name`);
+  if (region !== undefined && !REGION_PATTERN.test(region)) throw new Error(`${ASSISTANT_ENV.MODEL_REGION} must be a region name`);
   if (region !== undefined) out.modelRegion = region;
   return out;
 }

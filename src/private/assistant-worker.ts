@@ -7,7 +7,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { IConstruct } from 'constructs';
 import {
   ASSISTANT_ENV, ASSISTANT_LIMITS, ASSISTANT_TEMPERATURE, AssistantToolName, DEFAULT_ASSISTANT_TOOLS, GUARDRAIL_ID_PATTERN,
-  GUARDRAIL_VERSION_PATTERN, KNOWLEDGE_BASE_ID_PATTERN, assistantToolScopes, isAssistantToolName, isModelId,
+  GUARDRAIL_VERSION_PATTERN, KNOWLEDGE_BASE_ID_PATTERN, REGION_PATTERN, assistantToolScopes, isAssistantToolName, isModelId,
 } from './assistant';
 import { TeamsBotValidationError, validateInteger } from './validation';
 import type { AssistantOptions } from '../assistant';
@@ -157,7 +157,7 @@ function profileModelArns(scope: IConstruct, options: AssistantOptions, prefix: 
   }
   const regions = options.inferenceRegions ?? [...INFERENCE_GEOGRAPHIES[prefix]];
   if (options.inferenceRegions !== undefined && !Token.isUnresolved(regions)) {
-    if (regions.length === 0 || regions.some((r) => !Token.isUnresolved(r) && !/^[a-z]{2}(-[a-z]+)+-\d$/.test(r))) {
+    if (regions.length === 0 || regions.some((r) => !Token.isUnresolved(r) && !REGION_PATTERN.test(r))) {
       throw new TeamsBotValidationError(scope, 'assistant.inferenceRegions', regions, 'expected the region names the inference profile routes to, such as ["us-east-1", "us-west-2"]');
     }
   }

@@ -54,6 +54,17 @@ export function assistantToolScopes(names: readonly AssistantToolName[]): string
   return [...new Set(names.map((n) => ASSISTANT_TOOLS[n].scope))];
 }
 
+/**
+ * The sign-in scopes of a bot with the assistant: `scopes` plus the `extra` ones (the tools' scopes) not in it yet,
+ * compared without case and without a Microsoft Graph URI prefix (so `https://graph.microsoft.com/Mail.Read` already
+ * has `Mail.Read`). The construct (resolve-props.ts) and the playground's `--assistant` both add them with this.
+ */
+export function withAssistantScopes(scopes: readonly string[], extra: readonly string[]): string[] {
+  const key = (s: string) => s.toLowerCase().replace(/^https:\/\/graph\.microsoft\.[a-z.]+\//, '');
+  const have = new Set(scopes.map(key));
+  return [...scopes, ...extra.filter((s) => !have.has(key(s)))];
+}
+
 /** The assistant's environment variables: the construct writes them, lambda/assistant/config.ts reads them. */
 export const ASSISTANT_ENV = {
   /** Model id, inference profile id or ARN (required). */
@@ -114,6 +125,9 @@ export const MODEL_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9:/._-]{0,2047}$/;
 export function isModelId(value: string): boolean {
   return MODEL_ID_PATTERN.test(value);
 }
+
+/** An AWS region name (`us-east-1`, `eu-central-2`, `us-gov-west-1`): the model's region and inference routing regions. */
+export const REGION_PATTERN = /^[a-z]{2}(-[a-z]+)+-[0-9]$/;
 
 /** A guardrail version: a positive integer or `DRAFT`. */
 export const GUARDRAIL_VERSION_PATTERN = /^([1-9][0-9]{0,7}|DRAFT)$/;

@@ -4,6 +4,7 @@ import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { IConstruct } from 'constructs';
+import { withAssistantScopes } from './assistant';
 import { ResolvedAssistant, resolveAssistant } from './assistant-worker';
 import { ENDPOINT_ENV } from './env';
 import { DEFAULT_METRICS_NAMESPACE } from './metric-names';
@@ -219,9 +220,8 @@ function withScopes(scope: IConstruct, graphScopes: string[], extra: string[]): 
       `graphScopes is a token list, so the scopes of the assistant's tools cannot be added to it at synth: include ${extra.join(', ')} in it yourself.`);
     return graphScopes;
   }
-  const key = (s: string) => s.toLowerCase().replace(/^https:\/\/graph\.microsoft\.[a-z.]+\//, '');
-  const have = new Set(graphScopes.filter((s) => !Token.isUnresolved(s)).map(key));
-  return [...graphScopes, ...extra.filter((s) => !have.has(key(s)))];
+  const literal = graphScopes.filter((s) => !Token.isUnresolved(s));
+  return [...graphScopes, ...withAssistantScopes(literal, extra).slice(literal.length)];
 }
 
 /** OpenID Connect scopes: they name no resource. */
