@@ -24,7 +24,7 @@ export function loadHandler(file: string): LocalFunction {
 }
 
 /** Where a bundled handler of the package is. */
-export function bundlePath(root: string, name: 'receiver' | 'worker'): string {
+export function bundlePath(root: string, name: 'receiver' | 'worker' | 'assistant'): string {
   const file = join(root, 'assets', 'lambda', name, 'index', 'index.js');
   if (!existsSync(file)) throw new Error(`${file} is missing: run "npx projen bundle" in a checkout`);
   return file;

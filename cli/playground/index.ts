@@ -6,7 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseScript, runScript } from './script';
-import { startPlayground, type PlaygroundOptions } from './server';
+import { startPlayground, workerName, type PlaygroundOptions } from './server';
+import { isModelId, REGION_PATTERN } from '../../src/private/assistant';
 import { packageVersion } from '../shared/package';
 
 const USAGE = `Usage: teams-bot-playground [options]
@@ -31,7 +32,12 @@ Options:
   --token-lifetime S  lifetime of the local IdP's access tokens in seconds (default 3600; short values show refresh)
   --scopes "A B"      Graph scopes the bot asks for (default "User.Read Mail.Read Calendars.Read Files.Read")
   --log-level L       handler logs: debug, info, warn (default), error
-  --assistant         the assistant worker (not available in this version)
+  --assistant         the assistant worker (Bedrock and Graph tools) instead of the default worker
+  --bedrock local|aws --assistant: local: a scripted model on a local Bedrock stand-in (default); aws: real Bedrock
+                      with your AWS credentials from the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+                      AWS_SESSION_TOKEN)
+  --model ID          --assistant: the Bedrock model id or inference profile (required with --bedrock aws)
+  --region R          --bedrock aws: the Bedrock region (default AWS_REGION, else us-east-1)
   --version           the package version
   -h, --help          this help
 `;
@@ -64,6 +70,9 @@ export function parseCommandLine(argv: string[]): { command: 'serve' | 'test' | 
         'user-name': { type: 'string' },
         'token-lifetime': { type: 'string' },
         'assistant': { type: 'boolean' },
+        'bedrock': { type: 'string' },
+        'model': { type: 'string' },
+        'region': { type: 'string' },
         'help': { type: 'boolean', short: 'h' },
         'version': { type: 'boolean' },
       },
@@ -74,7 +83,6 @@ export function parseCommandLine(argv: string[]): { command: 'serve' | 'test' | 
   const v = parsed.values;
   if (v.help) return { command: 'help', options: {} };
   if (v.version) return { command: 'version', options: {} };
-  if (v.assistant) fail('--assistant: the assistant worker is not part of this version yet (see docs/playground.md)');
   const [command, script, ...rest] = parsed.positionals;
   if (rest.length > 0 || (command !== undefined && command !== 'test')) fail(`unexpected argument "${command === 'test' ? rest[0] : command}"`);
   if (command === 'test' && !script) fail('test needs a script file');
@@ -84,6 +92,8 @@ export function parseCommandLine(argv: string[]): { command: 'serve' | 'test' | 
   const tokenLifetime = v['token-lifetime'] === undefined ? undefined : Number(v['token-lifetime']);
   if (tokenLifetime !== undefined && (!Number.isInteger(tokenLifetime) || tokenLifetime < 60)) fail('--token-lifetime must be an integer >= 60 (seconds)');
   if (v['log-level'] !== undefined && !['debug', 'info', 'warn', 'error'].includes(v['log-level'])) fail('--log-level must be debug, info, warn or error');
+  const assistant = v.assistant ? assistantOptions(v) : undefined;
+  if (!v.assistant && (v.bedrock !== undefined || v.model !== undefined || v.region !== undefined)) fail('--bedrock, --model and --region apply to --assistant');
   const options: PlaygroundOptions = {
     port,
     worker: v.worker,
@@ -94,6 +104,7 @@ export function parseCommandLine(argv: string[]): { command: 'serve' | 'test' | 
     logLevel: v['log-level'],
     graphScopes: v.scopes,
     accessTokenSeconds: tokenLifetime,
+    assistant,
   };
   if (v.idp === 'entra') {
     const secret = process.env.TEAMS_BOT_PLAYGROUND_CLIENT_SECRET;
@@ -101,6 +112,20 @@ export function parseCommandLine(argv: string[]): { command: 'serve' | 'test' | 
     options.entra = { clientId: v['client-id'], tenantId: v['tenant-id'], userOid: v['user-oid'], userName: v['user-name'], clientSecret: secret };
   }
   return { command: command === 'test' ? 'test' : 'serve', script, options };
+}
+
+/** `--assistant` with `--bedrock`, `--model`, `--region`; refuses what makes no sense together. */
+function assistantOptions(v: { worker?: string; bedrock?: string; model?: string; region?: string }): NonNullable<PlaygroundOptions['assistant']> {
+  if (v.worker !== undefined) fail('--assistant runs the assistant worker instead of yours: use --assistant or --worker, not both');
+  if (v.bedrock !== undefined && v.bedrock !== 'local' && v.bedrock !== 'aws') fail('--bedrock must be local or aws');
+  const bedrock = v.bedrock === 'aws' ? 'aws' : 'local';
+  if (v.model !== undefined && !isModelId(v.model)) fail('--model must be a Bedrock model id, inference profile id or ARN');
+  if (bedrock === 'aws' && v.model === undefined) {
+    fail('--bedrock aws needs --model: a model or inference profile your account may invoke (e.g. us.anthropic.claude-3-5-haiku-20241022-v1:0)');
+  }
+  if (v.region !== undefined && bedrock !== 'aws') fail('--region applies to --bedrock aws (the local model has no region)');
+  if (v.region !== undefined && !REGION_PATTERN.test(v.region)) fail('--region must be a region name such as us-east-1');
+  return { bedrock, modelId: v.model, region: v.region };
 }
 
 async function main(): Promise<void> {
@@ -136,7 +161,7 @@ async function main(): Promise<void> {
     process.stdout.write(ok ? 'passed\n' : 'failed\n');
     process.exit(ok ? 0 : 1);
   }
-  process.stdout.write(`Teams bot playground: ${pg.url}\n(worker: ${options.worker ?? 'default'}, identity provider: ${options.idp ?? 'local'}; Ctrl+C to stop)\n`);
+  process.stdout.write(`Teams bot playground: ${pg.url}\n(worker: ${workerName(options)}, identity provider: ${options.idp ?? 'local'}; Ctrl+C to stop)\n`);
   const stop = (): void => {
     void pg.stop().then(() => process.exit(0));
   };

@@ -9,6 +9,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { startBedrockStandIn, type BedrockStandIn } from './aws/bedrock';
 import { createBotTables, LocalDynamoDb, type DynamoSnapshot } from './aws/dynamodb';
 import { LocalAws, LocalKms, LocalLambda, LocalParameters, type LocalFunction } from './aws/services';
 import { Chat, ChatError, type Conversation } from './chat';
@@ -16,8 +17,10 @@ import { bundlePath, loadHandler, packageRoot, WorkerFile } from './functions';
 import { FixtureStore } from './graph';
 import { exportSigningKey, importSigningKey, LocalIdp, newSigningKey, publicJwk, type SigningKey, type TestUser } from './identity';
 import { HandlerLogs } from './logs';
+import { scriptedModel } from './model';
 import { chatPage, escapeHtml } from './pages';
 import { readBody, sendHtml, sendJson, standInRoute, type StandInContext } from './routes';
+import { ASSISTANT_ENV, assistantToolScopes, DEFAULT_ASSISTANT_TOOLS, withAssistantScopes } from '../../src/private/assistant';
 import { ENV } from '../../src/private/env';
 
 /** Options of {@link startPlayground} (the command line's flags). */
@@ -44,6 +47,30 @@ export interface PlaygroundOptions {
   entra?: { clientId: string; tenantId: string; clientSecret: string; userOid: string; userName?: string };
   /** Seconds of the local IdP's access tokens (default 3600): short values exercise the refresh path. */
   accessTokenSeconds?: number;
+  /** `--assistant`: the assistant worker (instead of `worker` or the default worker) and the Bedrock it talks to. */
+  assistant?: AssistantMode;
+}
+
+/** The assistant worker's Bedrock: `local` (the scripted model on the local stand-in) or `aws` (real Bedrock). */
+export interface AssistantMode {
+  bedrock: 'local' | 'aws';
+  /** The model id or inference profile (default for `local`: {@link LOCAL_MODEL_ID}; required for `aws`). */
+  modelId?: string;
+  /** `aws`: the Bedrock region (default `AWS_REGION`, `AWS_DEFAULT_REGION`, else us-east-1). */
+  region?: string;
+}
+
+/** The model id the assistant sends to the local stand-in (any id is served by the scripted model). */
+export const LOCAL_MODEL_ID = 'playground.scripted-model-v1';
+
+/** The Graph scopes the bot asks for without `--scopes`. */
+const DEFAULT_SCOPES = 'User.Read Mail.Read Calendars.Read Files.Read';
+
+/** What the status, the startup line and the logs call the worker. */
+export function workerName(o: PlaygroundOptions): string {
+  if (o.worker) return o.worker;
+  if (!o.assistant) return 'default';
+  return `assistant (${o.assistant.bedrock === 'aws' ? 'Bedrock' : 'local scripted model'}, model ${o.assistant.modelId ?? LOCAL_MODEL_ID})`;
 }
 
 /** A running playground. */
@@ -63,6 +90,8 @@ export interface Playground {
 
 const APP_ID = '00000000-0000-4000-8000-00000000b07a';
 const BOT_NAME = 'Playground Bot';
+/** The assistant's tools in the playground: the construct's default ones (profile, calendar, mail), which the Graph stand-in serves. */
+const ASSISTANT_TOOLS = DEFAULT_ASSISTANT_TOOLS;
 const TABLES = { tokens: 'playground-tokens', conversations: 'playground-conversations' };
 const WORKER_FUNCTION = 'playground-worker';
 const SECRET_NAME = 'playground/bot-client-secret';
@@ -208,7 +237,7 @@ async function loadWorker(o: PlaygroundOptions, root: string, lambda: LocalLambd
     workerFile = wf;
     worker = () => wf.handler();
   } else {
-    const h = loadHandler(bundlePath(root, 'worker'));
+    const h = loadHandler(bundlePath(root, o.assistant ? 'assistant' : 'worker'));
     worker = () => h;
   }
   lambda.functions.set(WORKER_FUNCTION, worker);
@@ -264,7 +293,8 @@ export async function startPlayground(o: PlaygroundOptions = {}): Promise<Playgr
   logs.install();
   const outcomes: RouteContext['outcomes'] = new Map();
   const secretArn = s.params.secretArn(SECRET_NAME);
-  applyHandlerEnv({ base: id.base, port, appId: id.appId, tenantId: id.tenantId, keyArn, secretArn, o, entra: !!id.entra });
+  const bedrock = await startBedrock(o);
+  applyHandlerEnv({ base: id.base, port, appId: id.appId, tenantId: id.tenantId, keyArn, secretArn, o, entra: !!id.entra, bedrock });
   const { idp, chat } = idpAndChat(o, s, id, port, outcomes, state.saved);
   // The handlers, unchanged. The environment is set before they load (their SDK clients read it at module scope).
   const receiver = loadHandler(bundlePath(root, 'receiver'));
@@ -287,7 +317,7 @@ export async function startPlayground(o: PlaygroundOptions = {}): Promise<Playgr
     botFrameworkKey: s.botFrameworkKey,
     sso: !!o.sso,
     save,
-    worker: o.worker ?? 'default',
+    worker: workerName(o),
     idpMode: id.entra ? 'entra' : 'local',
     reloads,
     appId: id.appId,
@@ -312,6 +342,7 @@ export async function startPlayground(o: PlaygroundOptions = {}): Promise<Playgr
       clearInterval(sweeper);
       workerFile?.stop();
       await s.lambda.idle();
+      await bedrock?.stop();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await flush();
@@ -328,15 +359,52 @@ interface HandlerEnvInput {
   secretArn: string;
   o: PlaygroundOptions;
   entra: boolean;
+  /** `--assistant --bedrock local`: the stand-in the assistant's Bedrock client is pointed at. */
+  bedrock?: BedrockStandIn;
+}
+
+/**
+ * `--assistant --bedrock local`: the Bedrock Runtime stand-in with the scripted model. `--bedrock aws` needs the
+ * developer's credentials in the environment (checked here: the handlers' clients read them from there).
+ */
+async function startBedrock(o: PlaygroundOptions): Promise<BedrockStandIn | undefined> {
+  if (o.assistant?.bedrock === 'aws') {
+    if (!process.env.AWS_ACCESS_KEY_ID || !process.env.AWS_SECRET_ACCESS_KEY) {
+      throw new Error('--bedrock aws needs AWS credentials in the environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), '
+        + 'e.g. eval "$(aws configure export-credentials --format env)"');
+    }
+    if (!o.assistant.modelId) throw new Error('--bedrock aws needs --model');
+    return undefined;
+  }
+  return o.assistant ? startBedrockStandIn({ model: scriptedModel(), keepRequests: 0 }) : undefined;
+}
+
+/** The assistant's settings (the names of src/private/assistant.ts, as the construct writes them). */
+function assistantEnv(mode: AssistantMode, bedrock?: BedrockStandIn): Record<string, string> {
+  const env: Record<string, string> = {
+    [ASSISTANT_ENV.MODEL_ID]: mode.modelId ?? LOCAL_MODEL_ID,
+    [ASSISTANT_ENV.TOOLS]: ASSISTANT_TOOLS.join(','),
+  };
+  if (bedrock) {
+    env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME = bedrock.endpoint;
+  } else {
+    // Real Bedrock: the region asked for, else the developer's own (read before the handlers' us-east-1 is set).
+    env[ASSISTANT_ENV.MODEL_REGION] = mode.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  }
+  return env;
 }
 
 function applyHandlerEnv(a: HandlerEnvInput): void {
   const aws = `http://127.0.0.1:${a.port}`;
+  // With real Bedrock the handlers keep the developer's credentials (their local AWS calls, signed with them, stay here).
+  const realAws = a.o.assistant?.bedrock === 'aws';
+  const assistant = a.o.assistant ? assistantEnv(a.o.assistant, a.bedrock) : {};
+  const scopes = (a.o.graphScopes ?? DEFAULT_SCOPES).split(' ').filter((x) => x !== '');
   const env: Record<string, string> = {
+    ...(realAws ? {} : { AWS_ACCESS_KEY_ID: 'PLAYGROUNDLOCAL', AWS_SECRET_ACCESS_KEY: 'playground-local' }),
+    ...assistant,
     AWS_REGION: 'us-east-1',
     AWS_DEFAULT_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'PLAYGROUNDLOCAL',
-    AWS_SECRET_ACCESS_KEY: 'playground-local',
     AWS_ENDPOINT_URL_DYNAMODB: aws,
     AWS_ENDPOINT_URL_KMS: aws,
     AWS_ENDPOINT_URL_SECRETS_MANAGER: aws,
@@ -354,7 +422,8 @@ function applyHandlerEnv(a: HandlerEnvInput): void {
     [ENV.BOT_OPENID_METADATA_URL]: `${a.base}/botframework/v1/.well-known/openidconfiguration`,
     // Explicitly, not the cloud profile's Teams-only hosts: the playground's Bot Connector is this server.
     [ENV.SERVICE_URL_HOSTS]: new URL(a.base).origin,
-    [ENV.GRAPH_SCOPES]: a.o.graphScopes ?? 'User.Read Mail.Read Calendars.Read Files.Read',
+    // With the assistant, its tools' scopes are added, as the construct adds them to graphScopes.
+    [ENV.GRAPH_SCOPES]: (a.o.assistant ? withAssistantScopes(scopes, assistantToolScopes(ASSISTANT_TOOLS)) : scopes).join(' '),
     [ENV.SSO_ENABLED]: a.o.sso ? 'true' : 'false',
     // info at least: the receiver's request line carries each activity's outcome (the terminal shows --log-level up).
     [ENV.LOG_LEVEL]: a.o.logLevel === 'debug' ? 'debug' : 'info',
@@ -366,7 +435,8 @@ function applyHandlerEnv(a: HandlerEnvInput): void {
     env[ENV.ENTRA_AUTHORITY] = `${a.base}/entra`;
     env[ENV.GRAPH_BASE_URL] = `${a.base}/graph`;
   }
-  for (const k of ['AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_ENDPOINT_URL', 'AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE', ENV.BASE_URL_PARAMETER, ENV.ALLOWED_TENANT_IDS, ENV.CLOUD, ENV.BOT_TOKEN_ISSUER]) delete process.env[k];
+  const drop = ['AWS_PROFILE', 'AWS_ENDPOINT_URL', 'AWS_ENDPOINT_URL_BEDROCK_RUNTIME', ...(realAws ? [] : ['AWS_SESSION_TOKEN'])];
+  for (const k of [...drop, 'AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE', ENV.BASE_URL_PARAMETER, ENV.ALLOWED_TENANT_IDS, ENV.CLOUD, ENV.BOT_TOKEN_ISSUER]) delete process.env[k];
   Object.assign(process.env, env);
 }
 

@@ -7,6 +7,8 @@
  *    name; a second message takes the hot path (the receiver's outcome under the message); sign out → a card again.
  * 2. a worker file of the user, edited while the playground runs: the next reply comes from the new code (which also
  *    streams: typing activities with `streaminfo` entities, then the final message).
+ * 3. `--assistant`: a calendar question → sign in → the assistant's streamed answer grows in one bubble ("Looking at
+ *    your calendar…", then the text) and the final message with Ada's fixture events replaces it.
  *
  * `PLAYGROUND_SCREENSHOT=docs/images/playground.png npx jest test/playground/browser.e2e.test.ts` writes the docs'
  * screenshot from step 1 (otherwise it goes to test-reports/).
@@ -169,6 +171,45 @@ export const handler = defineWorker(async ({ graph, send }) => {
     // The final message replaced the streamed one (markdown rendered), no streaming bubble left.
     expect(await page.$$eval('.msg.streaming', (els) => els.length)).toBe(0);
     expect(await page.$$eval('.msg[data-from=bot] .text strong', (els) => els.map((e) => e.textContent))).toContain('Ada Lovelace');
+    await page.close();
+  });
+});
+
+describe('chat page, --assistant (local scripted model)', () => {
+  let pg: RunningPlayground;
+  beforeAll(async () => {
+    pg = await startPlaygroundProcess(['--assistant']);
+  });
+  afterAll(async () => {
+    await pg?.stop();
+  });
+
+  test('the streamed answer grows in one bubble, then the final message with Ada\'s events replaces it', async () => {
+    const page = await browser.newPage();
+    await page.goto(pg.url, { waitUntil: 'load' });
+    await page.waitForSelector('body[data-ready=true]');
+    // Records what the streaming bubble showed (it is gone once the final message replaced it).
+    // (Browser code as a string: the tests are type-checked without the DOM library.)
+    await page.evaluate(`{
+      const seen = [];
+      window.streamed = seen;
+      new MutationObserver(() => {
+        for (const el of document.querySelectorAll('.msg.streaming .text')) {
+          const t = (el.textContent || '').trim();
+          if (t !== '' && seen[seen.length - 1] !== t) seen.push(t);
+        }
+      }).observe(document.body, { subtree: true, childList: true, characterData: true });
+    }`);
+    await send(page, 'what is on my calendar?');
+    await signInThroughPopup(page, 'ada');
+    const final = await waitFor('the final answer with Ada\'s events', async () => (await botTexts(page)).find((t) => t.includes('Design review') && t.includes('1:1 with Charles')), 30_000);
+    const streamed = await page.evaluate('window.streamed') as string[];
+    expect(streamed[0]).toBe('Looking at your calendar…');
+    const text = streamed.slice(1);
+    expect(text.length).toBeGreaterThanOrEqual(1);
+    expect(text.every((t) => final.startsWith(t.slice(0, 8)) && t.length < final.length)).toBe(true);
+    expect(await page.$$eval('.msg.streaming', (els) => els.length)).toBe(0);
+    expect(await page.$$eval('.msg[data-from=bot] .text strong', (els) => els.map((e) => e.textContent))).toContain('Design review');
     await page.close();
   });
 });
