@@ -207,10 +207,10 @@ async function countRoundTrips(world: World, k: number, run: () => Promise<void>
   return { aws, awsTotal: Object.values(aws).reduce((a, b) => a + b, 0), other };
 }
 
-/** The assistant section's settings: 400 tokens at 50 tokens/s (8 s per answer), 5 answers per subject (quick: 2). */
+/** The assistant section's settings: 400 tokens at 50 tokens/s (8 s per answer), 7 answers per subject (quick: 2). */
 function assistantOptions(opts: Options): AssistantBenchOptions {
   return {
-    runs: opts.assistantRuns ?? (opts.quick ? 2 : 5),
+    runs: opts.assistantRuns ?? (opts.quick ? 2 : 7),
     tokens: 400,
     tokensPerSecond: opts.assistantRate ?? 50,
     coldStarts: opts.quick ? 3 : 15,
