@@ -21,6 +21,7 @@
  * No SDK client is created here: the handler passes its `DynamoDBClient` in.
  */
 /* eslint-disable import/no-extraneous-dependencies */ // handler deps are devDependencies (bundled by esbuild)
+import { randomBytes } from 'node:crypto';
 import {
   type AttributeValue,
   DeleteItemCommand,
@@ -474,7 +475,8 @@ export class ConversationStore {
 
   /**
    * Generic claim: conditional put of `{pk: key, sk: 'claim'}` that succeeds if no live claim exists
-   * (`attribute_not_exists(pk) OR expiresAt < now`), valid for `ttlSeconds`. True for the one caller that claimed it.
+   * (`attribute_not_exists(pk) OR expiresAt < now`, or the claim is this call's own, written by a request the SDK
+   * retried), valid for `ttlSeconds`. True for the one caller that claimed it.
    * SSO uses `sso#{value.id}`; the receiver `signout#{conversationId}#{activityId}`.
    */
   async claim(key: string, ttlSeconds: number): Promise<boolean> {
@@ -491,12 +493,16 @@ export class ConversationStore {
   private async conditionalClaim(pk: string, sk: string, ttlSeconds: number): Promise<boolean> {
     const nowS = this.nowSeconds();
     const expiresAt = nowS + ttlSeconds;
+    // Drawn once per call: when the SDK retries the put after a timeout whose request had been applied, the retry
+    // finds its own claim and succeeds (otherwise a sign out, say, would be taken for a duplicate and not done).
+    const owner = randomBytes(12).toString('base64url');
     try {
       await this.ddb.send(new PutItemCommand({
         TableName: this.tableName,
-        Item: { pk: { S: pk }, sk: { S: sk }, expiresAt: { N: String(expiresAt) }, ttl: { N: String(expiresAt) } },
-        ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now',
-        ExpressionAttributeValues: { ':now': { N: String(nowS) } },
+        Item: { pk: { S: pk }, sk: { S: sk }, expiresAt: { N: String(expiresAt) }, ttl: { N: String(expiresAt) }, owner: { S: owner } },
+        ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now OR #owner = :owner',
+        ExpressionAttributeNames: { '#owner': 'owner' },
+        ExpressionAttributeValues: { ':now': { N: String(nowS) }, ':owner': { S: owner } },
       }));
       return true;
     } catch (err) {

@@ -8,6 +8,7 @@ import {
   pendingMessageKey,
 } from '../../lambda/shared/conversation-store';
 import { LocalAws, awsClientConfig, createTables, startLocalAws } from '../support/local-aws';
+import { clientLosingFirstResponse } from '../support/lost-response';
 
 jest.setTimeout(180_000);
 
@@ -343,13 +344,6 @@ describe('keepForSignIn: the message, its dedupe record and the prompt marker in
   });
 });
 
-describe('claims', () => {
-  test('DynamoDB failures other than the condition propagate (the caller answers 503, not "already claimed")', async () => {
-    const broken = new ConversationStore({ ddb, tableName: 'no-such-table', now: () => clock });
-    await expect(broken.claim('sso#x', 60)).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
-  });
-});
-
 describe('claim', () => {
   test('one winner per key until it expires; release lets the next one in', async () => {
     const store = newStore();
@@ -369,5 +363,18 @@ describe('claim', () => {
     const store = newStore();
     const results = await Promise.all(Array.from({ length: 12 }, () => store.claim('sso#fan-out', 300)));
     expect(results.filter(Boolean)).toHaveLength(1);
+  });
+  test('DynamoDB failures other than the condition propagate (the caller answers 503, not "already claimed")', async () => {
+    const broken = new ConversationStore({ ddb, tableName: 'no-such-table', now: () => clock });
+    await expect(broken.claim('sso#x', 60)).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
+  });
+
+  test('a claim the SDK retried after its response was lost is still the caller\'s (a sign out is not taken for a duplicate)', async () => {
+    const { ddb: lossy, lost } = clientLosingFirstResponse(aws.dynamodbEndpoint, 'PutItem');
+    const store = new ConversationStore({ ddb: lossy, tableName: TABLE, now: () => clock });
+    expect(await store.claim('signout#lost-response#1', 60)).toBe(true); // false before the fix: its own put met itself
+    expect(lost()).toBe(1);
+    expect(await newStore().claim('signout#lost-response#1', 60)).toBe(false); // anyone else still sees the claim
+    lossy.destroy();
   });
 });

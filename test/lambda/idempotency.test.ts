@@ -1,6 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { IdempotencyStore, idempotencyKey } from '../../lambda/shared/idempotency';
 import { awsClientConfig, createTables, LocalAws, startLocalAws } from '../support/local-aws';
+import { clientLosingFirstResponse } from '../support/lost-response';
 
 let aws: LocalAws;
 let ddb: DynamoDBClient;
@@ -55,24 +56,13 @@ test('a concurrent duplicate with a live lease is told in-progress', async () =>
 });
 
 test('a begin the SDK retried after its response was lost (timeout) still acquires: the record is its own', async () => {
-  // A client whose first UpdateItem reaches DynamoDB and is applied, but whose response is "lost" (a retryable
-  // timeout, as under load with the handlers' 3 s request timeout): the SDK's standard retry sends the same request again.
-  const lossy = new DynamoDBClient(awsClientConfig(aws.dynamodbEndpoint));
-  let lost = 0;
-  lossy.middlewareStack.add((next) => async (args) => {
-    const out = await next(args);
-    if (lost === 0 && (args.request as { headers?: Record<string, string> }).headers?.['x-amz-target']?.endsWith('.UpdateItem')) {
-      lost++;
-      throw Object.assign(new Error('response lost'), { name: 'TimeoutError', $retryable: {} });
-    }
-    return out;
-  }, { step: 'deserialize', name: 'loseFirstUpdateResponse' });
+  const { ddb: lossy, lost } = clientLosingFirstResponse(aws.dynamodbEndpoint, 'UpdateItem');
   n++;
   const key = idempotencyKey(`19:c${n}@thread.tacv2`, `17000${n}`);
   const store = new IdempotencyStore({ ddb: lossy, tableName: TABLE });
   // Before the fix the retry met its own applied update and was told in-progress: the message was never answered.
   expect(await store.begin(key, 60_000)).toMatchObject({ outcome: 'acquired' });
-  expect(lost).toBe(1);
+  expect(lost()).toBe(1);
   // A different attempt still sees the live lease.
   expect(await new IdempotencyStore({ ddb, tableName: TABLE }).begin(key, 60_000)).toMatchObject({ outcome: 'in-progress' });
   lossy.destroy();

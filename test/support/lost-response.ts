@@ -1,0 +1,23 @@
+/**
+ * A DynamoDB client whose first response to one operation is lost after DynamoDB applied the request: the client sees
+ * a retryable timeout and the SDK's standard retry sends the same request again, as happens when the handlers' 3 s
+ * request timeout (lambda/shared/aws-sdk-options.ts) expires on a loaded machine. Conditional writes must treat that
+ * retry as their own.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { awsClientConfig } from './local-aws';
+
+/** The client, and how many responses it has lost so far (1 once the operation was called). */
+export function clientLosingFirstResponse(endpoint: string, operation: string): { ddb: DynamoDBClient; lost: () => number } {
+  const ddb = new DynamoDBClient(awsClientConfig(endpoint));
+  let lost = 0;
+  ddb.middlewareStack.add((next) => async (args) => {
+    const out = await next(args);
+    if (lost === 0 && (args.request as { headers?: Record<string, string> }).headers?.['x-amz-target']?.endsWith(`.${operation}`)) {
+      lost++;
+      throw Object.assign(new Error('response lost'), { name: 'TimeoutError', $retryable: {} });
+    }
+    return out;
+  }, { step: 'deserialize', name: 'loseFirstResponse' });
+  return { ddb, lost: () => lost };
+}
