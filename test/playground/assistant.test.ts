@@ -6,6 +6,9 @@
  * Also the stand-in's refusal of a conversation Bedrock would refuse, and the options that make no sense together.
  */
 import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { BedrockRuntimeClient, ConverseCommand } from '@aws-sdk/client-bedrock-runtime';
 import { PLAYGROUND_BIN, startPlaygroundProcess, waitFor, type RunningPlayground } from './support';
 import { startBedrockStandIn } from '../../cli/playground/aws/bedrock';
@@ -31,6 +34,11 @@ async function answerAfter(pg: RunningPlayground, id: string, after: number): Pr
   const finals = all.filter((e) => e.activity.type === 'message');
   expect(finals).toHaveLength(1);
   return { stream: all.filter((e) => e.activity.type === 'typing'), final: finals[0] };
+}
+
+/** Waits until `n` worker invocations have returned (the assistant appends to its memory after the final message). */
+async function invocationsDone(pg: RunningPlayground, n: number): Promise<void> {
+  await waitFor(`${n} finished worker invocations`, async () => (await pg.api('status')).body.invocations.length >= n || undefined);
 }
 
 describe('--assistant, local Bedrock (scripted model)', () => {
@@ -72,6 +80,7 @@ describe('--assistant, local Bedrock (scripted model)', () => {
     const fixtures = (await pg.api('fixtures')).body;
     fixtures.users[0].events[0].subject = 'Engine trial run';
     expect((await pg.api('fixtures', { method: 'PUT', body: fixtures })).status).toBe(200);
+    await invocationsDone(pg, 1);
     const before = (await entries(pg, conv.id)).length;
     const again = await pg.api(`conversations/${encodeURIComponent(conv.id)}/messages`, { method: 'POST', body: { user: 'ada', text: 'any meetings coming up?' } });
     expect(again.body.receiver.outcome).toBe('hot_path');
@@ -80,12 +89,14 @@ describe('--assistant, local Bedrock (scripted model)', () => {
     expect(second.final.activity.text).not.toBe(texts);
 
     // Profile and mail tools, and a question without a tool that the model answers from the conversation (memory).
+    await invocationsDone(pg, 2);
     let n = (await entries(pg, conv.id)).length;
     await pg.api(`conversations/${encodeURIComponent(conv.id)}/messages`, { method: 'POST', body: { user: 'ada', text: 'who am I, and any mail from Charles?' } });
     const both = await answerAfter(pg, conv.id, n);
     expect(both.stream.filter((e) => streaminfo(e)?.streamType === 'informative').map((e) => e.activity.text)).toEqual(['Looking at your profile…', 'Looking at your mail…']);
     expect(both.final.activity.text).toContain('You are **Ada Lovelace**, Analyst');
     expect(both.final.activity.text).toContain('Notes on the Analytical Engine');
+    await invocationsDone(pg, 3);
     n = (await entries(pg, conv.id)).length;
     await pg.api(`conversations/${encodeURIComponent(conv.id)}/messages`, { method: 'POST', body: { user: 'ada', text: 'thanks!' } });
     const chat = await answerAfter(pg, conv.id, n);
@@ -93,7 +104,9 @@ describe('--assistant, local Bedrock (scripted model)', () => {
     expect(chat.final.activity.text).toContain('I remember 3 earlier questions of yours here; the last was “who am I, and any mail from Charles?”');
 
     // One answer per message; the handlers' logs carry no message text.
+    await invocationsDone(pg, 4);
     const status = (await pg.api('status')).body;
+    expect(status.invocations).toHaveLength(4);
     expect(status.invocations.every((i: any) => i.ok && i.attempts === 1)).toBe(true);
     expect(JSON.stringify((await pg.api('logs')).body.lines)).not.toContain('calendar?');
   });
@@ -122,7 +135,7 @@ describe('the Bedrock stand-in', () => {
   });
 });
 
-describe('options that make no sense together', () => {
+describe('the command line', () => {
   function run(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; out: string }> {
     return new Promise((resolve) => {
       execFile(process.execPath, [PLAYGROUND_BIN, '--port', '0', ...args], { timeout: 30_000, env }, (err, stdout, stderr) => {
@@ -140,10 +153,33 @@ describe('options that make no sense together', () => {
     [['--assistant', '--bedrock', 'aws'], '--bedrock aws needs --model'],
     [['--assistant', '--model', 'no spaces allowed'], '--model must be a Bedrock model id'],
     [['--assistant', '--bedrock', 'aws', '--model', 'm', '--region', 'Frankfurt'], '--region must be a region name'],
-  ])('%j is refused', async (args, message) => {
+  ])('%j makes no sense together: refused', async (args, message) => {
     const r = await run(args);
     expect(r.code).toBe(2);
     expect(r.out).toContain(message);
+  });
+
+  test('`test script.json --assistant` runs a conversation script against the scripted model', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'playground-assistant-'));
+    try {
+      const script = path.join(dir, 'script.json');
+      fs.writeFileSync(script, JSON.stringify({ user: 'grace', steps: [{ send: 'what meetings do I have?' }, { expect: { signInCard: true } }, { signIn: 'grace' }, { expect: { text: 'COBOL committee' } }] }));
+      const r = await run(['test', script, '--assistant']);
+      expect(r.out).toContain('passed');
+      expect(r.code).toBe(0);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('--bedrock aws with credentials in the environment starts (no AWS call before a message; never sent here)', async () => {
+    const env = { ...process.env, AWS_ACCESS_KEY_ID: 'AKIAPLAYGROUNDTEST', AWS_SECRET_ACCESS_KEY: 'not-a-secret', AWS_REGION: 'eu-central-1' };
+    const pg = await startPlaygroundProcess(['--assistant', '--bedrock', 'aws', '--model', 'eu.anthropic.claude-3-5-haiku-20241022-v1:0'], { env });
+    try {
+      expect((await pg.api('status')).body.worker).toBe('assistant (Bedrock, model eu.anthropic.claude-3-5-haiku-20241022-v1:0)');
+    } finally {
+      await pg.stop();
+    }
   });
 
   test('--bedrock aws without credentials in the environment is refused before anything runs', async () => {

@@ -21,9 +21,9 @@ export interface RunningPlayground {
 }
 
 /** Starts the bin with `args` (plus `--port 0`) and waits for its URL. */
-export async function startPlaygroundProcess(args: string[] = [], opts: { cwd?: string } = {}): Promise<RunningPlayground> {
+export async function startPlaygroundProcess(args: string[] = [], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunningPlayground> {
   if (!fs.existsSync(PLAYGROUND_BIN)) throw new Error(`${PLAYGROUND_BIN} is missing: run "npx projen bundle" first`);
-  const proc = spawn(process.execPath, [PLAYGROUND_BIN, '--port', '0', ...args], { cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [PLAYGROUND_BIN, '--port', '0', ...args], { cwd: opts.cwd ?? ROOT, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
