@@ -24,7 +24,7 @@
 import * as path from 'node:path';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { bundleSize, TMP } from './lib/bundles';
-import { coldStart, WarmChild, type ColdResult } from './lib/child';
+import { coldStart, summarizeColdStarts, WarmChild, type ColdResult } from './lib/child';
 import { median, ratio, summarize, type LatencySummary } from './lib/stats';
 import { startBedrockStandIn, type BedrockStandIn } from '../cli/playground/aws/bedrock';
 import type { ConversationReference, WorkerEvent } from '../lambda/shared/contract';
@@ -215,15 +215,7 @@ export async function assistantBench(o: AssistantBenchOptions): Promise<Record<s
     }]));
     const a = answers.assistant;
     const b = answers.baseline;
-    const coldSummary = Object.fromEntries(Object.entries(cold).map(([s, rs]) => [s, {
-      n: rs.length,
-      medianTotalMs: round1(median(rs.map((r) => r.totalMs))),
-      medianLoadMs: round1(median(rs.map((r) => r.loadMs))),
-      medianFirstRequestMs: round1(median(rs.map((r) => r.firstRequestMs))),
-      medianWallMs: round1(median(rs.map((r) => r.wallMs))),
-      medianRssMB: Math.round(median(rs.map((r) => r.rssBytes)) / 1e5) / 10,
-      totalsMs: rs.map((r) => round1(r.totalMs)),
-    }]));
+    const coldSummary = { assistant: summarizeColdStarts(cold.assistant), worker: summarizeColdStarts(cold.worker) };
     const floor = { stream: summarize(floors['model-stream']), converse: summarize(floors['model-converse']) };
     const firstTextRatio = ratio(a.firstText.p50, b.final.p50);
     return {

@@ -30,8 +30,8 @@ import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { assistantBench, type AssistantBenchOptions } from './assistant';
 import { assetBundle, buildFixture, bundleSize, ensureProjectBundles, KIT_BUNDLE, listProjectHandlers, ROOT, TMP } from './lib/bundles';
-import { coldStart, WarmChild, type ColdResult } from './lib/child';
-import { median, ratio, summarize, type LatencySummary } from './lib/stats';
+import { coldStart, summarizeColdStarts, WarmChild, type ColdResult } from './lib/child';
+import { ratio, summarize, type LatencySummary } from './lib/stats';
 import {
   callbackEvent,
   expireToken,
@@ -493,16 +493,8 @@ async function main(): Promise<void> {
       p50: ratio(v.receiver.p50, v.floor.p50),
       p99: ratio(v.receiver.p99, v.floor.p99),
     }]));
-    const coldSummary = Object.fromEntries(Object.entries(cold).map(([s, rs]) => [s, {
-      n: rs.length,
-      medianTotalMs: Math.round(median(rs.map((r) => r.totalMs)) * 10) / 10,
-      medianLoadMs: Math.round(median(rs.map((r) => r.loadMs)) * 10) / 10,
-      medianFirstRequestMs: Math.round(median(rs.map((r) => r.firstRequestMs)) * 10) / 10,
-      medianWallMs: Math.round(median(rs.map((r) => r.wallMs)) * 10) / 10,
-      medianRssMB: Math.round(median(rs.map((r) => r.rssBytes)) / 1e5) / 10,
-      totalsMs: rs.map((r) => Math.round(r.totalMs * 10) / 10),
-    }]));
-    const c = coldSummary as Record<string, { medianTotalMs: number; medianWallMs: number }>;
+    const coldSummary = Object.fromEntries(Object.entries(cold).map(([s, rs]) => [s, summarizeColdStarts(rs)]));
+    const c = coldSummary;
     const sizes = results.bundleSizes as Record<string, { rawBytes: number }>;
 
     Object.assign(results, {

@@ -5,6 +5,7 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { median } from './stats';
 
 const BENCH_DIR = path.resolve(__dirname, '..');
 
@@ -116,6 +117,31 @@ export interface ColdResult {
   /** From spawn to the result line, measured by the parent (includes Node's boot and process creation). */
   wallMs: number;
   rssBytes: number;
+}
+
+/** The medians of one subject's cold starts (ms to 0.1 ms, RSS in MB to 0.1), and every total. */
+export interface ColdSummary {
+  n: number;
+  medianTotalMs: number;
+  medianLoadMs: number;
+  medianFirstRequestMs: number;
+  medianWallMs: number;
+  medianRssMB: number;
+  totalsMs: number[];
+}
+
+/** Summarizes one subject's cold starts. */
+export function summarizeColdStarts(rs: readonly ColdResult[]): ColdSummary {
+  const ms = (x: number) => Math.round(x * 10) / 10;
+  return {
+    n: rs.length,
+    medianTotalMs: ms(median(rs.map((r) => r.totalMs))),
+    medianLoadMs: ms(median(rs.map((r) => r.loadMs))),
+    medianFirstRequestMs: ms(median(rs.map((r) => r.firstRequestMs))),
+    medianWallMs: ms(median(rs.map((r) => r.wallMs))),
+    medianRssMB: Math.round(median(rs.map((r) => r.rssBytes)) / 1e5) / 10,
+    totalsMs: rs.map((r) => ms(r.totalMs)),
+  };
 }
 
 /** Runs one fresh Node process that loads `bundle` and serves `event`. */
