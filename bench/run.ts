@@ -27,11 +27,12 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { assistantBench, type AssistantBenchOptions } from './assistant';
 import { assetBundle, buildFixture, bundleSize, ensureProjectBundles, KIT_BUNDLE, listProjectHandlers, ROOT, TMP } from './lib/bundles';
 import { coldStart, summarizeColdStarts, WarmChild, type ColdResult } from './lib/child';
 import { ratio, summarize, type LatencySummary } from './lib/stats';
+import { TokenCipher } from '../lambda/shared/crypto';
 import {
   callbackEvent,
   expireToken,
@@ -143,15 +144,17 @@ async function tokenSizes(world: World, user: WorldUser): Promise<{ access: numb
   const kms = new KMSClient(awsClientConfig(world.aws.motoEndpoint));
   try {
     const size = async (attr: string, purpose: string) => {
-      let n = 0;
-      for (const c of got.Item?.[attr]?.L ?? []) {
-        const out = await kms.send(new DecryptCommand({
-          CiphertextBlob: Buffer.from(c.S ?? '', 'base64'),
-          EncryptionContext: { appId: world.appId, tenantId: user.tid, aadObjectId: user.oid, purpose },
-        }));
-        n += out.Plaintext?.length ?? 0;
-      }
-      return n;
+      const m = got.Item?.[attr]?.M;
+      if (!m) return 0;
+      const keyId = got.Item?.[attr === 'rt' ? 'rkid' : 'kid']?.S ?? got.Item?.kid?.S ?? '';
+      const clear = await new TokenCipher({ kms, keyId }).decrypt({
+        keyId,
+        encryptedKey: m.ek?.S ?? '',
+        iv: m.iv?.S ?? '',
+        ciphertext: m.ct?.S ?? '',
+        encryptionContext: { appId: world.appId, tenantId: user.tid, aadObjectId: user.oid, purpose },
+      });
+      return Buffer.byteLength(clear, 'utf8');
     };
     return { access: await size('at', 'access_token'), refresh: await size('rt', 'refresh_token') };
   } finally {

@@ -148,7 +148,7 @@ function optGuid(value: string | undefined): string | undefined {
 function checkTokenBinding(event: WorkerEvent, config: ResolvedConfig): void {
   const ctx = event.token.encryptionContext;
   // Compared only when both are key ARNs (an alias ARN in the configuration cannot be compared with the key ARN that
-  // KMS Encrypt reports; KMS and IAM still restrict what can be decrypted).
+  // KMS reports; KMS and IAM still restrict what can be decrypted).
   const isKeyArn = (v: string): boolean => /^arn:aws[a-z-]*:kms:[^:]+:\d{12}:key\/.+$/.test(v);
   if (config.kmsKeyArn && isKeyArn(config.kmsKeyArn) && isKeyArn(event.token.keyId) && event.token.keyId !== config.kmsKeyArn) {
     throw new TokenBindingError('keyId is not the configured KMS key');

@@ -782,7 +782,7 @@ export class TeamsDelegatedAuthBot extends Construct {
   }
 
   /**
-   * Gives a worker exactly what it needs: `kms:Decrypt` of access-token ciphertexts only (encryption context
+   * Gives a worker exactly what it needs: `kms:Decrypt` of access-token data keys only (encryption context
    * `purpose` = `access_token` and this bot's `appId`), read access to the bot's secret, and Get/Put/Update/Delete
    * of its idempotency records in the conversation table (partition keys starting with `worker#`).
    *
@@ -808,8 +808,9 @@ export class TeamsDelegatedAuthBot extends Construct {
   }
 
   /**
-   * The assistant worker's extra access: its Bedrock model, guardrail and knowledge base, and (with memory) Encrypt and
-   * Decrypt of its memory items only (encryption context `purpose` = `assistant_memory`, bound to one user of this bot).
+   * The assistant worker's extra access: its Bedrock model, guardrail and knowledge base, and (with memory)
+   * GenerateDataKey and Decrypt of the data keys of its memory items only (envelope encryption; encryption context
+   * `purpose` = `assistant_memory`, bound to one user of this bot).
    */
   private grantAssistantAccess(grantee: iam.IGrantable, config: ResolvedBotProps): void {
     const assistant = config.assistant!;
@@ -817,7 +818,7 @@ export class TeamsDelegatedAuthBot extends Construct {
     if (assistant.memoryTurns === 0) return;
     iam.Grant.addToPrincipal({
       grantee,
-      actions: ['kms:Encrypt', 'kms:Decrypt'],
+      actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
       resourceArns: [this.encryptionKey.keyArn],
       conditions: {
         'StringEquals': this.tokenContextConditions([ASSISTANT_MEMORY_PURPOSE]),
@@ -828,11 +829,12 @@ export class TeamsDelegatedAuthBot extends Construct {
   }
 
   private grantReceiverAccess(grantee: iam.IGrantable, baseUrlParameterArn: string | undefined): void {
-    // Encrypt only ciphertexts bound to one user of this bot: context keys exactly appId, tenantId, aadObjectId,
-    // purpose; appId this bot; tenantId an allowed tenant (when literal).
+    // Data keys (envelope encryption: one GenerateDataKey per token, no kms:Encrypt) only for tokens bound to one user
+    // of this bot: context keys exactly appId, tenantId, aadObjectId, purpose; appId this bot; tenantId an allowed
+    // tenant (when literal).
     iam.Grant.addToPrincipal({
       grantee,
-      actions: ['kms:Encrypt'],
+      actions: ['kms:GenerateDataKey'],
       resourceArns: [this.encryptionKey.keyArn],
       conditions: {
         'StringEquals': this.tokenContextConditions([TOKEN_PURPOSE.access, TOKEN_PURPOSE.refresh]),
@@ -840,7 +842,7 @@ export class TeamsDelegatedAuthBot extends Construct {
         'Null': { 'kms:EncryptionContext:tenantId': 'false', 'kms:EncryptionContext:aadObjectId': 'false' },
       },
     });
-    // Decrypt refresh tokens only: the receiver never needs an access token in clear.
+    // Decrypt the data keys of refresh tokens only: the receiver never needs an access token in clear.
     iam.Grant.addToPrincipal({
       grantee,
       actions: ['kms:Decrypt'],

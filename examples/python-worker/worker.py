@@ -1,6 +1,7 @@
-"""A Teams worker in Python for cdk-teams-delegated-auth-bot (worker contract v1).
+"""A Teams worker in Python for cdk-teams-delegated-auth-bot (worker contract v2).
 
-Standard library + boto3 only. For each message: decrypt the user's token with KMS, call Microsoft Graph
+Standard library + boto3 + cryptography (AES-GCM). For each message: decrypt the user's token (KMS data key,
+AES-256-GCM), call Microsoft Graph
 /v1.0/me as the user, and reply in the thread of the message with the bot's own app token. Replies at most
 once per message (idempotency record in the conversation table); one short apology if it fails before replying.
 The endpoints come from the environment the construct writes, resolved for the bot's cloud (no cloud table here);
@@ -16,6 +17,7 @@ import urllib.parse
 import urllib.request
 
 import boto3
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 
@@ -73,15 +75,16 @@ def http(method, url, headers, body=None, retries=3):
 
 
 def decrypt_token(token):
-    """KMS Decrypt of each base64 part with the encryption context and key id; concatenate the plaintexts."""
-    plaintext = b"".join(
-        kms.decrypt(
-            CiphertextBlob=base64.b64decode(part),
-            EncryptionContext=token["encryptionContext"],
-            KeyId=token["keyId"],
-        )["Plaintext"]
-        for part in token["ciphertexts"]
-    )
+    """KMS Decrypt of the data key with the encryption context and key id, then AES-256-GCM open of the ciphertext
+    (ciphertext + 16-byte tag) with the canonical encryption context as additional data; a changed ciphertext raises."""
+    context = token["encryptionContext"]
+    data_key = kms.decrypt(
+        CiphertextBlob=base64.b64decode(token["encryptedKey"]),
+        EncryptionContext=context,
+        KeyId=token["keyId"],
+    )["Plaintext"]
+    aad = json.dumps(context, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    plaintext = AESGCM(data_key).decrypt(base64.b64decode(token["iv"]), base64.b64decode(token["ciphertext"]), aad)
     return plaintext.decode("utf-8")
 
 
@@ -178,8 +181,8 @@ def update_record(key, update, condition, values):
 
 
 def handler(event, context):
-    if event.get("type") != "teams-delegated-auth-bot.message" or event.get("version") != "1":
-        raise ValueError("not a worker contract v1 event")
+    if event.get("type") != "teams-delegated-auth-bot.message" or event.get("version") != "2":
+        raise ValueError("not a worker contract v2 event")
     conversation, message = event["conversation"], event["message"]
     # Each id percent-encoded like JavaScript's encodeURIComponent (docs/worker-contract.md), so ids never collide.
     key = "#".join(["worker"] + [urllib.parse.quote(i, safe="-_.!~*'()") for i in (conversation["conversation"]["id"], message["id"])])

@@ -26,7 +26,7 @@ export const MEMORY_TTL_SECONDS = 7 * 24 * 3600;
 /** Characters kept of each question and each answer. */
 export const MEMORY_QUESTION_MAX_CHARS = 1000;
 export const MEMORY_ANSWER_MAX_CHARS = 2000;
-/** Purpose in the encryption context of memory items (IAM grants Encrypt/Decrypt for it). */
+/** Purpose in the encryption context of memory items (IAM grants GenerateDataKey/Decrypt for it). */
 export const MEMORY_PURPOSE = ASSISTANT_MEMORY_PURPOSE;
 
 /** One remembered turn. */

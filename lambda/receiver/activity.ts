@@ -202,7 +202,7 @@ export function userKeyOf(activity: InboundActivity): UserKey {
   return { tenantId: activity.tenantId, aadObjectId: activity.from.aadObjectId };
 }
 
-/** The conversation reference (contract v1) of an inbound activity. */
+/** The conversation reference (worker contract) of an inbound activity. */
 export function conversationReferenceOf(activity: InboundActivity): ConversationReference {
   const conversation: ConversationReference['conversation'] = { id: activity.conversation.id };
   if (activity.conversation.conversationType) conversation.conversationType = activity.conversation.conversationType;

@@ -11,11 +11,12 @@ import { clearLeftovers, markForResume, resumePending, scheduleResume, type Resu
 import { promptSignIn } from './sign-in';
 import type { ConversationReference, PendingEvent } from '../shared/contract';
 import { toWorkerEvent } from '../shared/contract';
+import { sameCiphertext } from '../shared/crypto';
 import { OAuthError } from '../shared/entra-oauth';
 import { compositeKey } from '../shared/keys';
 import { errorName, log } from '../shared/log';
 import { countMetric, METRIC } from '../shared/metrics';
-import { SignedOutError, isUsable, type StoredToken, type TokenSet, type UserKey } from '../shared/token-store';
+import { SignedOutError, isUsable, type StoredToken, type TokenSet, type UsableToken, type UserKey } from '../shared/token-store';
 
 /** Seconds before `exp` at which an access token counts as expired (refreshed first). */
 export const EXPIRY_SKEW_SECONDS = 300;
@@ -85,7 +86,7 @@ async function messageFlow(activity: InboundActivity, user: UserKey, ctx: Receiv
   const activityId = activity.id as string;
   const pending = pendingEventOf(activity, nowMs); // validated (400) before any I/O
   const stored = await ctx.tokens.get(user);
-  const invokeOrKeep = async (token: StoredToken, outcome: MessageOutcome): Promise<MessageOutcome> => {
+  const invokeOrKeep = async (token: UsableToken, outcome: MessageOutcome): Promise<MessageOutcome> => {
     try {
       await ctx.worker.invoke(toWorkerEvent(pending, token, { resumed: false }));
       return outcome;
@@ -102,7 +103,7 @@ async function messageFlow(activity: InboundActivity, user: UserKey, ctx: Receiv
     const refreshed = await refresh(ctx, user, stored);
     if (refreshed === 'unavailable') {
       // The token service did not answer. A token that has not expired yet still works for this message.
-      if (stored.expiresAt - Math.floor(nowMs / 1000) > 30) return invokeOrKeep(stored, 'hot_path');
+      if (isUsable(stored, 30, Math.floor(nowMs / 1000))) return invokeOrKeep(stored, 'hot_path');
       await ctx.conversations.addPendingMessage(user, activityId, pending);
       await flagKept(ctx, stored); // the next message refreshes again and resumes this one first
       await notify(ctx, conversationReferenceOf(activity), activityId,
@@ -173,7 +174,7 @@ async function keepAfterFailedInvoke(ctx: ReceiverContext, activity: InboundActi
  * stored), or 'unavailable' when the token service failed for another reason.
  */
 async function refresh(ctx: ReceiverContext, user: UserKey, stored: StoredToken):
-Promise<{ stored: StoredToken; tokens?: TokenSet } | undefined | 'unavailable'> {
+Promise<{ stored: UsableToken; tokens?: TokenSet } | undefined | 'unavailable'> {
   const refreshToken = await ctx.tokens.decryptRefreshToken(stored);
   if (!refreshToken) return undefined;
   let tokens: TokenSet;
@@ -184,7 +185,7 @@ Promise<{ stored: StoredToken; tokens?: TokenSet } | undefined | 'unavailable'> 
       // A concurrent request may have refreshed (and rotated) the token a moment ago, which makes the one we read
       // stale: use the newer tokens rather than deleting them.
       const current = await ctx.tokens.get(user);
-      if (current && current.refreshToken?.ciphertexts[0] !== stored.refreshToken?.ciphertexts[0]
+      if (current && !sameCiphertext(current.refreshToken, stored.refreshToken)
         && isUsable(current, EXPIRY_SKEW_SECONDS, Math.floor(ctx.now() / 1000))) {
         log.info('refresh_raced', { reason: err.error });
         return { stored: current };
@@ -200,7 +201,7 @@ Promise<{ stored: StoredToken; tokens?: TokenSet } | undefined | 'unavailable'> 
   }
   // Refresh tokens rotate: the new one replaces the stored one; without one, TokenStore.put keeps the stored one.
   // Conditioned on what we read: if the user signed out meanwhile, the new tokens are dropped and they sign in again.
-  let fresh: StoredToken;
+  let fresh: UsableToken;
   try {
     fresh = await ctx.tokens.put(user, tokens, stored);
   } catch (err) {

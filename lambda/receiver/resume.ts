@@ -17,7 +17,7 @@ import { toWorkerEvent } from '../shared/contract';
 import type { PendingMessage } from '../shared/conversation-store';
 import { errorName, log } from '../shared/log';
 import { countMetric, METRIC, timingMetric } from '../shared/metrics';
-import { isUsable, normalizeUserKey, type StoredToken, type TokenBasis, type TokenSet, type UserKey } from '../shared/token-store';
+import { isUsable, normalizeUserKey, type StoredToken, type TokenBasis, type TokenSet, type UsableToken, type UserKey } from '../shared/token-store';
 
 /**
  * What one request (or one continuation) hands over at most: `messages` worker invokes, and no new invoke once `ms`
@@ -74,7 +74,7 @@ export interface ResumeResult {
  * at the first failed invoke, so the order is kept. The caller decides what happens to the rest (`stopped`). Never
  * throws.
  */
-export async function resumePending(ctx: ReceiverContext, user: UserKey, stored: StoredToken): Promise<ResumeResult> {
+export async function resumePending(ctx: ReceiverContext, user: UserKey, stored: UsableToken): Promise<ResumeResult> {
   let pending;
   try {
     pending = await ctx.conversations.listPendingMessages(user);
@@ -101,7 +101,7 @@ export async function resumePending(ctx: ReceiverContext, user: UserKey, stored:
  * each (Resumed, ResumeLatency), within `budget`; stops at the first failed invoke so the order is kept. Returns the
  * messages handed over and why it stopped early, if it did. Never throws.
  */
-export async function handOver(ctx: ReceiverContext, pending: readonly PendingMessage[], stored: StoredToken,
+export async function handOver(ctx: ReceiverContext, pending: readonly PendingMessage[], stored: UsableToken,
   budget: { messages: number; ms: number } = RESUME_BUDGET): Promise<{ handed: PendingMessage[]; stopped?: 'budget' | 'failed' }> {
   const handed: PendingMessage[] = [];
   const started = ctx.now();

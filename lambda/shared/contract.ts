@@ -1,19 +1,24 @@
 /**
- * The worker contract, version 1: the JSON event the receiver sends to the worker Lambda (asynchronous invoke).
+ * The worker contract, version 2: the JSON event the receiver sends to the worker Lambda (asynchronous invoke).
  *
  * Language-neutral and small: the conversation reference, the user's message and the user's delegated access token
- * (KMS ciphertexts plus the encryption context needed to decrypt them). Never the raw HTTP event, the inbound
- * Bot Framework JWT, or a refresh token. docs/worker-contract.md is the normative description of every field.
+ * (envelope-encrypted: a KMS-encrypted data key, AES-256-GCM ciphertext, and the encryption context needed to decrypt
+ * them). Never the raw HTTP event, the inbound Bot Framework JWT, or a refresh token. docs/worker-contract.md is the
+ * normative description of every field; schemas/worker-contract/v2.schema.json its JSON Schema.
  *
- * Versioning: additive optional fields keep version "1" (parsers ignore fields they do not know); removing or renaming
- * a field, or changing its meaning, bumps the version.
+ * Versioning: additive optional fields keep the version (parsers ignore fields they do not know); removing or renaming
+ * a field, or changing its meaning, bumps the version. Version 2 replaced version 1's `token.ciphertexts` (KMS
+ * ciphertexts of 4096-byte parts, nothing binding their order or count) with one envelope; the rest is unchanged, so a
+ * pending event (no token) kept under version 1 is still read, as version 2.
  */
 import { isHttpsOrLoopback, normalizeGuid } from '../../src/private/shared-data';
 
 /** Value of `type` in every worker event. */
 export const WORKER_EVENT_TYPE = 'teams-delegated-auth-bot.message';
 /** The contract version this module builds and understands. */
-export const WORKER_EVENT_VERSION = '1';
+export const WORKER_EVENT_VERSION = '2';
+/** Versions of a pending event (no token) that {@link parsePendingEvent} still reads: they differ only in the token. */
+const PENDING_EVENT_VERSIONS: readonly string[] = ['1', WORKER_EVENT_VERSION];
 
 /** Where to reply: the parts of a Bot Framework conversation reference the worker needs. */
 export interface ConversationReference {
@@ -54,12 +59,20 @@ export interface WorkerMessage {
   value?: unknown;
 }
 
-/** The user's delegated access token, encrypted with KMS in one or more parts. */
+/**
+ * The user's delegated access token, envelope-encrypted (structurally the `EncryptedToken` of crypto.ts): KMS `Decrypt`
+ * of `encryptedKey` with `encryptionContext` and `keyId` gives the AES-256 data key; AES-256-GCM open of `ciphertext`
+ * (ciphertext then 16-byte tag) with `iv` and the canonical encryption context as additional data gives the token.
+ */
 export interface WorkerToken {
   /** ARN of the KMS key (pass it as `KeyId` to `Decrypt`). */
   keyId: string;
-  /** Base64 KMS ciphertexts; decrypt each with the encryption context and concatenate the plaintexts in order. */
-  ciphertexts: string[];
+  /** Base64 KMS ciphertext blob of the data key. */
+  encryptedKey: string;
+  /** Base64 of the 12-byte AES-GCM IV. */
+  iv: string;
+  /** Base64 of the AES-256-GCM ciphertext followed by its 16-byte tag. */
+  ciphertext: string;
   /** The KMS encryption context: `{appId, tenantId, aadObjectId, purpose: "access_token"}`. */
   encryptionContext: Record<string, string>;
   /** Expiry of the access token (ISO 8601, UTC). */
@@ -68,10 +81,10 @@ export interface WorkerToken {
   scopes: string;
 }
 
-/** Worker contract event, version 1. */
+/** Worker contract event, version 2. */
 export interface WorkerEvent {
   type: 'teams-delegated-auth-bot.message';
-  version: '1';
+  version: '2';
   /** True when the message waited for the user's sign-in and is being resumed. */
   resumed: boolean;
   /** When the receiver received the message (ISO 8601, UTC). */
@@ -98,7 +111,9 @@ export class ContractError extends Error {
 /** The encrypted access token as stored (structurally the `EncryptedToken` of crypto.ts). */
 export interface EncryptedTokenLike {
   keyId: string;
-  ciphertexts: string[];
+  encryptedKey: string;
+  iv: string;
+  ciphertext: string;
   encryptionContext: Record<string, string>;
 }
 
@@ -116,7 +131,13 @@ export interface StoredTokenLike {
 
 const MAX_ID = 1024;
 const MAX_TEXT = 100_000;
+/** Base64 of at most 6144 bytes, KMS's largest ciphertext blob. */
+const MAX_ENCRYPTED_KEY = 8192;
+/** Base64 of a token ciphertext: at most 256 KiB of characters, the asynchronous invoke payload limit. */
+const MAX_CIPHERTEXT = 262_144;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+/** Base64 of exactly 12 bytes (the AES-GCM IV). */
+const IV_BASE64 = /^[A-Za-z0-9+/]{16}$/;
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
 function describe(v: unknown): string {
@@ -255,21 +276,23 @@ function parseMessage(v: unknown): WorkerMessage {
   return out;
 }
 
+/** A standard base64 field of at most `max` characters, decoding to at least `minBytes` bytes. */
+function base64(o: Record<string, unknown>, key: string, path: string, max: number, minBytes = 1): string {
+  const v = str(o, key, path, max);
+  const p = `${path}.${key}`;
+  if (v.length % 4 !== 0 || !BASE64.test(v)) throw new ContractError(p, 'must be standard base64');
+  if (Buffer.byteLength(v, 'base64') < minBytes) throw new ContractError(p, `must decode to at least ${minBytes} bytes`);
+  return v;
+}
+
 function parseToken(v: unknown): WorkerToken {
   const P = 'token';
   const t = obj(v, P);
   const keyId = str(t, 'keyId', P, 2048);
-  if (!Array.isArray(t.ciphertexts)) {
-    throw new ContractError(`${P}.ciphertexts`, t.ciphertexts === undefined ? 'is required' : `must be an array, got ${describe(t.ciphertexts)}`);
-  }
-  if (t.ciphertexts.length === 0) throw new ContractError(`${P}.ciphertexts`, 'must not be empty');
-  if (t.ciphertexts.length > 64) throw new ContractError(`${P}.ciphertexts`, 'has more than 64 parts');
-  const ciphertexts = t.ciphertexts.map((c, i) => {
-    const cp = `${P}.ciphertexts[${i}]`;
-    if (typeof c !== 'string') throw new ContractError(cp, `must be a string, got ${describe(c)}`);
-    if (c.length === 0 || c.length % 4 !== 0 || !BASE64.test(c)) throw new ContractError(cp, 'must be standard base64');
-    return c;
-  });
+  const encryptedKey = base64(t, 'encryptedKey', P, MAX_ENCRYPTED_KEY);
+  const iv = str(t, 'iv', P, 16);
+  if (!IV_BASE64.test(iv)) throw new ContractError(`${P}.iv`, 'must be the standard base64 of 12 bytes');
+  const ciphertext = base64(t, 'ciphertext', P, MAX_CIPHERTEXT, 17); // at least one byte and the 16-byte tag
   const ecRaw = obj(t.encryptionContext, `${P}.encryptionContext`);
   const encryptionContext: Record<string, string> = {};
   for (const [k, val] of Object.entries(ecRaw)) {
@@ -285,14 +308,14 @@ function parseToken(v: unknown): WorkerToken {
   if (typeof t.scopes !== 'string') {
     throw new ContractError(`${P}.scopes`, t.scopes === undefined ? 'is required' : `must be a string, got ${describe(t.scopes)}`);
   }
-  return { keyId, ciphertexts, encryptionContext, expiresAt: isoDate(t, 'expiresAt', P), scopes: t.scopes };
+  return { keyId, encryptedKey, iv, ciphertext, encryptionContext, expiresAt: isoDate(t, 'expiresAt', P), scopes: t.scopes };
 }
 
-function parseHeader(e: Record<string, unknown>): void {
+function parseHeader(e: Record<string, unknown>, versions: readonly string[] = [WORKER_EVENT_VERSION]): void {
   if (e.type !== WORKER_EVENT_TYPE) {
     throw new ContractError('type', `must be "${WORKER_EVENT_TYPE}", got ${typeof e.type === 'string' ? JSON.stringify(e.type.slice(0, 80)) : describe(e.type)}`);
   }
-  if (e.version !== WORKER_EVENT_VERSION) {
+  if (typeof e.version !== 'string' || !versions.includes(e.version)) {
     const got = typeof e.version === 'string' ? JSON.stringify(e.version.slice(0, 20)) : describe(e.version);
     throw new ContractError('version', `${got} is not supported: this worker understands version "${WORKER_EVENT_VERSION}"`);
   }
@@ -302,7 +325,7 @@ function parseHeader(e: Record<string, unknown>): void {
 }
 
 /**
- * Validates a worker event (version 1) and returns a clean copy holding only the fields of the contract.
+ * Validates a worker event (version 2) and returns a clean copy holding only the fields of the contract.
  * Unknown fields are ignored (additive changes keep the version). Throws ContractError naming the offending field.
  * The error messages never contain the message text or the ciphertexts.
  */
@@ -311,19 +334,23 @@ export function parseWorkerEvent(input: unknown): WorkerEvent {
   return { ...parseEventWithoutToken(e), token: parseToken(e.token) };
 }
 
-/** Validates a pending event (a worker event without `token`), e.g. one read back from the conversation table. */
+/**
+ * Validates a pending event (a worker event without `token`), e.g. one read back from the conversation table. A pending
+ * event of version 1 (kept before the upgrade) is read too and comes out as version 2: the versions differ only in the
+ * token, which a pending event does not have.
+ */
 export function parsePendingEvent(input: unknown): PendingEvent {
   const e = obj(input, '');
   if (e.token !== undefined) {
-    parseHeader(e); // a header error is reported first, as for any other event
+    parseHeader(e, PENDING_EVENT_VERSIONS); // a header error is reported first, as for any other event
     throw new ContractError('token', 'must not be present in a pending event');
   }
-  return parseEventWithoutToken(e);
+  return parseEventWithoutToken(e, PENDING_EVENT_VERSIONS);
 }
 
 /** The fields a worker event and a pending event share, validated in document order (header first). */
-function parseEventWithoutToken(e: Record<string, unknown>): PendingEvent {
-  parseHeader(e);
+function parseEventWithoutToken(e: Record<string, unknown>, versions?: readonly string[]): PendingEvent {
+  parseHeader(e, versions);
   return {
     type: WORKER_EVENT_TYPE,
     version: WORKER_EVENT_VERSION,
@@ -353,7 +380,9 @@ export function toWorkerEvent(pending: PendingEvent, token: StoredTokenLike, opt
     message: pending.message,
     token: {
       keyId: token.accessToken.keyId,
-      ciphertexts: [...token.accessToken.ciphertexts],
+      encryptedKey: token.accessToken.encryptedKey,
+      iv: token.accessToken.iv,
+      ciphertext: token.accessToken.ciphertext,
       encryptionContext: { ...token.accessToken.encryptionContext },
       expiresAt: new Date(token.expiresAt * 1000).toISOString(),
       scopes: token.scopes,

@@ -3,9 +3,9 @@
  *
  * | attribute | content |
  * |---|---|
- * | `v`   | item schema version, 1 |
- * | `kid` | ARN of the KMS key that encrypted `at` / `rt` |
- * | `at`  | access token: list of base64 KMS ciphertexts, encryption context purpose `access_token` |
+ * | `v`   | item schema version, 2 (envelope encryption; 1: the legacy format, see below) |
+ * | `kid` | ARN of the KMS key that encrypted `at`'s data key |
+ * | `at`  | access token: map `{ek, iv, ct}` = `encryptedKey`, `iv`, `ciphertext` of an `EncryptedToken` (crypto.ts), encryption context purpose `access_token` |
  * | `rt`  | refresh token (optional): same shape, purpose `refresh_token` |
  * | `rkid`| ARN of the key that encrypted `rt` (it may be older than `at` when a refresh kept the refresh token) |
  * | `exp` | access token expiry, epoch seconds (`now + expires_in`) |
@@ -31,8 +31,14 @@
  * the generation, so a deleted item never lets an older writer through.
  *
  * Reading ({@link TokenStore.get}) is one `GetItem` and never calls KMS: the hot path hands the encrypted access token
- * to the worker as it is. Writing ({@link TokenStore.put}) encrypts both tokens (parts in parallel) and writes the item
- * with one `UpdateItem`.
+ * to the worker as it is. Writing ({@link TokenStore.put}) encrypts both tokens (one KMS `GenerateDataKey` each, in
+ * parallel) and writes the item with one `UpdateItem`.
+ *
+ * Legacy items (`v` 1, written before envelope encryption: `at` / `rt` lists of KMS ciphertexts of 4096-byte parts)
+ * are read safely: the access token never goes to a worker (the stored token has none, so it is not usable and the next
+ * message refreshes); a single-part refresh token is one KMS ciphertext, one unit, and is still used for that refresh;
+ * an item whose refresh token has several parts (or none) is treated as absent, so the user signs in again. A refresh
+ * token of one legacy part kept by a later write (a refresh without rotation) is read the same way.
  *
  * Tenant and object ids are compared case-insensitively by Entra; they are stored in lower case (key and encryption
  * context), so `AAAA…` and `aaaa…` are the same user.
@@ -48,7 +54,7 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 /* eslint-enable import/no-extraneous-dependencies */
-import { type EncryptedToken, type TokenCipher, type UserKey, tokenEncryptionContext } from './crypto';
+import { type EncryptedToken, type LegacyEncryptedToken, type TokenCipher, type UserKey, tokenEncryptionContext } from './crypto';
 import { log } from './log';
 import { normalizeGuid } from '../../src/private/shared-data';
 
@@ -86,8 +92,10 @@ export class SignedOutError extends Error {
 export interface StoredToken extends TokenBasis {
   /** The user (ids in lower case). */
   user: UserKey;
-  accessToken: EncryptedToken;
-  refreshToken?: EncryptedToken;
+  /** Absent when the stored one is of the legacy format: it never goes to a worker (see the module comment). */
+  accessToken?: EncryptedToken;
+  /** A legacy one only when it is a single part (one unit). */
+  refreshToken?: EncryptedToken | LegacyEncryptedToken;
   /** Access token expiry, epoch seconds. */
   expiresAt: number;
   /** Granted scopes, space separated (may be empty). */
@@ -125,8 +133,13 @@ export interface TokenStoreOptions {
   now?: () => number;
 }
 
-/** Item schema version written by this module. */
-export const TOKEN_ITEM_VERSION = 1;
+/** A stored token whose access token can go to a worker: what {@link TokenStore.put} returns, or {@link isUsable} passed. */
+export type UsableToken = StoredToken & { accessToken: EncryptedToken };
+
+/** Item schema version written by this module (1: the legacy format, still read). */
+export const TOKEN_ITEM_VERSION = 2;
+/** Item schema version of the legacy format (KMS ciphertexts of 4096-byte parts). */
+export const LEGACY_TOKEN_ITEM_VERSION = 1;
 /** Default refresh-token horizon: 90 days. */
 export const DEFAULT_REFRESH_TTL_SECONDS = 90 * 24 * 3600;
 /** Default skew of {@link isUsable}: 5 minutes. */
@@ -157,13 +170,13 @@ export function tokenKey(user: UserKey): string {
 }
 
 /**
- * True if the access token is still valid `skewSeconds` (default 300) from now. `now` is epoch **seconds** (default:
+ * True if there is an access token (not a legacy one) and it is still valid `skewSeconds` (default 300) from now. `now` is epoch **seconds** (default:
  * the current time); a value above 10^11 is taken as milliseconds, so passing `Date.now()` also works.
  */
-export function isUsable(stored: StoredToken, skewSeconds: number = DEFAULT_EXPIRY_SKEW_SECONDS, now?: number): boolean {
+export function isUsable(stored: StoredToken, skewSeconds: number = DEFAULT_EXPIRY_SKEW_SECONDS, now?: number): stored is UsableToken {
   let nowSeconds = now ?? Date.now() / 1000;
   if (nowSeconds > 1e11) nowSeconds = nowSeconds / 1000;
-  return Number.isFinite(stored.expiresAt) && stored.expiresAt - skewSeconds > nowSeconds;
+  return stored.accessToken !== undefined && Number.isFinite(stored.expiresAt) && stored.expiresAt - skewSeconds > nowSeconds;
 }
 
 /** Reads, writes and deletes users' encrypted tokens. */
@@ -224,15 +237,15 @@ export class TokenStore {
    * A new refresh token replaces the stored one (refresh tokens rotate: the newest wins); without one, the stored
    * refresh token is kept (or removed with `missingRefreshToken: 'remove'`). Returns what is stored now.
    */
-  async put(user: UserKey, tokens: TokenSet, basis: TokenBasis, opts: PutTokenOptions = {}): Promise<StoredToken> {
+  async put(user: UserKey, tokens: TokenSet, basis: TokenBasis, opts: PutTokenOptions = {}): Promise<UsableToken> {
     checkBasis(basis);
     const { u, update } = await this.prepareUpdate(user, tokens, basis, opts);
     const out = await this.ddb.send(new UpdateItemCommand({ ...update, ReturnValues: 'ALL_NEW' })).catch((err: unknown) => {
       throw isConditionFailure(err) ? new SignedOutError() : err;
     });
     const stored = out.Attributes ? this.fromItem(u, out.Attributes) : undefined;
-    if (!stored) throw new Error('TokenStore.put: the written item could not be read back');
-    return stored;
+    if (!stored?.accessToken) throw new Error('TokenStore.put: the written item could not be read back');
+    return stored as UsableToken;
   }
 
   /**
@@ -248,11 +261,11 @@ export class TokenStore {
    * then resumed by the user's first refresh.
    */
   async prepareSignIn(user: UserKey, tokens: TokenSet, basis: TokenBasis | { notSignedOutSince: number }):
-  Promise<{ stored: StoredToken; update: (expiresAt?: number) => Update }> {
+  Promise<{ stored: UsableToken; update: (expiresAt?: number) => Update }> {
     if ('generation' in basis) checkBasis(basis);
     // Flagged: a message kept after this sign-in's read of what is waiting is found by the first refresh.
     const prepared = await this.prepareUpdate(user, tokens, 'generation' in basis ? basis : undefined, { flagLeftovers: true });
-    const { u, values } = prepared;
+    const { u, values, at } = prepared;
     let update = prepared.update;
     if (!('generation' in basis)) {
       // A sign-in whose prompt was issued at `notSignedOutSince`: refused only by a sign-out at or after that second
@@ -264,13 +277,9 @@ export class TokenStore {
         ExpressionAttributeValues: { ...values, ':since': { N: String(Math.floor(basis.notSignedOutSince)) } },
       };
     }
-    const stored: StoredToken = {
+    const stored: UsableToken = {
       user: u,
-      accessToken: {
-        keyId: values[':kid'].S as string,
-        ciphertexts: (values[':at'].L ?? []).map((c) => c.S as string),
-        encryptionContext: tokenEncryptionContext(this.appId, u, 'access_token'),
-      },
+      accessToken: at,
       expiresAt: Number(values[':exp'].N),
       scopes: values[':scp'].S ?? '',
       updatedAt: Number(values[':upd'].N),
@@ -285,7 +294,7 @@ export class TokenStore {
 
   /** Validates and encrypts `tokens` (KMS) and builds the `UpdateItem` input that stores them (see {@link put}). */
   private async prepareUpdate(user: UserKey, tokens: TokenSet, basis: TokenBasis | undefined, opts: PutTokenOptions):
-  Promise<{ u: UserKey; update: Update; values: Record<string, AttributeValue> }> {
+  Promise<{ u: UserKey; update: Update; values: Record<string, AttributeValue>; at: EncryptedToken }> {
     const u = normalizeUserKey(user);
     if (!tokens || typeof tokens.accessToken !== 'string' || tokens.accessToken.length === 0) {
       throw new TypeError('TokenStore.put: tokens.accessToken must be a non-empty string');
@@ -309,7 +318,7 @@ export class TokenStore {
     const values: Record<string, AttributeValue> = {
       ':v': { N: String(TOKEN_ITEM_VERSION) },
       ':kid': { S: at.keyId },
-      ':at': { L: at.ciphertexts.map((c) => ({ S: c })) },
+      ':at': tokenAttribute(at),
       ':exp': { N: String(nowS + Math.floor(tokens.expiresIn)) },
       ':scp': { S: tokens.scope ?? '' },
       ':upd': { N: String(nowS) },
@@ -322,7 +331,7 @@ export class TokenStore {
     if (rt) {
       names['#rt'] = 'rt';
       names['#rkid'] = 'rkid';
-      values[':rt'] = { L: rt.ciphertexts.map((c) => ({ S: c })) };
+      values[':rt'] = tokenAttribute(rt);
       values[':rkid'] = { S: rt.keyId };
       expr += ', #rt = :rt, #rkid = :rkid';
     } else if (opts.missingRefreshToken === 'remove') {
@@ -344,7 +353,7 @@ export class TokenStore {
       ExpressionAttributeNames: names,
       ExpressionAttributeValues: values,
     };
-    return { u, update, values };
+    return { u, update, values, at };
   }
 
   /** Decrypts the stored refresh token (KMS, purpose `refresh_token`), or `undefined` if none is stored. */
@@ -352,8 +361,9 @@ export class TokenStore {
     return stored.refreshToken ? this.cipher.decrypt(stored.refreshToken) : undefined;
   }
 
-  /** Decrypts the stored access token (KMS, purpose `access_token`). */
+  /** Decrypts the stored access token (KMS, purpose `access_token`); a TypeError when there is none (a legacy item). */
   async decryptAccessToken(stored: StoredToken): Promise<string> {
+    if (!stored.accessToken) throw new TypeError('TokenStore.decryptAccessToken: no access token of the current format is stored');
     return this.cipher.decrypt(stored.accessToken);
   }
 
@@ -450,21 +460,31 @@ export class TokenStore {
 
   private fromItem(u: UserKey, item: Record<string, AttributeValue>): StoredToken | undefined {
     if (item.v === undefined && item.at === undefined) return undefined; // signed out (a tombstone) or deleted
-    if (item.v?.N !== String(TOKEN_ITEM_VERSION)) {
-      log.warn('token_item_unreadable', { reason: 'version', version: item.v?.N ?? null });
+    const version = item.v?.N;
+    if (version !== String(TOKEN_ITEM_VERSION) && version !== String(LEGACY_TOKEN_ITEM_VERSION)) {
+      log.warn('token_item_unreadable', { reason: 'version', version: version ?? null });
       return undefined;
     }
     const keyId = item.kid?.S;
-    const at = ciphertextList(item.at);
     const expiresAt = Number(item.exp?.N);
     const updatedAt = Number(item.upd?.N);
-    if (!keyId || !at || !Number.isFinite(expiresAt) || !Number.isFinite(updatedAt)) {
+    const atContext = tokenEncryptionContext(this.appId, u, 'access_token');
+    const at = version === String(TOKEN_ITEM_VERSION) && keyId ? envelopeOf(item.at, keyId, atContext) : undefined;
+    if (!keyId || (version === String(TOKEN_ITEM_VERSION) && !at) || !Number.isFinite(expiresAt) || !Number.isFinite(updatedAt)) {
       log.warn('token_item_unreadable', { reason: 'shape' });
+      return undefined;
+    }
+    const rtKeyId = item.rkid?.S || keyId;
+    const rtContext = tokenEncryptionContext(this.appId, u, 'refresh_token');
+    const rt = envelopeOf(item.rt, rtKeyId, rtContext) ?? legacyOf(item.rt, rtKeyId, rtContext);
+    if (!at && !rt) {
+      // A legacy item without a refresh token of one part: nothing can be used safely; the user signs in again.
+      log.warn('token_item_unreadable', { reason: 'legacy' });
       return undefined;
     }
     const stored: StoredToken = {
       user: u,
-      accessToken: { keyId, ciphertexts: at, encryptionContext: tokenEncryptionContext(this.appId, u, 'access_token') },
+      ...(at ? { accessToken: at } : {}),
       expiresAt,
       scopes: item.scp?.S ?? '',
       updatedAt,
@@ -472,10 +492,7 @@ export class TokenStore {
     };
     const lo = Number(item.lo?.N);
     if (Number.isSafeInteger(lo)) stored.leftovers = lo;
-    const rt = ciphertextList(item.rt);
-    if (rt) {
-      stored.refreshToken = { keyId: item.rkid?.S || keyId, ciphertexts: rt, encryptionContext: tokenEncryptionContext(this.appId, u, 'refresh_token') };
-    }
+    if (rt) stored.refreshToken = rt;
     return stored;
   }
 }
@@ -501,12 +518,28 @@ function isConditionFailure(err: unknown): boolean {
   return (err as { name?: unknown } | undefined)?.name === 'ConditionalCheckFailedException';
 }
 
-function ciphertextList(v: AttributeValue | undefined): string[] | undefined {
-  if (!v?.L || v.L.length === 0) return undefined;
-  const out: string[] = [];
-  for (const e of v.L) {
-    if (typeof e.S !== 'string' || e.S.length === 0) return undefined;
-    out.push(e.S);
+/** The item attribute of an encrypted token: a map `{ek, iv, ct}` (key id and context are stored or derived apart). */
+function tokenAttribute(t: EncryptedToken): AttributeValue {
+  return { M: { ek: { S: t.encryptedKey }, iv: { S: t.iv }, ct: { S: t.ciphertext } } };
+}
+
+/** The encrypted token of a `{ek, iv, ct}` attribute, or undefined when it is not one. */
+function envelopeOf(v: AttributeValue | undefined, keyId: string, encryptionContext: Record<string, string>): EncryptedToken | undefined {
+  const m = v?.M;
+  const [encryptedKey, iv, ciphertext] = [m?.ek?.S, m?.iv?.S, m?.ct?.S];
+  if (!encryptedKey || !iv || !ciphertext) return undefined;
+  return { keyId, encryptedKey, iv, ciphertext, encryptionContext };
+}
+
+/**
+ * A legacy token attribute (a list of KMS ciphertexts) of exactly one part, or undefined: several parts are not one
+ * unit (nothing binds their order or count), so they are never decrypted.
+ */
+function legacyOf(v: AttributeValue | undefined, keyId: string, encryptionContext: Record<string, string>): LegacyEncryptedToken | undefined {
+  if (!v?.L) return undefined;
+  if (v.L.length !== 1 || typeof v.L[0].S !== 'string' || v.L[0].S.length === 0) {
+    log.warn('token_legacy_refused', { parts: v.L.length });
+    return undefined;
   }
-  return out;
+  return { keyId, ciphertexts: [v.L[0].S], encryptionContext };
 }

@@ -196,12 +196,12 @@ describe('IAM: exactly the model, profile, guardrail and knowledge base', () => 
       .toEqual({ Action: 'bedrock:ApplyGuardrail', Effect: 'Allow', Resource: arn });
   });
 
-  test('memory: Encrypt and Decrypt of the memory purpose only, bound to one user of this bot; none with memoryTurns 0', () => {
+  test('memory: GenerateDataKey and Decrypt of the memory purpose only, bound to one user of this bot; none with memoryTurns 0', () => {
     const { statements, template } = synth({ modelId: HAIKU });
     const keyArn = { 'Fn::GetAtt': [logicalId(template, 'AWS::KMS::Key', 'BotKey'), 'Arn'] };
     const memory = statements.filter((s) => JSON.stringify(s.Condition ?? {}).includes('assistant_memory'));
     expect(memory).toEqual([{
-      Action: ['kms:Encrypt', 'kms:Decrypt'],
+      Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
       Effect: 'Allow',
       Resource: keyArn,
       Condition: {

@@ -52,7 +52,7 @@ test('receiver role: exactly these statements', () => {
   expect(roleStatements(t, receiverRole)).toEqual([
     logs('BotReceiverLogs'),
     {
-      Action: 'kms:Encrypt',
+      Action: 'kms:GenerateDataKey',
       Effect: 'Allow',
       Resource: keyArn,
       Condition: {
@@ -138,6 +138,14 @@ test('no wildcard action and no "*" resource in any identity policy', () => {
       for (const a of asArray<string>(s.Action)) expect(a).not.toContain('*');
       for (const r of asArray<any>(s.Resource)) expect(r).not.toBe('*');
     }
+  }
+});
+
+test('envelope encryption: no handler has kms:Encrypt on the token key outside a kms:ViaService condition', () => {
+  for (const role of [receiverRole, workerRole]) {
+    const direct = roleStatements(t, role).filter((s) => asArray<string>(s.Action).includes('kms:Encrypt')
+      && !('kms:ViaService' in (s.Condition?.StringEquals ?? {})));
+    expect(direct).toEqual([]);
   }
 });
 

@@ -51,6 +51,7 @@ test('npm pack: handler bundles and compiled library only', () => {
     'assets/cli/playground/index/index.js',
     'assets/cli/playground/page/index/index.js',
     'schemas/worker-contract/v1.schema.json',
+    'schemas/worker-contract/v2.schema.json',
     'lib/index.js',
     'lib/index.d.ts',
     'lib/teams-delegated-auth-bot.js',

@@ -79,7 +79,7 @@ afterAll(async () => {
 
 async function eventFor(displayName: string, text: string, conversationId?: string): Promise<WorkerEvent> {
   n++;
-  // A token longer than 4096 bytes: two KMS parts to decrypt and concatenate.
+  // A token longer than 4096 bytes (KMS Encrypt's limit): one data key, one AES-GCM ciphertext.
   const token = `python-user-token-${n}-${'y'.repeat(6000)}`;
   graph.addUser(token, { id: OID, displayName });
   const event = await signedInWorkerEvent(cipher, {
@@ -95,7 +95,7 @@ async function eventFor(displayName: string, text: string, conversationId?: stri
       user: { id: '29:1pyuser', aadObjectId: OID, name: 'Teams Name' },
     },
   });
-  expect(event.token.ciphertexts.length).toBe(2);
+  expect(Buffer.from(event.token.ciphertext, 'base64')).toHaveLength(Buffer.byteLength(token) + 16);
   // Every event the Python example receives is valid under the JSON Schema the package ships for such workers.
   expect(workerContractSchemaErrors(JSON.parse(JSON.stringify(event)))).toEqual([]);
   return event;
@@ -136,8 +136,8 @@ test('docs/worker-contract.md shows exactly examples/python-worker/worker.py', (
   expect(m![1]).toBe(readFileSync(WORKER_PY, 'utf8'));
 });
 
-test('python3 with boto3 is available', () => {
-  const res = spawnSync('python3', ['-c', 'import boto3, sys; print(sys.version_info[0])'], { encoding: 'utf8', env });
+test('python3 with boto3 and cryptography is available', () => {
+  const res = spawnSync('python3', ['-c', 'import boto3, cryptography, sys; print(sys.version_info[0])'], { encoding: 'utf8', env });
   expect(res.status).toBe(0);
   expect(res.stdout.trim()).toBe('3');
 });
@@ -237,6 +237,18 @@ test('a token bound to another user is refused before KMS and Graph: one apology
   const [r] = await runPython([e]);
   expect(r.ok).toBe(false);
   expect(r.error).toContain('encryption context aadObjectId does not match');
+  expect(graph.requests.length).toBe(graphBefore);
+  expect(repliesTo(e).map((x) => x.activity.text)).toEqual([APOLOGY]);
+});
+
+test('a long token whose ciphertext parts were reordered is refused (GCM tag), never used: one apology, no Graph call', async () => {
+  const e = await eventFor('Spliced', 'reordered');
+  const ct = Buffer.from(e.token.ciphertext, 'base64');
+  e.token.ciphertext = Buffer.concat([ct.subarray(4096, 6000), ct.subarray(0, 4096), ct.subarray(6000)]).toString('base64');
+  const graphBefore = graph.requests.length;
+  const [r] = await runPython([e]);
+  expect(r.ok).toBe(false);
+  expect(r.error).toMatch(/^InvalidTag/);
   expect(graph.requests.length).toBe(graphBefore);
   expect(repliesTo(e).map((x) => x.activity.text)).toEqual([APOLOGY]);
 });

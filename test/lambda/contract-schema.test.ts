@@ -1,5 +1,5 @@
 /**
- * The worker contract as a JSON Schema (schemas/worker-contract/v1.schema.json, shipped in the npm package for
+ * The worker contract as a JSON Schema (schemas/worker-contract/v2.schema.json, shipped in the npm package for
  * workers in other languages) agrees with the TypeScript implementation (lambda/shared/contract.ts) and the normative
  * page (docs/worker-contract.md).
  */
@@ -28,7 +28,13 @@ function sampleEvent(): WorkerEvent {
     value: { submitted: true },
   }, { receivedAt: new Date('2026-11-23T10:00:01.000Z') });
   return toWorkerEvent(pending, {
-    accessToken: { keyId: 'arn:aws:kms:eu-west-1:111111111111:key/abc', ciphertexts: ['AAAA', 'QUJD'], encryptionContext: { appId: 'app', purpose: 'access_token' } },
+    accessToken: {
+      keyId: 'arn:aws:kms:eu-west-1:111111111111:key/abc',
+      encryptedKey: 'AQIDBAUG',
+      iv: 'AAECAwQFBgcICQoL',
+      ciphertext: 'AAECAwQFBgcICQoLDA0ODxAREhMUFRYX',
+      encryptionContext: { appId: 'app', purpose: 'access_token' },
+    },
     expiresAt: 1_795_000_000,
     scopes: 'User.Read',
   }, { resumed: false });
@@ -52,7 +58,7 @@ test('the example event of docs/worker-contract.md is valid under the schema', (
   expect(workerContractSchemaErrors(example)).toEqual([]);
 });
 
-test('unknown fields are allowed within version 1 (the page says: ignore them)', () => {
+test('unknown fields are allowed within version 2 (the page says: ignore them)', () => {
   expect(workerContractSchemaErrors(mutate((e) => { e.newField = 1; e.message.newField = 'x'; }))).toEqual([]);
 });
 
@@ -60,7 +66,7 @@ test('unknown fields are allowed within version 1 (the page says: ignore them)',
 // schema for workers in other languages, the parser for the TypeScript kit).
 test.each<[string, (e: any) => void, RegExp]>([
   ['wrong type', (e) => { e.type = 'other'; }, /^\/type must be equal to constant/],
-  ['version 2', (e) => { e.version = '2'; }, /^\/version must be equal to constant/],
+  ['version 1', (e) => { e.version = '1'; }, /^\/version must be equal to constant/],
   ['version as a number', (e) => { e.version = 1; }, /^\/version must be equal to constant/],
   ['resumed missing', (e) => { delete e.resumed; }, /must have required property 'resumed'/],
   ['receivedAt without a time zone', (e) => { e.receivedAt = '2026-11-23T10:00:00'; }, /^\/receivedAt must match pattern/],
@@ -71,10 +77,15 @@ test.each<[string, (e: any) => void, RegExp]>([
   ['no user', (e) => { delete e.conversation.user; }, /must have required property 'user'/],
   ['no message id', (e) => { delete e.message.id; }, /must have required property 'id'/],
   ['attachment without contentType', (e) => { e.message.attachments = [{ name: 'x' }]; }, /must have required property 'contentType'/],
-  ['no ciphertexts', (e) => { e.token.ciphertexts = []; }, /^\/token\/ciphertexts must NOT have fewer than 1 items/],
-  ['65 ciphertexts', (e) => { e.token.ciphertexts = Array(65).fill('AAAA'); }, /^\/token\/ciphertexts must NOT have more than 64 items/],
-  ['ciphertext not base64', (e) => { e.token.ciphertexts = ['AA*A']; }, /^\/token\/ciphertexts\/0 must match pattern/],
-  ['ciphertext of a wrong length', (e) => { e.token.ciphertexts = ['AAA']; }, /^\/token\/ciphertexts\/0 must/],
+  ['a version 1 token (parts)', (e) => { e.token.ciphertexts = [e.token.ciphertext]; delete e.token.ciphertext; }, /must have required property 'ciphertext'/],
+  ['no encryptedKey', (e) => { delete e.token.encryptedKey; }, /must have required property 'encryptedKey'/],
+  ['encryptedKey not base64', (e) => { e.token.encryptedKey = 'AA*A'; }, /^\/token\/encryptedKey must match pattern/],
+  ['encryptedKey above 8192 characters', (e) => { e.token.encryptedKey = 'A'.repeat(8196); }, /^\/token\/encryptedKey must NOT have more than 8192 characters/],
+  ['iv of 16 bytes', (e) => { e.token.iv = 'AAECAwQFBgcICQoLDA0ODw=='; }, /^\/token\/iv must match pattern/],
+  ['ciphertext not base64', (e) => { e.token.ciphertext = 'AA*AAAAAAAAAAAAAAAAAAAAA'; }, /^\/token\/ciphertext must match pattern/],
+  ['ciphertext of a wrong length', (e) => { e.token.ciphertext = 'AAAAAAAAAAAAAAAAAAAAAAA'; }, /^\/token\/ciphertext must/],
+  ['ciphertext shorter than a tag', (e) => { e.token.ciphertext = 'AAECAwQFBgcICQoLDA0O'; }, /^\/token\/ciphertext must NOT have fewer than 24 characters/],
+  ['ciphertext above 256 KiB', (e) => { e.token.ciphertext = 'A'.repeat(262_148); }, /^\/token\/ciphertext must NOT have more than 262144 characters/],
   ['purpose refresh_token', (e) => { e.token.encryptionContext.purpose = 'refresh_token'; }, /^\/token\/encryptionContext\/purpose must be equal to constant/],
   ['encryption context value not a string', (e) => { e.token.encryptionContext.appId = 1; }, /^\/token\/encryptionContext\/appId must be string/],
   ['scopes missing', (e) => { delete e.token.scopes; }, /must have required property 'scopes'/],
@@ -88,6 +99,12 @@ test('attachments: required by the page and the schema; the TypeScript parser is
   const bad = mutate((e) => { delete e.message.attachments; });
   expect(workerContractSchemaErrors(bad)).toEqual(["/message must have required property 'attachments'"]);
   expect(parseWorkerEvent(bad).message.attachments).toEqual([]);
+});
+
+test('version 1\'s schema stays as shipped (frozen): it describes the token in parts', () => {
+  const v1 = JSON.parse(fs.readFileSync(path.join(root, 'schemas', 'worker-contract', 'v1.schema.json'), 'utf8'));
+  expect(v1.properties.version).toEqual({ const: '1' });
+  expect(v1.properties.token.required).toContain('ciphertexts');
 });
 
 test('the schema file ships in the npm package', () => {

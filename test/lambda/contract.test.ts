@@ -10,7 +10,7 @@ import {
 function sampleEvent(): WorkerEvent {
   return {
     type: 'teams-delegated-auth-bot.message',
-    version: '1',
+    version: '2',
     resumed: false,
     receivedAt: '2026-11-23T10:00:00.000Z',
     conversation: {
@@ -25,7 +25,9 @@ function sampleEvent(): WorkerEvent {
     message: { id: '1700000000001', text: 'hi', textFormat: 'plain', attachments: [], value: { a: 1 } },
     token: {
       keyId: 'arn:aws:kms:eu-west-1:111111111111:key/abc',
-      ciphertexts: ['AAAA', 'QUJD'],
+      encryptedKey: 'AQIDBAUG',
+      iv: 'AAECAwQFBgcICQoL',
+      ciphertext: 'AAECAwQFBgcICQoLDA0ODxAREhMUFRYX',
       encryptionContext: { appId: 'app', tenantId: 'tid', aadObjectId: 'oid', purpose: 'access_token' },
       expiresAt: '2026-11-23T11:00:00.000Z',
       scopes: 'User.Read',
@@ -70,7 +72,8 @@ describe('parseWorkerEvent', () => {
   const bad: Array<[string, (e: any) => void, RegExp]> = [
     ['not an object', (e) => { for (const k of Object.keys(e)) delete e[k]; e.length = 0; }, /type must be/],
     ['wrong type', (e) => { e.type = 'other'; }, /^worker event: type must be "teams-delegated-auth-bot.message", got "other"/],
-    ['version 2', (e) => { e.version = '2'; }, /version "2" is not supported: this worker understands version "1"/],
+    ['version 1 (the token in parts)', (e) => { e.version = '1'; }, /version "1" is not supported: this worker understands version "2"/],
+    ['version 3', (e) => { e.version = '3'; }, /version "3" is not supported: this worker understands version "2"/],
     ['numeric version', (e) => { e.version = 1; }, /version a number is not supported/],
     ['resumed missing', (e) => { delete e.resumed; }, /resumed is required/],
     ['resumed string', (e) => { e.resumed = 'false'; }, /resumed must be a boolean, got a string/],
@@ -93,10 +96,19 @@ describe('parseWorkerEvent', () => {
     ['attachment without contentType', (e) => { e.message.attachments = [{ name: 'x' }]; }, /message.attachments\[0\].contentType is required/],
     ['token missing', (e) => { delete e.token; }, /token is required/],
     ['keyId empty', (e) => { e.token.keyId = ''; }, /token.keyId must not be empty/],
-    ['ciphertexts missing', (e) => { delete e.token.ciphertexts; }, /token.ciphertexts is required/],
-    ['ciphertexts empty', (e) => { e.token.ciphertexts = []; }, /token.ciphertexts must not be empty/],
-    ['ciphertext not base64', (e) => { e.token.ciphertexts = ['AAAA', 'no spaces!']; }, /token.ciphertexts\[1\] must be standard base64/],
-    ['ciphertext base64url', (e) => { e.token.ciphertexts = ['ab_-']; }, /must be standard base64/],
+    ['a version 1 token (parts) in version 2', (e) => { e.token.ciphertexts = [e.token.ciphertext]; delete e.token.ciphertext; }, /token.ciphertext is required/],
+    ['encryptedKey missing', (e) => { delete e.token.encryptedKey; }, /token.encryptedKey is required/],
+    ['encryptedKey not base64', (e) => { e.token.encryptedKey = 'no spaces!'; }, /token.encryptedKey must be standard base64/],
+    ['encryptedKey too long', (e) => { e.token.encryptedKey = 'A'.repeat(8196); }, /token.encryptedKey is longer than 8192/],
+    ['iv missing', (e) => { delete e.token.iv; }, /token.iv is required/],
+    ['iv of 16 bytes', (e) => { e.token.iv = 'AAECAwQFBgcICQoLDA0ODw=='; }, /token.iv is longer than 16 characters/],
+    ['iv of 9 bytes', (e) => { e.token.iv = 'AAECAwQFBgcI'; }, /token.iv must be the standard base64 of 12 bytes/],
+    ['ciphertext missing', (e) => { delete e.token.ciphertext; }, /token.ciphertext is required/],
+    ['ciphertext empty', (e) => { e.token.ciphertext = ''; }, /token.ciphertext must not be empty/],
+    ['ciphertext not base64', (e) => { e.token.ciphertext = 'no spaces!'; }, /token.ciphertext must be standard base64/],
+    ['ciphertext base64url', (e) => { e.token.ciphertext = 'ab_-'; }, /must be standard base64/],
+    ['ciphertext shorter than the tag', (e) => { e.token.ciphertext = 'AAECAwQFBgcICQoLDA0ODw=='; }, /token.ciphertext must decode to at least 17 bytes/],
+    ['ciphertext above 256 KiB', (e) => { e.token.ciphertext = 'A'.repeat(262_148); }, /token.ciphertext is longer than 262144/],
     ['encryptionContext value number', (e) => { e.token.encryptionContext.tenantId = 1; }, /token.encryptionContext.tenantId must be a string/],
     ['encryptionContext empty', (e) => { e.token.encryptionContext = {}; }, /token.encryptionContext must not be empty/],
     ['refresh token purpose', (e) => { e.token.encryptionContext.purpose = 'refresh_token'; }, /purpose must be "access_token"/],
@@ -119,13 +131,13 @@ describe('parseWorkerEvent', () => {
 
   test('error messages never contain the message text or ciphertexts', () => {
     const secretText = 'my secret message text';
-    for (const fn of [(e: any) => { e.message.id = 1; }, (e: any) => { e.token.ciphertexts.push(7); }]) {
+    for (const fn of [(e: any) => { e.message.id = 1; }, (e: any) => { e.token.iv = 7; }]) {
       try {
-        parseWorkerEvent(mutate((e) => { e.message.text = secretText; e.token.ciphertexts = ['U0VDUkVUQ0lQSEVS']; fn(e); }));
+        parseWorkerEvent(mutate((e) => { e.message.text = secretText; e.token.ciphertext = 'U0VDUkVUQ0lQSEVSU0VDUkVU'; fn(e); }));
         throw new Error('no error');
       } catch (err) {
         expect((err as Error).message).not.toContain(secretText);
-        expect((err as Error).message).not.toContain('U0VDUkVUQ0lQSEVS');
+        expect((err as Error).message).not.toContain('U0VDUkVUQ0lQSEVSU0VDUkVU');
       }
     }
   });
@@ -136,8 +148,14 @@ describe('toWorkerEvent / parsePendingEvent', () => {
     const { token: _t, ...pending } = sampleEvent();
     const stored = {
       user: { tenantId: 'tid', aadObjectId: 'oid' },
-      accessToken: { keyId: 'arn:k', ciphertexts: ['AAAA'], encryptionContext: { purpose: 'access_token', tenantId: 'tid' } },
-      refreshToken: { keyId: 'arn:k', ciphertexts: ['QUJD'], encryptionContext: { purpose: 'refresh_token' } },
+      accessToken: {
+        keyId: 'arn:k',
+        encryptedKey: 'AAAA',
+        iv: 'AAECAwQFBgcICQoL',
+        ciphertext: 'AAECAwQFBgcICQoLDA0ODxAREhMU',
+        encryptionContext: { purpose: 'access_token', tenantId: 'tid' },
+      },
+      refreshToken: { keyId: 'arn:k', encryptedKey: 'QUJD', iv: 'QUJDQUJDQUJDQUJD', ciphertext: 'QUJDQUJDQUJDQUJDQUJDQUJDQUJD', encryptionContext: { purpose: 'refresh_token' } },
       expiresAt: 1_795_000_000,
       scopes: 'User.Read Mail.Read',
       updatedAt: 1,
@@ -146,7 +164,9 @@ describe('toWorkerEvent / parsePendingEvent', () => {
     expect(event.resumed).toBe(true);
     expect(event.token).toEqual({
       keyId: 'arn:k',
-      ciphertexts: ['AAAA'],
+      encryptedKey: 'AAAA',
+      iv: 'AAECAwQFBgcICQoL',
+      ciphertext: 'AAECAwQFBgcICQoLDA0ODxAREhMU',
       encryptionContext: { purpose: 'access_token', tenantId: 'tid' },
       expiresAt: new Date(1_795_000_000_000).toISOString(),
       scopes: 'User.Read Mail.Read',
@@ -159,6 +179,14 @@ describe('toWorkerEvent / parsePendingEvent', () => {
     expect(() => parsePendingEvent(sampleEvent())).toThrow('token must not be present in a pending event');
     const { token: _t, ...pending } = sampleEvent();
     expect(parsePendingEvent(pending)).toEqual(pending);
+  });
+
+  test('parsePendingEvent reads a pending event kept under version 1 (no token: the versions differ only there) as version 2', () => {
+    const { token: _t, ...pending } = sampleEvent();
+    expect(parsePendingEvent({ ...pending, version: '1' })).toEqual(pending);
+    expect(() => parsePendingEvent({ ...pending, version: '3' })).toThrow(/version "3" is not supported/);
+    // a worker event of version 1 is refused: its token is in parts
+    expect(() => parseWorkerEvent({ ...sampleEvent(), version: '1' })).toThrow(/version "1" is not supported/);
   });
 });
 
@@ -184,7 +212,7 @@ describe('pendingEventFromActivity', () => {
     const e = pendingEventFromActivity(activity, { receivedAt: new Date('2026-11-23T10:00:01.000Z') });
     expect(e).toEqual({
       type: 'teams-delegated-auth-bot.message',
-      version: '1',
+      version: '2',
       resumed: false,
       receivedAt: '2026-11-23T10:00:01.000Z',
       conversation: {

@@ -48,7 +48,7 @@ function reference(conversationId = 'a:1personal-chat'): ConversationReference {
 function pendingEvent(activityId: string, receivedAtMs: number, text = `message ${activityId}`, conversationId?: string): PendingEvent {
   return {
     type: 'teams-delegated-auth-bot.message',
-    version: '1',
+    version: '2',
     resumed: false,
     receivedAt: new Date(receivedAtMs).toISOString(),
     conversation: { ...reference(conversationId), activityId },

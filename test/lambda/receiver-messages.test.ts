@@ -6,6 +6,7 @@ import {
 import { validateActivity } from '../../lambda/receiver/activity';
 import type { ReceiverContext } from '../../lambda/receiver/context';
 import { handleMessage, RecentActivities } from '../../lambda/receiver/messages';
+import { putLegacyTokenItem } from '../support/legacy-token-item';
 import { createSecret, freePort } from '../support/local-aws';
 
 jest.setTimeout(60_000);
@@ -78,6 +79,46 @@ describe('messaging flow', () => {
     expect(e.message.text).toBe('racing');
     expect(await decryptToken(env.kms, e.token)).toBe('fresh-access');
     expect(toUser(u)).toHaveLength(0);
+  });
+
+  test('tokens stored before envelope encryption, one-part refresh token: the next message refreshes (never sends the old access token) and stores the new format', async () => {
+    const u = newUser();
+    const nowS = Math.floor(Date.now() / 1000);
+    const legacy = { ddb: env.ddb, kms: env.kms, tableName: env.tables.tokenTable, keyArn: env.keyArn, appId: env.appId };
+    // an access token still valid for an hour, of three parts: it must not reach the worker
+    await putLegacyTokenItem(legacy, key(u), { at: 'a'.repeat(9000), rt: 'legacy-refresh', expiresAt: nowS + 3600, updatedAt: nowS });
+    let refreshedWith: string | undefined;
+    const oauth = Object.create(ctx.oauth);
+    oauth.refresh = async (p: Parameters<typeof ctx.oauth.refresh>[0]) => {
+      refreshedWith = p.refreshToken;
+      return { accessToken: 'fresh-access', refreshToken: 'fresh-refresh', expiresIn: 3600 };
+    };
+    expect(await handleMessage(msg(u, 'after the upgrade'), { ...ctx, oauth })).toBe('refreshed');
+    expect(refreshedWith).toBe('legacy-refresh');
+    await env.worker.idle();
+    const events = invocationsFor(env, u);
+    expect(events).toHaveLength(1);
+    expect(events[0].version).toBe('2');
+    expect(await decryptToken(env.kms, events[0].token)).toBe('fresh-access');
+    const item = (await tokenItem(env, u))!;
+    expect(item.v).toEqual({ N: '2' });
+    expect(item.at.M).toBeDefined();
+    expect(item.rt.M).toBeDefined();
+  });
+
+  test('tokens stored before envelope encryption, refresh token of several parts (reordered or not): no refresh, the user signs in again', async () => {
+    const nowS = Math.floor(Date.now() / 1000);
+    const legacy = { ddb: env.ddb, kms: env.kms, tableName: env.tables.tokenTable, keyArn: env.keyArn, appId: env.appId };
+    for (const order of [undefined, [1, 0]]) {
+      const u = newUser();
+      await putLegacyTokenItem(legacy, key(u), { at: 'legacy-access', rt: `${'r'.repeat(4096)}${'s'.repeat(100)}`, expiresAt: nowS + 3600, updatedAt: nowS }, { rt: order });
+      const oauth = Object.create(ctx.oauth);
+      oauth.refresh = async () => { throw new Error('a multi-part legacy refresh token must not be used'); };
+      expect(await handleMessage(msg(u, 'after the upgrade'), { ...ctx, oauth })).toBe('pending_prompted');
+      expect(invocationsFor(env, u)).toHaveLength(0);
+      expect(toUser(u).map((a) => a.attachments?.[0]?.contentType)).toEqual(['application/vnd.microsoft.card.adaptive']);
+      expect(await pendingItems(env, u)).toHaveLength(1);
+    }
   });
 
   test('a refresh that finishes after a sign-out stores nothing: the user gets the sign-in card, not a fresh refresh token', async () => {

@@ -13,12 +13,13 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { DeleteItemCommand, DynamoDBClient, GetItemCommand, QueryCommand, ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
-import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { createReceiverContext, type AwsClients, type ReceiverContext } from '../../lambda/receiver/context';
 import { loadConfig } from '../../lambda/shared/config';
+import { type EncryptedToken, TokenCipher } from '../../lambda/shared/crypto';
 import { ENV } from '../../src/private/env';
 import { startBotConnector, type BotConnectorStub } from '../support/bot-connector-stub';
 import { startBotFrameworkIdentity, type BotFrameworkIdentity } from '../support/botframework-jwks';
@@ -333,17 +334,9 @@ export function authorizeUrlOf(activity: any): string {
   return action.url;
 }
 
-/** Decrypts a contract token (each part with the encryption context, concatenated). */
-export async function decryptToken(
-  kms: KMSClient,
-  token: { ciphertexts: string[]; encryptionContext: Record<string, string>; keyId: string },
-): Promise<string> {
-  const parts: Buffer[] = [];
-  for (const c of token.ciphertexts) {
-    const out = await kms.send(new DecryptCommand({ CiphertextBlob: Buffer.from(c, 'base64'), EncryptionContext: token.encryptionContext, KeyId: token.keyId }));
-    parts.push(Buffer.from(out.Plaintext!));
-  }
-  return Buffer.concat(parts).toString('utf8');
+/** Decrypts a contract token as a worker does (TokenCipher: the data key with the encryption context, then AES-GCM). */
+export async function decryptToken(kms: KMSClient, token: EncryptedToken): Promise<string> {
+  return new TokenCipher({ kms, keyId: token.keyId }).decrypt(token);
 }
 
 /** All items of a table (for "nothing stored" assertions). */

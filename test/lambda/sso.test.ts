@@ -114,7 +114,7 @@ describe('signin/tokenExchange', () => {
     await env.worker.idle();
     const [event] = invocationsFor(env, user);
     const stored = await ctx.tokens.get(userKey(user));
-    expect(event.token.ciphertexts).toEqual(stored!.accessToken.ciphertexts);
+    expect(event.token.ciphertext).toEqual(stored!.accessToken!.ciphertext);
     expect(event.token.encryptionContext).toMatchObject({ tenantId: env.tenantId, aadObjectId: user.oid, purpose: 'access_token' });
   });
 

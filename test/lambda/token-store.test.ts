@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { DynamoDBClient, GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
-import { TokenCipher } from '../../lambda/shared/crypto';
+import { type EncryptedToken, TokenCipher, TokenIntegrityError } from '../../lambda/shared/crypto';
 import { setLogSink } from '../../lambda/shared/log';
 import {
   DEFAULT_REFRESH_TTL_SECONDS,
@@ -12,6 +12,7 @@ import {
   normalizeUserKey,
   tokenKey,
 } from '../../lambda/shared/token-store';
+import { putLegacyTokenItem } from '../support/legacy-token-item';
 import { LocalAws, awsClientConfig, createKey, createTables, startLocalAws } from '../support/local-aws';
 
 jest.setTimeout(120_000);
@@ -96,12 +97,12 @@ beforeEach(() => {
 });
 
 describe('TokenStore', () => {
-  test('put encrypts an 8 KB access token and a refresh token; get is ONE GetItem and no KMS call; both decrypt', async () => {
+  test('put encrypts an 8 KB access token and a refresh token (one GenerateDataKey each); get is ONE GetItem and no KMS call; both decrypt', async () => {
     const store = newStore();
     const accessToken = jwt(8 * 1024);
     const refreshToken = `0.A${randomBytes(1400).toString('base64url')}`;
     const put = await store.put(ADA, { accessToken, refreshToken, expiresIn: 4000, scope: 'User.Read Mail.Read' }, NEVER);
-    expect(calls.filter((c) => c === 'kms:EncryptCommand').length).toBe(3); // 2 parts + 1 part
+    expect(calls.filter((c) => c.startsWith('kms:'))).toEqual(['kms:GenerateDataKeyCommand', 'kms:GenerateDataKeyCommand']);
     expect(calls.filter((c) => c.startsWith('ddb:'))).toEqual(['ddb:UpdateItemCommand']);
 
     calls.length = 0;
@@ -114,16 +115,16 @@ describe('TokenStore', () => {
       updatedAt: T0 / 1000,
       scopes: 'User.Read Mail.Read',
     });
-    expect(got!.accessToken.keyId).toBe(keyArn);
-    expect(got!.accessToken.ciphertexts).toHaveLength(2);
-    expect(got!.accessToken.encryptionContext).toStrictEqual({ appId: APP_ID, ...ADA, purpose: 'access_token' });
+    expect(got!.accessToken!.keyId).toBe(keyArn);
+    expect(Buffer.from(got!.accessToken!.ciphertext, 'base64')).toHaveLength(8 * 1024 + 16);
+    expect(got!.accessToken!.encryptionContext).toStrictEqual({ appId: APP_ID, ...ADA, purpose: 'access_token' });
     expect(got!.refreshToken!.encryptionContext).toStrictEqual({ appId: APP_ID, ...ADA, purpose: 'refresh_token' });
 
     expect(await store.decryptAccessToken(got!)).toBe(accessToken);
     expect(await store.decryptRefreshToken(got!)).toBe(refreshToken);
   });
 
-  test('the item follows docs/design.md: pk, v, at/rt lists of base64, exp, scp, upd, ttl = 90 days; no plaintext', async () => {
+  test('the item follows docs/design.md: pk, v 2, at/rt maps {ek, iv, ct} of base64, exp, scp, upd, ttl = 90 days; no plaintext', async () => {
     const user = freshUser();
     const accessToken = jwt(3000);
     const refreshToken = `0.A${randomBytes(500).toString('base64url')}`;
@@ -131,7 +132,7 @@ describe('TokenStore', () => {
     const item = (await rawItem(user))!;
     const nowS = T0 / 1000;
     expect(item.pk).toEqual({ S: `${user.tenantId}#${user.aadObjectId}` });
-    expect(item.v).toEqual({ N: '1' });
+    expect(item.v).toEqual({ N: '2' });
     expect(item.exp).toEqual({ N: String(nowS + 3599) });
     expect(item.upd).toEqual({ N: String(nowS) });
     expect(item.ttl).toEqual({ N: String(nowS + DEFAULT_REFRESH_TTL_SECONDS) });
@@ -139,8 +140,9 @@ describe('TokenStore', () => {
     expect(item.scp).toEqual({ S: 'User.Read' });
     expect(item.kid).toEqual({ S: keyArn });
     for (const name of ['at', 'rt']) {
-      expect(item[name].L!.length).toBeGreaterThan(0);
-      for (const e of item[name].L!) expect(e.S).toMatch(/^[A-Za-z0-9+/]+={0,2}$/);
+      expect(Object.keys(item[name].M!).sort()).toEqual(['ct', 'ek', 'iv']);
+      for (const e of Object.values(item[name].M!)) expect(e.S).toMatch(/^[A-Za-z0-9+/]+={0,2}$/);
+      expect(Buffer.from(item[name].M!.iv.S!, 'base64')).toHaveLength(12);
     }
     const json = JSON.stringify(item);
     expect(json).not.toContain(accessToken.slice(10, 60));
@@ -339,7 +341,7 @@ describe('sign-out sticks (the sign-out generation)', () => {
     await expect(store.decryptRefreshToken(bob)).rejects.toMatchObject({ name: 'InvalidCiphertextException' });
     // and the refresh token cannot be passed off as an access token (the worker may only decrypt access tokens)
     const adaStored = (await store.get(ADA))!;
-    const disguised = { ...adaStored.refreshToken!, encryptionContext: adaStored.accessToken.encryptionContext };
+    const disguised = { ...(adaStored.refreshToken as EncryptedToken), encryptionContext: adaStored.accessToken!.encryptionContext };
     await expect(store.decryptAccessToken({ ...adaStored, accessToken: disguised })).rejects.toMatchObject({ name: 'InvalidCiphertextException' });
   });
 
@@ -349,15 +351,18 @@ describe('sign-out sticks (the sign-out generation)', () => {
     try {
       const store = newStore();
       const user = freshUser();
-      await ddb.send(new PutItemCommand({ TableName: TABLE, Item: { pk: { S: tokenKey(user) }, v: { N: '2' }, at: { L: [{ S: 'AAAA' }] } } }));
+      await ddb.send(new PutItemCommand({ TableName: TABLE, Item: { pk: { S: tokenKey(user) }, v: { N: '3' }, at: { L: [{ S: 'AAAA' }] } } }));
       expect(await store.get(user)).toBeUndefined();
-      await ddb.send(new PutItemCommand({ TableName: TABLE, Item: { pk: { S: tokenKey(user) }, v: { N: '1' } } }));
+      await ddb.send(new PutItemCommand({ TableName: TABLE, Item: { pk: { S: tokenKey(user) }, v: { N: '2' } } }));
+      expect(await store.get(user)).toBeUndefined();
+      await ddb.send(new PutItemCommand({ TableName: TABLE, Item: { pk: { S: tokenKey(user) }, v: { N: '2' }, kid: { S: keyArn }, at: { L: [{ S: 'AAAA' }] }, exp: { N: '1' }, upd: { N: '1' } } }));
       expect(await store.get(user)).toBeUndefined();
     } finally {
       setLogSink(previous);
     }
     expect(lines.map((l) => JSON.parse(l))).toMatchObject([
       { level: 'warn', event: 'token_item_unreadable', reason: 'version' },
+      { level: 'warn', event: 'token_item_unreadable', reason: 'shape' },
       { level: 'warn', event: 'token_item_unreadable', reason: 'shape' },
     ]);
     expect(lines.join('\n')).not.toContain('AAAA');
@@ -376,10 +381,112 @@ describe('sign-out sticks (the sign-out generation)', () => {
   });
 });
 
+/** A legacy item (item version 1) for `user` in this file's table, expiring in an hour; see test/support. */
+async function putLegacyItem(user: { tenantId: string; aadObjectId: string }, tokens: { at: string; rt?: string },
+  order: { at?: number[]; rt?: number[] } = {}): Promise<void> {
+  const nowS = T0 / 1000;
+  const target = { ddb, kms, tableName: TABLE, keyArn, appId: APP_ID };
+  await putLegacyTokenItem(target, user, { ...tokens, expiresAt: nowS + 3600, updatedAt: nowS }, order);
+  calls.length = 0;
+}
+
+describe('legacy items (item version 1: KMS ciphertexts of 4096-byte parts)', () => {
+  test('a single-part refresh token is still used: no access token (never to a worker: not usable), the refresh stores version 2', async () => {
+    const store = newStore();
+    const user = freshUser();
+    const accessToken = jwt(9000); // 3 parts
+    await putLegacyItem(user, { at: accessToken, rt: 'legacy-refresh' });
+    const got = (await store.get(user))!;
+    expect(calls).toEqual(['ddb:GetItemCommand']);
+    expect(got.accessToken).toBeUndefined();
+    expect(got.expiresAt).toBe(T0 / 1000 + 3600); // not expired, and still not usable:
+    expect(isUsable(got, 300, T0)).toBe(false);
+    await expect(store.decryptAccessToken(got)).rejects.toThrow(/no access token/);
+    expect(await store.decryptRefreshToken(got)).toBe('legacy-refresh');
+    // the receiver refreshes: the new tokens are stored in the current format
+    const fresh = await store.put(user, { accessToken: 'new-access', refreshToken: 'new-refresh', expiresIn: 3600 }, got);
+    expect(isUsable(fresh, 300, T0)).toBe(true);
+    const item = (await rawItem(user))!;
+    expect(item.v).toEqual({ N: '2' });
+    expect(item.at.M).toBeDefined();
+    expect(item.rt.M).toBeDefined();
+    expect(await store.decryptAccessToken((await store.get(user))!)).toBe('new-access');
+  });
+
+  test('a refresh without rotation keeps the legacy single-part refresh token, which still decrypts', async () => {
+    const store = newStore();
+    const user = freshUser();
+    await putLegacyItem(user, { at: 'legacy-access', rt: 'legacy-refresh' });
+    const kept = await store.put(user, { accessToken: 'new-access', expiresIn: 3600 }, (await store.get(user))!);
+    expect((await rawItem(user))!.rt.L).toHaveLength(1);
+    const got = (await store.get(user))!;
+    expect(got).toStrictEqual(kept);
+    expect(await store.decryptAccessToken(got)).toBe('new-access');
+    expect(await store.decryptRefreshToken(got)).toBe('legacy-refresh');
+  });
+
+  test('a refresh token of several parts is not one unit: the item reads as absent (sign in again), reordered or not, no KMS call', async () => {
+    const lines: string[] = [];
+    const previous = setLogSink((line) => lines.push(line));
+    const store = newStore();
+    const refreshToken = `0.A${'r'.repeat(4096)}${'s'.repeat(4096)}`; // 3 parts
+    try {
+      for (const order of [undefined, [1, 0, 2], [0, 1]]) {
+        const user = freshUser();
+        await putLegacyItem(user, { at: 'legacy-access', rt: refreshToken }, { rt: order });
+        // Before: the parts decrypted one by one and joined, a reordered or cut list gave another refresh token.
+        expect(await store.get(user)).toBeUndefined();
+        expect(calls).toEqual(['ddb:GetItemCommand']); // no KMS call
+      }
+      const user = freshUser();
+      await putLegacyItem(user, { at: 'legacy-access' }); // no refresh token: nothing usable either
+      expect(await store.get(user)).toBeUndefined();
+    } finally {
+      setLogSink(previous);
+    }
+    expect(lines.map((l) => JSON.parse(l).event)).toEqual([
+      'token_legacy_refused', 'token_item_unreadable', 'token_legacy_refused', 'token_item_unreadable',
+      'token_legacy_refused', 'token_item_unreadable', 'token_item_unreadable',
+    ]);
+    // a sign-in stores the current format over it
+    const user = freshUser();
+    await putLegacyItem(user, { at: 'legacy-access', rt: refreshToken });
+    await store.put(user, { accessToken: 'new-access', refreshToken: 'new-refresh', expiresIn: 3600 }, await store.basis(user));
+    expect(await store.decryptRefreshToken((await store.get(user))!)).toBe('new-refresh');
+  });
+
+  test('a kept legacy refresh token of several parts (a sign-in without refresh_token over a legacy item) is dropped, not joined', async () => {
+    const store = newStore();
+    const user = freshUser();
+    await putLegacyItem(user, { at: 'legacy-access', rt: `${'r'.repeat(4096)}s` });
+    await store.put(user, { accessToken: 'new-access', expiresIn: 3600 }, await store.basis(user));
+    const got = (await store.get(user))!;
+    expect(got.refreshToken).toBeUndefined();
+    expect(await store.decryptAccessToken(got)).toBe('new-access');
+  });
+
+  test('a spliced current-format token is refused by the cipher (one unit), not decrypted into another token', async () => {
+    const store = newStore();
+    const user = freshUser();
+    await store.put(user, { accessToken: jwt(3 * 4096), refreshToken: jwt(9000), expiresIn: 3600 }, NEVER);
+    const item = (await rawItem(user))!;
+    const ct = Buffer.from(item.at.M!.ct.S!, 'base64');
+    const reordered = Buffer.concat([ct.subarray(4096, 8192), ct.subarray(0, 4096), ct.subarray(8192)]).toString('base64');
+    await ddb.send(new UpdateItemCommand({
+      TableName: TABLE,
+      Key: { pk: { S: tokenKey(user) } },
+      UpdateExpression: 'SET #at.#ct = :ct',
+      ExpressionAttributeNames: { '#at': 'at', '#ct': 'ct' },
+      ExpressionAttributeValues: { ':ct': { S: reordered } },
+    }));
+    await expect(store.decryptAccessToken((await store.get(user))!)).rejects.toThrow(TokenIntegrityError);
+  });
+});
+
 describe('isUsable', () => {
   const stored = (expiresAt: number): StoredToken => ({
     user: ADA,
-    accessToken: { keyId: 'k', ciphertexts: ['AAAA'], encryptionContext: {} },
+    accessToken: { keyId: 'k', encryptedKey: 'AAAA', iv: 'AAAAAAAAAAAAAAAA', ciphertext: 'AAAA', encryptionContext: {} },
     expiresAt,
     scopes: '',
     updatedAt: 0,

@@ -86,7 +86,7 @@ function ref(overrides: Partial<ConversationReference> = {}): ConversationRefere
   };
 }
 
-/** A user token (two KMS parts: larger than 4096 bytes), registered at the Graph stand-in with a display name. */
+/** A user token (larger than 4096 bytes, KMS Encrypt's limit: one unit all the same), registered at the Graph stand-in with a display name. */
 async function eventFor(displayName: string, text = 'what is my name?'): Promise<{ event: WorkerEvent; token: string }> {
   n++;
   const token = `user-graph-token-${n}-${'x'.repeat(5000)}`;
@@ -227,7 +227,7 @@ describe('defineWorker', () => {
   test('an invalid event throws ContractError and sends nothing', async () => {
     const handler = kit(meReply);
     const before = bc.requests.length;
-    await expect(handler({ type: 'teams-delegated-auth-bot.message', version: '2' })).rejects.toThrow(/version "2" is not supported/);
+    await expect(handler({ type: 'teams-delegated-auth-bot.message', version: '1' })).rejects.toThrow(/version "1" is not supported/);
     await expect(handler({ hello: 'world' })).rejects.toThrow(/type must be/);
     expect(bc.requests.length).toBe(before);
   });
@@ -240,6 +240,22 @@ describe('defineWorker', () => {
     const err = await handler(event).catch((e) => e);
     expect(err).toBeInstanceOf(WorkerError);
     expect(err.causeName).toBe('TokenBindingError');
+    expect(graph.requests.length).toBe(graphBefore);
+    expect(messagesFor(event).map((m) => m.activity.text)).toEqual(['Sorry, something went wrong while I was working on your message. Please try again later.']);
+  });
+
+  test('a long token whose ciphertext was cut is refused by the decrypt (GCM tag), never sent to Graph (apology, WorkerError)', async () => {
+    const handler = kit(meReply);
+    n++;
+    const token = `user-graph-token-${n}-${'z'.repeat(9000)}`; // beyond KMS Encrypt's 4 KB: one unit all the same
+    graph.addUser(token, { id: '22222222-2222-2222-2222-222222222222', displayName: 'Cut' });
+    const event: WorkerEvent = JSON.parse(JSON.stringify(await signedInWorkerEvent(cipher, { appId: APP_ID, token, text: 'hi', activityId: `17000000${n}6`, conversation: ref() })));
+    const sealed = Buffer.from(event.token.ciphertext, 'base64');
+    event.token.ciphertext = Buffer.concat([sealed.subarray(0, 4096), sealed.subarray(sealed.length - 16)]).toString('base64');
+    const graphBefore = graph.requests.length;
+    const err = await handler(event).catch((e) => e);
+    expect(err).toBeInstanceOf(WorkerError);
+    expect(err.causeName).toBe('TokenIntegrityError');
     expect(graph.requests.length).toBe(graphBefore);
     expect(messagesFor(event).map((m) => m.activity.text)).toEqual(['Sorry, something went wrong while I was working on your message. Please try again later.']);
   });

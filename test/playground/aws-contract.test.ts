@@ -8,7 +8,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DynamoDBClient, GetItemCommand, PutItemCommand, QueryCommand, TransactWriteItemsCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
-import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
+import { DecryptCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { LocalDynamoDb } from '../../cli/playground/aws/dynamodb';
 import { LocalAws, LocalKms, LocalLambda, LocalParameters } from '../../cli/playground/aws/services';
 import type { PendingEvent } from '../../lambda/shared/contract';
@@ -55,7 +55,7 @@ const USER = { tenantId: '11111111-2222-3333-4444-555555555555', aadObjectId: 'A
 function pendingEvent(activityId: string, receivedAt: string): PendingEvent {
   return {
     type: 'teams-delegated-auth-bot.message',
-    version: '1',
+    version: '2',
     resumed: false,
     receivedAt,
     conversation: {
@@ -100,14 +100,14 @@ describe.each([
     const longToken = 'x'.repeat(9000);
     const basis = await store.basis(USER);
     const stored = await store.put(USER, { accessToken: longToken, refreshToken: 'refresh-1', expiresIn: 3600, scope: 'User.Read' }, basis);
-    expect(stored.accessToken.ciphertexts.length).toBeGreaterThan(0);
+    expect(Buffer.from(stored.accessToken.ciphertext, 'base64')).toHaveLength(9000 + 16); // one unit: GCM ciphertext + tag
     const read = await store.get(USER);
     expect(read?.scopes).toBe('User.Read');
     expect(await store.decryptAccessToken(read!)).toBe(longToken);
     expect(await store.decryptRefreshToken(read!)).toBe('refresh-1');
     // Another user's context cannot decrypt it.
-    const wrong = { ...read!.accessToken.encryptionContext, aadObjectId: 'someone-else' };
-    await expect(kms.send(new DecryptCommand({ KeyId: keyArn, CiphertextBlob: Buffer.from(read!.accessToken.ciphertexts[0], 'base64'), EncryptionContext: wrong })))
+    const wrong = { ...read!.accessToken!.encryptionContext, aadObjectId: 'someone-else' };
+    await expect(kms.send(new DecryptCommand({ KeyId: keyArn, CiphertextBlob: Buffer.from(read!.accessToken!.encryptedKey, 'base64'), EncryptionContext: wrong })))
       .rejects.toMatchObject({ name: 'InvalidCiphertextException' });
     // A refresh without a refresh token keeps the stored one (if_not_exists / partial SET).
     const again = await store.put(USER, { accessToken: 'access-2', expiresIn: 3600 }, read!);
@@ -122,6 +122,20 @@ describe.each([
     expect(await store.delete(USER)).toBe(true);
     expect(await store.delete(USER)).toBe(false);
     expect(await store.get(USER)).toBeUndefined();
+  });
+
+  test('KMS GenerateDataKey: a 256-bit data key, its ciphertext bound to the encryption context and the key', async () => {
+    const context = { appId: APP_ID, tenantId: USER.tenantId, aadObjectId: USER.aadObjectId, purpose: 'access_token' };
+    const out = await kms.send(new GenerateDataKeyCommand({ KeyId: keyArn, KeySpec: 'AES_256', EncryptionContext: context }));
+    expect(out.Plaintext).toHaveLength(32);
+    expect(out.KeyId).toBe(keyArn);
+    const blob = out.CiphertextBlob!;
+    const back = await kms.send(new DecryptCommand({ KeyId: keyArn, CiphertextBlob: blob, EncryptionContext: context }));
+    expect(Buffer.from(back.Plaintext!).equals(Buffer.from(out.Plaintext!))).toBe(true);
+    for (const wrong of [{ ...context, purpose: 'refresh_token' }, { ...context, aadObjectId: 'someone-else' }, {}]) {
+      await expect(kms.send(new DecryptCommand({ KeyId: keyArn, CiphertextBlob: blob, EncryptionContext: wrong })))
+        .rejects.toMatchObject({ name: 'InvalidCiphertextException' });
+    }
   });
 
   test('conversation store: pending messages (transaction, dedupe, order, pages), prompt marker, claims', async () => {

@@ -213,11 +213,11 @@ describe('a sign-in that fails after the state was checked', () => {
 });
 
 describe('KMS errors', () => {
-  test('Encrypt fails at the callback: error page, nothing stored, the next message gets a new card, then everything resumes', async () => {
+  test('GenerateDataKey (the tokens\' data keys) fails at the callback: error page, nothing stored, the next message gets a new card, then everything resumes', async () => {
     const u = nextUser();
     const m1 = await send(u, 'before kms failure');
     expect(m1.statuses).toEqual([200]);
-    world.motoProxy.inject(kmsError(10, 'KMSInternalException', 500, operation('Encrypt')));
+    world.motoProxy.inject(kmsError(10, 'KMSInternalException', 500, operation('GenerateDataKey')));
     const page = await signIn(u);
     expect(page.statusCode).toBeGreaterThanOrEqual(500);
     expect(page.statusCode).toBeLessThan(600);

@@ -86,7 +86,7 @@ test('first contact, callback and hot path make exactly the documented calls', a
   // read); two KMS encryptions; one read of what is waiting; the worker invoke; one transaction that stores the
   // tokens, marks the state used and releases the prompt and the message.
   expect(callback.aws).toEqual({ Query: 1, TransactWriteItems: 1 });
-  expect(callback.moto).toEqual({ Encrypt: 2 });
+  expect(callback.moto).toEqual({ GenerateDataKey: 2 }); // one data key per token (envelope encryption), whatever its size
   expect(callback.invokes).toBe(1);
   expect(Object.values(callback.aws).reduce((a, b) => a + b, 0) + Object.values(callback.moto).reduce((a, b) => a + b, 0) + callback.invokes).toBe(5);
   expect(callback.idpToken).toBe(1);
@@ -109,8 +109,10 @@ function workerIds(i: number): string[] {
     .map((p) => p.message.id);
 }
 
-/** The refresh's floor (issue 12, point 3): GetItem token, Decrypt refresh token, Encrypt ×2, UpdateItem token, Invoke. */
-const ORDINARY_REFRESH = { aws: { GetItem: 1, UpdateItem: 1 }, moto: { Decrypt: 1, Encrypt: 2 }, invokes: 1, connector: 0, idpToken: 1, jwks: 0 };
+/** The refresh's floor (issue 12, point 3): GetItem token, Decrypt refresh token, GenerateDataKey ×2, UpdateItem token, Invoke. */
+const ORDINARY_REFRESH = {
+  aws: { GetItem: 1, UpdateItem: 1 }, moto: { Decrypt: 1, GenerateDataKey: 2 }, invokes: 1, connector: 0, idpToken: 1, jwks: 0,
+};
 
 test('refresh makes 6 AWS calls; it reads the pending messages only when the token item flags leftovers', async () => {
   // User 0 signed in above. A sign-in flags leftovers (a message kept while it completed is found later), so the

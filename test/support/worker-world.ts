@@ -114,7 +114,7 @@ export async function signedInWorkerEvent(cipher: TokenCipher, spec: SignedInEve
   const resumed = spec.resumed ?? false;
   return toWorkerEvent({
     type: 'teams-delegated-auth-bot.message',
-    version: '1',
+    version: '2',
     resumed,
     receivedAt: new Date().toISOString(),
     conversation: { ...spec.conversation, activityId: spec.activityId },

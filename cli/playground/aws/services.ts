@@ -7,7 +7,8 @@
  * KMS: symmetric keys (AES-256-GCM). A ciphertext blob binds the key id, and the encryption context is the GCM
  * additional data, so decrypting with another context fails with InvalidCiphertextException and naming another key
  * with IncorrectKeyException, as KMS does. Operations: CreateKey, DescribeKey, Encrypt, Decrypt, GenerateDataKey,
- * GenerateDataKeyWithoutPlaintext (4096-byte plaintext limit on Encrypt).
+ * GenerateDataKeyWithoutPlaintext (4096-byte plaintext limit on Encrypt). The handlers' TokenCipher uses GenerateDataKey
+ * and Decrypt (envelope encryption); test/playground/aws-contract.test.ts holds both to moto's behaviour.
  *
  * Lambda: `Event` invocations answer 202 at once and run the function afterwards, retrying a failure twice (Lambda's
  * asynchronous retries, with short delays); `RequestResponse` answers the function's result.
