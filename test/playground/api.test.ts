@@ -2,17 +2,12 @@
  * The playground's scripted API (docs/playground.md, "Scripted API") and `teams-bot-playground test`, against the
  * shipped bin in its own process (real receiver and default worker bundles).
  */
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { PLAYGROUND_BIN, startPlaygroundProcess, waitFor, type RunningPlayground } from './support';
+import { runPlaygroundBin, signInUrlOf, startPlaygroundProcess, waitFor, type RunningPlayground } from './support';
 
 jest.setTimeout(120_000);
-
-function signInUrlOf(entries: any[]): string | undefined {
-  return /"(https?:\/\/[^"\s]+\/oauth2\/v2\.0\/authorize\?[^"\s]+)"/.exec(JSON.stringify(entries))?.[1];
-}
 
 async function botTexts(pg: RunningPlayground, id: string): Promise<string[]> {
   const { body } = await pg.api(`conversations/${encodeURIComponent(id)}/activities?after=0`);
@@ -139,13 +134,7 @@ describe('--sso: Teams SSO simulated', () => {
 });
 
 describe('teams-bot-playground test', () => {
-  function run(args: string[]): Promise<{ code: number; out: string }> {
-    return new Promise((resolve) => {
-      execFile(process.execPath, [PLAYGROUND_BIN, ...args], { timeout: 90_000 }, (err, stdout, stderr) => {
-        resolve({ code: err ? (typeof (err as any).code === 'number' ? (err as any).code : 1) : 0, out: `${stdout}${stderr}` });
-      });
-    });
-  }
+  const run = (args: string[]) => runPlaygroundBin(args);
   let dir: string;
   beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'playground-script-'));

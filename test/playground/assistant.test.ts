@@ -5,21 +5,16 @@
  * (with the tools' scopes) → streamed answer → one final message with the user's fixture data from a tool call.
  * Also the stand-in's refusal of a conversation Bedrock would refuse, and the options that make no sense together.
  */
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BedrockRuntimeClient, ConverseCommand } from '@aws-sdk/client-bedrock-runtime';
-import { PLAYGROUND_BIN, startPlaygroundProcess, waitFor, type RunningPlayground } from './support';
+import { runPlaygroundBin, signInUrlOf, startPlaygroundProcess, waitFor, type RunningPlayground } from './support';
 import { startBedrockStandIn } from '../../cli/playground/aws/bedrock';
 
 jest.setTimeout(120_000);
 
 const streaminfo = (e: any) => (e.activity.entities ?? []).find((x: any) => x?.type === 'streaminfo');
-
-function signInUrlOf(list: any[]): string | undefined {
-  return /"(https?:\/\/[^"\s]+\/oauth2\/v2\.0\/authorize\?[^"\s]+)"/.exec(JSON.stringify(list))?.[1];
-}
 
 async function entries(pg: RunningPlayground, id: string, after = 0): Promise<any[]> {
   return (await pg.api(`conversations/${encodeURIComponent(id)}/activities?after=${after}`)).body.entries;
@@ -136,13 +131,7 @@ describe('the Bedrock stand-in', () => {
 });
 
 describe('the command line', () => {
-  function run(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; out: string }> {
-    return new Promise((resolve) => {
-      execFile(process.execPath, [PLAYGROUND_BIN, '--port', '0', ...args], { timeout: 30_000, env }, (err, stdout, stderr) => {
-        resolve({ code: err ? (typeof (err as any).code === 'number' ? (err as any).code : 1) : 0, out: `${stdout}${stderr}` });
-      });
-    });
-  }
+  const run = (args: string[], env?: NodeJS.ProcessEnv) => runPlaygroundBin(['--port', '0', ...args], { env, timeoutMs: 30_000 });
 
   test.each([
     [['--assistant', '--worker', 'w.ts'], 'use --assistant or --worker, not both'],

@@ -3,7 +3,7 @@
  * `npx projen bundle`) in its own process on a free port, like a user's `npx teams-bot-playground`, and talks to its
  * scripted API.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -73,4 +73,21 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** The first sign-in URL of the local IdP (`…/oauth2/v2.0/authorize?…`) in transcript entries (a card's button). */
+export function signInUrlOf(entries: any[]): string | undefined {
+  return /"(https?:\/\/[^"\s]+\/oauth2\/v2\.0\/authorize\?[^"\s]+)"/.exec(JSON.stringify(entries))?.[1];
+}
+
+/** Runs the bin to its end (`test SCRIPT`, or options it refuses): its exit code and everything it printed. */
+export function runPlaygroundBin(
+  args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const options = { timeout: opts.timeoutMs ?? 90_000, env: opts.env ?? process.env };
+    execFile(process.execPath, [PLAYGROUND_BIN, ...args], options, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof (err as any).code === 'number' ? (err as any).code : 1) : 0, out: `${stdout}${stderr}` });
+    });
+  });
 }
