@@ -250,9 +250,9 @@ function parseConversation(v: unknown): ConversationReference {
 function parseMessage(v: unknown): WorkerMessage {
   const P = 'message';
   const m = obj(v, P);
-  const rawAttachments = m.attachments === undefined || m.attachments === null ? [] : m.attachments;
+  const rawAttachments = m.attachments;
   if (!Array.isArray(rawAttachments)) {
-    throw new ContractError(`${P}.attachments`, `must be an array, got ${describe(rawAttachments)}`);
+    throw new ContractError(`${P}.attachments`, rawAttachments === undefined ? 'is required' : `must be an array, got ${describe(rawAttachments)}`);
   }
   const attachments = rawAttachments.map((a, i) => {
     const ap = `${P}.attachments[${i}]`;
@@ -302,8 +302,8 @@ function parseToken(v: unknown): WorkerToken {
     encryptionContext[k] = val;
   }
   if (Object.keys(encryptionContext).length === 0) throw new ContractError(`${P}.encryptionContext`, 'must not be empty');
-  if (encryptionContext.purpose !== undefined && encryptionContext.purpose !== 'access_token') {
-    throw new ContractError(`${P}.encryptionContext.purpose`, 'must be "access_token"');
+  if (encryptionContext.purpose !== 'access_token') {
+    throw new ContractError(`${P}.encryptionContext.purpose`, encryptionContext.purpose === undefined ? 'is required' : 'must be "access_token"');
   }
   if (typeof t.scopes !== 'string') {
     throw new ContractError(`${P}.scopes`, t.scopes === undefined ? 'is required' : `must be a string, got ${describe(t.scopes)}`);

@@ -59,10 +59,6 @@ describe('parseWorkerEvent', () => {
     expect(parsed.message.attachments).toEqual([{ contentType: 'text/html' }]);
   });
 
-  test('missing attachments become an empty array', () => {
-    expect(parseWorkerEvent(mutate((e) => { delete e.message.attachments; })).message.attachments).toEqual([]);
-  });
-
   test('loopback http serviceUrl is accepted (local tests)', () => {
     for (const u of ['http://127.0.0.1:3978/', 'http://localhost:1/x', 'http://[::1]:8/']) {
       expect(parseWorkerEvent(mutate((e) => { e.conversation.serviceUrl = u; })).conversation.serviceUrl).toBe(u);
@@ -92,6 +88,8 @@ describe('parseWorkerEvent', () => {
     ['isGroup string', (e) => { e.conversation.conversation.isGroup = 'yes'; }, /isGroup must be a boolean/],
     ['message id missing', (e) => { delete e.message.id; }, /message.id is required/],
     ['text not string', (e) => { e.message.text = 42; }, /message.text must be a string/],
+    ['attachments missing', (e) => { delete e.message.attachments; }, /message.attachments is required/],
+    ['attachments null', (e) => { e.message.attachments = null; }, /message.attachments must be an array, got null/],
     ['attachments not array', (e) => { e.message.attachments = {}; }, /message.attachments must be an array, got an object/],
     ['attachment without contentType', (e) => { e.message.attachments = [{ name: 'x' }]; }, /message.attachments\[0\].contentType is required/],
     ['token missing', (e) => { delete e.token; }, /token is required/],
@@ -112,6 +110,7 @@ describe('parseWorkerEvent', () => {
     ['encryptionContext value number', (e) => { e.token.encryptionContext.tenantId = 1; }, /token.encryptionContext.tenantId must be a string/],
     ['encryptionContext empty', (e) => { e.token.encryptionContext = {}; }, /token.encryptionContext must not be empty/],
     ['refresh token purpose', (e) => { e.token.encryptionContext.purpose = 'refresh_token'; }, /purpose must be "access_token"/],
+    ['purpose missing', (e) => { delete e.token.encryptionContext.purpose; }, /token.encryptionContext.purpose is required/],
     ['expiresAt missing', (e) => { delete e.token.expiresAt; }, /token.expiresAt is required/],
     ['scopes missing', (e) => { delete e.token.scopes; }, /token.scopes is required/],
   ];
