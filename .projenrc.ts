@@ -153,40 +153,37 @@ for (const handler of HANDLERS) {
   bundle(`lambda/${handler}/index.ts`, { externals: UNREACHED_CREDENTIAL_PROVIDERS, minify: true, metafile: true });
 }
 
+/**
+ * A TypeScript library entry of the package (a subpath export, not jsii API): `<folder>/index.ts` bundled with the AWS
+ * SDK external and everything else inlined, and its declarations bundled into one file by dts-bundle-generator (the
+ * internal modules stay private; the AWS SDK types stay imports), over `<folder>/tsconfig.json` extending `baseTsconfig`.
+ */
+function libraryEntry(folder: string, baseTsconfig: string): { outfile: string; dts: string } {
+  const entry = bundle(`${folder}/index.ts`, { tsconfigPath: baseTsconfig, externals: ['@aws-sdk/*'], minify: false });
+  new javascript.TypescriptConfig(project, {
+    fileName: `${folder}/tsconfig.json`,
+    extends: javascript.TypescriptConfigExtends.fromPaths([`../${baseTsconfig}`]),
+    include: ['index.ts'],
+  });
+  const dts = `./assets/${folder}/index.d.ts`;
+  project.bundler.bundleTask.spawn(project.addTask(`bundle:${folder}:types`, {
+    description: `Bundle the ${folder}/ declarations into one file`,
+    exec: `dts-bundle-generator --silent --no-banner --project ${folder}/tsconfig.json --out-file ${dts.slice(2)} ${folder}/index.ts`,
+  }));
+  return { outfile: `./${entry.outfile}`, dts };
+}
+
 // The worker kit, `cdk-teams-delegated-auth-bot/worker` (kit/, its own folder: it is a library for users' workers, not a
 // handler): users bundle their own worker with it, so the AWS SDK stays external (the Lambda Node.js runtime provides
 // it; a user's bundler may inline its own copy), everything else is inlined. Its declarations are bundled into one
 // file by dts-bundle-generator (the kit's internal modules stay private; the AWS SDK types stay imports). Not jsii
 // API: TypeScript/JavaScript only.
-const kitBundle = bundle('kit/index.ts', { externals: ['@aws-sdk/*'], minify: false });
-// The declaration bundler's program: the kit's entry and what it imports, with the handlers' compiler options.
-new javascript.TypescriptConfig(project, {
-  fileName: 'kit/tsconfig.json',
-  extends: javascript.TypescriptConfigExtends.fromPaths(['../lambda/tsconfig.json']),
-  include: ['index.ts'],
-});
-const WORKER_KIT_DTS = './assets/kit/index.d.ts';
-const workerKitTypes = project.addTask('bundle:kit:types', {
-  description: 'Bundle the worker kit declarations into one file',
-  exec: `dts-bundle-generator --silent --no-banner --project kit/tsconfig.json --out-file ${WORKER_KIT_DTS.slice(2)} kit/index.ts`,
-});
-project.bundler.bundleTask.spawn(workerKitTypes);
+const workerKit = libraryEntry('kit', 'lambda/tsconfig.json');
 
 // The test kit, `cdk-teams-delegated-auth-bot/testing` (testing/): runs a worker in a unit test against the
 // playground's in-process stand-ins (cli/playground), bundled like the worker kit (the AWS SDK external, everything
 // else inlined, one declaration file). Type-checked with the tools' compiler options (it builds on cli/playground).
-const testKitBundle = bundle('testing/index.ts', { tsconfigPath: 'cli/tsconfig.json', externals: ['@aws-sdk/*'], minify: false });
-new javascript.TypescriptConfig(project, {
-  fileName: 'testing/tsconfig.json',
-  extends: javascript.TypescriptConfigExtends.fromPaths(['../cli/tsconfig.json']),
-  include: ['index.ts'],
-});
-const TEST_KIT_DTS = './assets/testing/index.d.ts';
-const testKitTypes = project.addTask('bundle:testing:types', {
-  description: 'Bundle the test kit declarations into one file',
-  exec: `dts-bundle-generator --silent --no-banner --project testing/tsconfig.json --out-file ${TEST_KIT_DTS.slice(2)} testing/index.ts`,
-});
-project.bundler.bundleTask.spawn(testKitTypes);
+const testKit = libraryEntry('testing', 'cli/tsconfig.json');
 const typecheckTesting = project.addTask('typecheck:testing', {
   description: 'Type-check the test kit',
   exec: 'tsc --noEmit -p testing/tsconfig.json',
@@ -196,13 +193,13 @@ project.eslint?.addLintPattern('testing');
 
 project.package.addField('exports', {
   '.': { types: './lib/index.d.ts', default: './lib/index.js' },
-  './worker': { types: WORKER_KIT_DTS, default: `./${kitBundle.outfile}` },
-  './testing': { types: TEST_KIT_DTS, default: `./${testKitBundle.outfile}` },
+  './worker': { types: workerKit.dts, default: workerKit.outfile },
+  './testing': { types: testKit.dts, default: testKit.outfile },
   './package.json': './package.json',
   './.jsii': './.jsii',
 });
 // TypeScript with moduleResolution node10 ignores `exports`: point it at the same declarations.
-project.package.addField('typesVersions', { '*': { worker: [WORKER_KIT_DTS.slice(2)], testing: [TEST_KIT_DTS.slice(2)] } });
+project.package.addField('typesVersions', { '*': { worker: [workerKit.dts.slice(2)], testing: [testKit.dts.slice(2)] } });
 
 // ---------------------------------------------------------------------------------------------------------------
 // Command-line tools: cli/<tool>/index.ts → assets/cli/<tool>/index/index.js, one bin each, standalone bundles with their

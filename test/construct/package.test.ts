@@ -1,7 +1,7 @@
 import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
+import { packForConsumer } from '../support/packed-package';
 
 const root = path.join(__dirname, '..', '..');
 
@@ -69,13 +69,8 @@ test('npm pack: handler bundles and compiled library only', () => {
 });
 
 test('a consumer with only aws-cdk-lib and constructs synthesizes from the packed tarball (no esbuild, no Docker)', () => {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tdab-consumer-'));
+  const { work, pkgDir } = packForConsumer(root, 'tdab-consumer-');
   try {
-    execFileSync('npm', ['pack', '--ignore-scripts', '--pack-destination', work], { cwd: root, stdio: ['ignore', 'ignore', 'ignore'] });
-    const tgz = fs.readdirSync(work).find((f) => f.endsWith('.tgz'))!;
-    const pkgDir = path.join(work, 'node_modules', 'cdk-teams-delegated-auth-bot');
-    fs.mkdirSync(pkgDir, { recursive: true });
-    execFileSync('tar', ['-xzf', path.join(work, tgz), '-C', pkgDir, '--strip-components=1']);
     for (const dep of ['aws-cdk-lib', 'constructs']) {
       fs.symlinkSync(path.join(root, 'node_modules', dep), path.join(work, 'node_modules', dep), 'dir');
     }

@@ -5,10 +5,10 @@
  * .d.ts files and passes under jest, with nothing of this repository but the tarball (the AWS SDK clients the kits
  * name are installed next to it, as a kit user has them; jest and ts-jest are the repository's).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { packForConsumer } from '../support/packed-package';
 
 const root = path.join(__dirname, '..', '..');
 
@@ -26,13 +26,8 @@ test('the documented worker test runs from the packed tarball: the testing subpa
   for (const f of ['assets/testing/index/index.js', 'assets/testing/index.d.ts', 'assets/kit/index/index.js', 'assets/kit/index.d.ts']) {
     if (!fs.existsSync(path.join(root, f))) throw new Error(`${f} is missing: run \`npx projen bundle\` before this test`);
   }
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tdab-testing-consumer-'));
+  const { work, pkgDir } = packForConsumer(root, 'tdab-testing-consumer-');
   try {
-    execFileSync('npm', ['pack', '--ignore-scripts', '--pack-destination', work], { cwd: root, stdio: ['ignore', 'ignore', 'ignore'] });
-    const tgz = fs.readdirSync(work).find((f) => f.endsWith('.tgz'))!;
-    const pkgDir = path.join(work, 'node_modules', 'cdk-teams-delegated-auth-bot');
-    fs.mkdirSync(pkgDir, { recursive: true });
-    execFileSync('tar', ['-xzf', path.join(work, tgz), '-C', pkgDir, '--strip-components=1']);
     // The tarball holds the kit's bundle and one declaration file, not its sources.
     const files = fs.readdirSync(pkgDir, { recursive: true, encoding: 'utf8' });
     expect(files.filter((f) => f.startsWith(`testing${path.sep}`))).toEqual([]);
