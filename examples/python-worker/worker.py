@@ -165,7 +165,7 @@ def graph_me(user_token):
 
 def update_record(key, update, condition, values):
     """One conditional update of the idempotency item; False if the condition did not hold."""
-    names = {"#s": "state", "#l": "leaseUntil", "#t": "ttl", "#a": "apologized"}
+    names = {"#s": "state", "#l": "leaseUntil", "#t": "ttl", "#a": "apologized", "#o": "owner"}
     try:
         dynamodb.update_item(
             TableName=TABLE,
@@ -190,10 +190,12 @@ def handler(event, context):
     remaining_ms = context.get_remaining_time_in_millis() if context else 900_000
     started = update_record(
         key,
-        "SET #s = :started, #l = :lease, #t = :ttl",
-        "attribute_not_exists(pk) OR #s = :failed OR (#s = :started AND #l < :now)",
+        "SET #s = :started, #l = :lease, #t = :ttl, #o = :owner",
+        # ... or started by this very call: boto3 retries an update whose response was lost, and must find it its own.
+        "attribute_not_exists(pk) OR #s = :failed OR (#s = :started AND (#l < :now OR #o = :owner))",
         {":started": {"S": "started"}, ":failed": {"S": "failed"}, ":now": {"N": str(now_ms)},
-         ":lease": {"N": str(now_ms + remaining_ms + 5000)}, ":ttl": {"N": str(now_ms // 1000 + 86400)}},
+         ":lease": {"N": str(now_ms + remaining_ms + 5000)}, ":ttl": {"N": str(now_ms // 1000 + 86400)},
+         ":owner": {"S": base64.urlsafe_b64encode(os.urandom(12)).decode()}},
     )
     if not started:
         return {"status": "skipped"}  # already answered, or another attempt is working on it
