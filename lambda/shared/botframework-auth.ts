@@ -14,6 +14,13 @@
  * | 8 | the activity's `channelId` present and in the signing key's `endorsements` | here |
  * | 9 | keys cached 24 h; unknown `kid` refetches, at most once per `keyRefetchMinIntervalMs` (5 min) | key cache |
  *
+ * The Bot Connector sends the same token with every activity until it renews it (its tokens live an hour), so the
+ * container remembers the last {@link MAX_VERIFIED_TOKENS} tokens it verified, keyed by their exact text: a token
+ * seen again skips the signature and the time-independent claims (rules 3, 4 and 6, which depend on nothing but the
+ * token and its key) while its key is still the one the current metadata holds for its `kid` and the metadata has
+ * not expired. Every other rule runs on every request: 1 and the allow-list, 5 (`exp`/`nbf` against the clock), 7 and
+ * 8 (the activity's `serviceUrl` and `channelId`).
+ *
  * On top of the rules, the activity's `serviceUrl` must be on the cloud's allow-list ({@link isAllowedServiceUrl}),
  * checked before any I/O. Every failure is an {@link AuthError} with a short machine `reason`; the token never
  * appears in an error or a log line.
@@ -108,6 +115,16 @@ interface KeyCache {
   fetchedAt: number;
 }
 
+/** A token this container verified: its claims and the key that verified it. */
+interface VerifiedToken {
+  payload: JWTPayload;
+  kid: string;
+  key: CachedKey;
+}
+
+/** How many verified tokens a container remembers (the Bot Connector renews its token hourly; one per cloud). */
+export const MAX_VERIFIED_TOKENS = 32;
+
 /**
  * Parses `Authorization: <scheme> <token>`; the scheme must be Bearer in any case, separated from the token by one or
  * more spaces (RFC 7235 `1*SP`: no tab), with no whitespace before the scheme or after the token (botframework-connector
@@ -197,6 +214,8 @@ export class BotFrameworkAuthenticator {
   private cache: KeyCache | undefined;
   private lastAttemptAt = Number.NEGATIVE_INFINITY;
   private inflight: Promise<void> | undefined;
+  /** Tokens verified by this container, oldest first (see the module comment). */
+  private readonly verified = new Map<string, VerifiedToken>();
 
   constructor(opts: BotFrameworkAuthOptions) {
     if (!opts.appId) throw new Error('BotFrameworkAuthenticator: appId is required');
@@ -233,6 +252,40 @@ export class BotFrameworkAuthenticator {
     if (typeof channelId !== 'string' || channelId === '') fail('missing_channel_id');
     if (!isAllowedServiceUrl(serviceUrl, this.opts.serviceUrlHosts)) fail('serviceurl_not_allowed');
 
+    const { payload, key } = this.verifiedBefore(token) ?? await this.verify(token);
+    // Rule 4: one audience, a string (jose accepts an array that contains the app id; botframework-connector does not).
+    if (typeof payload.aud !== 'string') fail('audience');
+    // Rule 7: exact comparison, as botframework-connector's ChannelValidation does (no trailing-slash tolerance).
+    if (typeof payload.serviceurl !== 'string' || payload.serviceurl !== serviceUrl) fail('serviceurl_mismatch');
+    // Rule 8.
+    if (!key.endorsements.includes(channelId)) fail('channel_not_endorsed');
+
+    return { claims: { ...payload } };
+  }
+
+  /**
+   * A token this container verified before, when that still holds: its key is the one the current (unexpired) metadata
+   * holds for its `kid`, and `exp`/`nbf` pass against the clock now (rule 5, as jose checks them). Otherwise undefined
+   * (the token is verified again, which gives the precise reason of a refusal).
+   */
+  private verifiedBefore(token: string): VerifiedToken | undefined {
+    const hit = this.verified.get(token);
+    if (!hit) return undefined;
+    const now = this.opts.now();
+    const nowS = Math.floor(now / 1000);
+    const tolerance = this.opts.clockToleranceSec;
+    const { exp, nbf } = hit.payload;
+    const cache = this.cache;
+    if (!cache || now - cache.fetchedAt >= this.opts.cacheTtlMs || cache.keys.get(hit.kid) !== hit.key
+      || typeof exp !== 'number' || exp <= nowS - tolerance || (typeof nbf === 'number' && nbf > nowS + tolerance)) {
+      this.verified.delete(token);
+      return undefined;
+    }
+    return hit;
+  }
+
+  /** Rules 2, 3, 5, 6 and 9 with the signature: the token's header, its key, then jose. Remembers the token. */
+  private async verify(token: string): Promise<VerifiedToken> {
     let header: ReturnType<typeof decodeProtectedHeader>;
     try {
       header = decodeProtectedHeader(token);
@@ -264,15 +317,10 @@ export class BotFrameworkAuthenticator {
     } catch (err) {
       fail(reasonFromJose(err));
     }
-
-    // Rule 4: one audience, a string (jose accepts an array that contains the app id; botframework-connector does not).
-    if (typeof payload.aud !== 'string') fail('audience');
-    // Rule 7: exact comparison, as botframework-connector's ChannelValidation does (no trailing-slash tolerance).
-    if (typeof payload.serviceurl !== 'string' || payload.serviceurl !== serviceUrl) fail('serviceurl_mismatch');
-    // Rule 8.
-    if (!key.endorsements.includes(channelId)) fail('channel_not_endorsed');
-
-    return { claims: { ...payload } };
+    const entry = { payload, kid, key };
+    this.verified.set(token, entry);
+    if (this.verified.size > MAX_VERIFIED_TOKENS) this.verified.delete(this.verified.keys().next().value as string);
+    return entry;
   }
 
   /** The key for `kid`, refetching (rate-limited) when it is unknown or the cache has expired. */

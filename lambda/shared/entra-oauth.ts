@@ -355,20 +355,23 @@ export class EntraOAuthClient {
     if (!/^[A-Za-z0-9_-]{43}$/.test(p.codeChallenge)) {
       throw new TypeError('authorizeUrl: codeChallenge must be an S256 challenge (43 base64url characters)');
     }
-    const url = new URL(this.authorizeEndpoint(p.tenantId));
-    const q = url.searchParams;
-    q.set('client_id', this.appId);
-    q.set('response_type', 'code');
-    q.set('redirect_uri', p.redirectUri);
-    q.set('response_mode', 'query');
-    q.set('scope', scope);
-    q.set('state', p.state);
-    q.set('nonce', p.nonce);
-    q.set('code_challenge', p.codeChallenge);
-    q.set('code_challenge_method', 'S256');
+    const q = new URLSearchParams({
+      client_id: this.appId,
+      response_type: 'code',
+      redirect_uri: p.redirectUri,
+      response_mode: 'query',
+      scope,
+      state: p.state,
+      nonce: p.nonce,
+      code_challenge: p.codeChallenge,
+      code_challenge_method: 'S256',
+    });
     if (p.loginHint) q.set('login_hint', p.loginHint);
     const prompt = p.prompt === undefined ? (p.loginHint ? undefined : 'select_account') : p.prompt;
     if (prompt) q.set('prompt', prompt);
+    // One serialization of the query (each `url.searchParams.set` would serialize it again).
+    const url = new URL(this.authorizeEndpoint(p.tenantId));
+    url.search = q.toString();
     return url.toString();
   }
 

@@ -120,7 +120,9 @@ export async function httpRequest(url: string, init: HttpRequestInit = {}): Prom
 }
 
 function requestOnce(url: string, init: HttpRequestInit, timeoutMs: number, deadline: number): Promise<HttpResponse> {
-  const safeUrl = sanitizeUrl(url);
+  // The URL as errors name it (origin and path), computed only for an error.
+  let safe: string | undefined;
+  const safeUrl = (): string => (safe ??= sanitizeUrl(url));
   const maxBytes = init.maxResponseBytes ?? 5 * 1024 * 1024;
   return new Promise<HttpResponse>((resolve, reject) => {
     let settled = false;
@@ -135,7 +137,7 @@ function requestOnce(url: string, init: HttpRequestInit, timeoutMs: number, dead
       target = new URL(url);
       if (target.protocol !== 'https:' && target.protocol !== 'http:') throw new Error('unsupported protocol');
     } catch {
-      reject(new HttpNetworkError(safeUrl, 'BAD_URL'));
+      reject(new HttpNetworkError(safeUrl(), 'BAD_URL'));
       return;
     }
     const client = target.protocol === 'https:' ? https : http;
@@ -143,7 +145,7 @@ function requestOnce(url: string, init: HttpRequestInit, timeoutMs: number, dead
       const status = res.statusCode ?? 0;
       const declared = Number(res.headers['content-length']);
       if (Number.isFinite(declared) && declared > maxBytes) {
-        settle(() => reject(new HttpBodyError(safeUrl, status, `is larger than ${maxBytes} bytes`)));
+        settle(() => reject(new HttpBodyError(safeUrl(), status, `is larger than ${maxBytes} bytes`)));
         res.destroy();
         return;
       }
@@ -152,7 +154,7 @@ function requestOnce(url: string, init: HttpRequestInit, timeoutMs: number, dead
       res.on('data', (chunk: Buffer) => {
         total += chunk.length;
         if (total > maxBytes) {
-          settle(() => reject(new HttpBodyError(safeUrl, status, `is larger than ${maxBytes} bytes`)));
+          settle(() => reject(new HttpBodyError(safeUrl(), status, `is larger than ${maxBytes} bytes`)));
           res.destroy();
           return;
         }
@@ -177,19 +179,19 @@ function requestOnce(url: string, init: HttpRequestInit, timeoutMs: number, dead
             try {
               return JSON.parse(text) as T;
             } catch {
-              throw new HttpBodyError(safeUrl, status, 'is not valid JSON');
+              throw new HttpBodyError(safeUrl(), status, 'is not valid JSON');
             }
           },
         }));
       });
-      res.on('error', (err) => settle(() => reject(new HttpNetworkError(safeUrl, causeCode(err)))));
-      res.on('aborted', () => settle(() => reject(new HttpNetworkError(safeUrl, 'ECONNRESET'))));
+      res.on('error', (err) => settle(() => reject(new HttpNetworkError(safeUrl(), causeCode(err)))));
+      res.on('aborted', () => settle(() => reject(new HttpNetworkError(safeUrl(), 'ECONNRESET'))));
     });
     const timer = setTimeout(() => {
-      settle(() => reject(new HttpTimeoutError(safeUrl, timeoutMs)));
+      settle(() => reject(new HttpTimeoutError(safeUrl(), timeoutMs)));
       req.destroy();
     }, Math.max(0, deadline - Date.now()));
-    req.on('error', (err) => settle(() => reject(new HttpNetworkError(safeUrl, causeCode(err)))));
+    req.on('error', (err) => settle(() => reject(new HttpNetworkError(safeUrl(), causeCode(err)))));
     req.end(init.body);
   });
 }

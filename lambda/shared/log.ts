@@ -52,7 +52,9 @@ const SAFE_KEYS = new Set([
 const MEASUREMENT_STRING_RE = /^[A-Za-z0-9._/+:-]{0,40}$/;
 
 const JWT_RE = /eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*/g;
-const OPAQUE_RE = /[A-Za-z0-9_~+/=-]{40,}/g;
+/** Length from which a run of base64/base64url characters counts as an opaque credential. */
+const OPAQUE_MIN_LENGTH = 40;
+const OPAQUE_RE = new RegExp(`[A-Za-z0-9_~+/=-]{${OPAQUE_MIN_LENGTH},}`, 'g');
 /** Credentials in URL query strings / form bodies and in authorization values embedded in text. */
 const QUERY_SECRET_RE = /([?&#;\s](?:code|state|token|access_token|id_token|refresh_token|client_secret|client_assertion|assertion|code_verifier|nonce|password|sig|signature)=)[^&#\s"']*/gi;
 const AUTH_SCHEME_RE = /\b(Bearer|Basic)\s+[^\s"',;]+/gi;
@@ -72,8 +74,21 @@ function words(key: string): string[] {
 
 type KeyClass = 'safe' | 'sensitive' | 'measurement';
 
+/** Classes of the keys seen so far: the handlers log a small fixed set of field names (bounded all the same). */
+const keyClasses = new Map<string, KeyClass>();
+const MAX_KEY_CLASSES = 1000;
+
 /** How a field name is treated: `sensitive` keys are redacted, `measurement` keys keep numbers/booleans only. */
 export function classifyKey(key: string): KeyClass {
+  let cls = keyClasses.get(key);
+  if (cls === undefined) {
+    cls = classifyKeyUncached(key);
+    if (keyClasses.size < MAX_KEY_CLASSES) keyClasses.set(key, cls);
+  }
+  return cls;
+}
+
+function classifyKeyUncached(key: string): KeyClass {
   const normalized = key.toLowerCase().replace(/[^a-z0-9]/g, '');
   if (SAFE_KEYS.has(normalized)) return 'safe';
   if (SENSITIVE_KEYS.has(normalized)) return 'sensitive';
@@ -90,8 +105,16 @@ function looksLikeReadablePath(run: string): boolean {
   return run.split('/').every((seg) => seg.length < 20 || isGuid(seg));
 }
 
+/**
+ * What a string shorter than the opaque-run length needs before any rule below can match it: a `=` (a query or form
+ * parameter), whitespace (an authorization scheme) or `eyJ` (a JWT). Most logged strings (reasons, ids, routes) have
+ * none and are returned as they are.
+ */
+const SHORT_STRING_SUSPECT_RE = /[=\s]|eyJ/;
+
 /** Masks JWT-looking substrings and long opaque credentials inside a string. */
 export function sanitizeString(s: string): string {
+  if (s.length < OPAQUE_MIN_LENGTH && !SHORT_STRING_SUSPECT_RE.test(s)) return s;
   // Bound the work on huge strings; the output is cut to MAX_STRING anyway.
   let out = s.length > MAX_SCAN ? s.slice(0, MAX_SCAN) : s;
   out = out.replace(QUERY_SECRET_RE, `$1${REDACTED}`).replace(AUTH_SCHEME_RE, `$1 ${REDACTED}`);

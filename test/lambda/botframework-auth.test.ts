@@ -1,12 +1,20 @@
+import * as jose from 'jose';
 import {
   AuthError, BotFrameworkAuthenticator, BotFrameworkAuthOptions, createBotFrameworkAuthenticator, isAllowedServiceUrl,
-  parseAuthorization,
+  MAX_VERIFIED_TOKENS, parseAuthorization,
 } from '../../lambda/shared/botframework-auth';
 import { loadConfig } from '../../lambda/shared/config';
 import { setLogSink } from '../../lambda/shared/log';
 import { CLOUD_PROFILES, TEAMS_BOT_CONNECTOR_HOSTS } from '../../src/private/cloud-profiles';
 import { ENV } from '../../src/private/env';
 import { BotFrameworkIdentity, startBotFrameworkIdentity } from '../support/botframework-jwks';
+
+// jose's verification, spied on (the real one runs): the reuse tests count signature verifications.
+jest.mock('jose', () => {
+  const actual = jest.requireActual('jose');
+  return { ...actual, jwtVerify: jest.fn(actual.jwtVerify) };
+});
+const verifications = (): number => (jose.jwtVerify as jest.Mock).mock.calls.length;
 
 const APP_ID = '00000000-0000-0000-0000-0000000000b1';
 const SERVICE_URL = 'https://smba.trafficmanager.net/amer/';
@@ -358,6 +366,98 @@ describe('rule 9: key cache', () => {
 
   test('no log line carries a token', async () => {
     for (const l of logLines) expect(l).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}/);
+  });
+});
+
+describe('a token verified before is reused while it still holds', () => {
+  const HOUR = 60 * MIN;
+  /** A token valid for `hours` from the clock's now. */
+  function tokenFor(c: { sec: () => number }, hours = 1, opts?: Parameters<BotFrameworkIdentity['sign']>[1]): Promise<string> {
+    return idp.sign(claims({ iat: c.sec(), nbf: c.sec(), exp: c.sec() + hours * 3600 }), opts);
+  }
+
+  test('the same token is verified once; the per-request rules still run every time', async () => {
+    const c = clock();
+    const a = authenticator({ now: c.now });
+    const token = await tokenFor(c);
+    const before = verifications();
+    for (let i = 0; i < 5; i++) expect((await a.authenticate(`Bearer ${token}`, ACTIVITY)).claims.aud).toBe(APP_ID);
+    expect(verifications()).toBe(before + 1);
+    // Rules 7 and 8 and the allow-list belong to the request, not the token.
+    expect(await reasonOf(a.authenticate(`Bearer ${token}`, { ...ACTIVITY, serviceUrl: 'https://smba.trafficmanager.net/emea/' })))
+      .toBe('serviceurl_mismatch');
+    expect(await reasonOf(a.authenticate(`Bearer ${token}`, { ...ACTIVITY, channelId: 'slack' }))).toBe('channel_not_endorsed');
+    expect(await reasonOf(a.authenticate(`Bearer ${token}`, { ...ACTIVITY, serviceUrl: 'https://evil.example.com/' })))
+      .toBe('serviceurl_not_allowed');
+    expect(await reasonOf(a.authenticate(`Bearer  ${token} `, ACTIVITY))).toBe('bad_scheme');
+    // Another token (one character changed) is never the remembered one.
+    const tampered = `${token.slice(0, -2)}${token.endsWith('A') ? 'B' : 'A'}${token.slice(-1)}`;
+    expect(await reasonOf(a.authenticate(`Bearer ${tampered}`, ACTIVITY))).toBe('bad_signature');
+    expect(verifications()).toBe(before + 2);
+  });
+
+  test('rule 5 runs against the clock every time: a remembered token expires (after the skew)', async () => {
+    const c = clock();
+    const a = authenticator({ now: c.now });
+    const token = await tokenFor(c);
+    expect(await reasonOf(a.authenticate(`Bearer ${token}`, ACTIVITY))).toBe('accepted');
+    c.advance(HOUR + 4 * MIN); // past exp, within the 5 minutes of skew
+    expect(await reasonOf(a.authenticate(`Bearer ${token}`, ACTIVITY))).toBe('accepted');
+    c.advance(2 * MIN);
+    expect(await reasonOf(a.authenticate(`Bearer ${token}`, ACTIVITY))).toBe('expired');
+  });
+
+  test('rule 5: a clock set back before nbf (minus the skew) refuses a remembered token', async () => {
+    const c = clock();
+    const a = authenticator({ now: c.now });
+    const token = await tokenFor(c);
+    expect(await reasonOf(a.authenticate(`Bearer ${token}`, ACTIVITY))).toBe('accepted');
+    c.advance(-6 * MIN);
+    expect(await reasonOf(a.authenticate(`Bearer ${token}`, ACTIVITY))).toBe('not_yet_valid');
+  });
+
+  test('a key the metadata no longer lists ends the reuse at the next refetch (unknown kid), not at the token\'s expiry', async () => {
+    const c = clock();
+    const a = authenticator({ now: c.now });
+    const oldKid = idp.rotateKey();
+    try {
+      const token = await tokenFor(c, 48, { kid: oldKid });
+      expect(await reasonOf(a.authenticate(`Bearer ${token}`, ACTIVITY))).toBe('accepted');
+      const newKid = idp.rotateKey({ keepPrevious: false });
+      // Before any refetch, the remembered token holds (its key is what the container's metadata says).
+      expect(await reasonOf(a.authenticate(`Bearer ${token}`, ACTIVITY))).toBe('accepted');
+      // A token with the new kid refetches the metadata (rule 9): the old key is gone, so is the reuse.
+      c.advance(5 * MIN);
+      expect(await reasonOf(a.authenticate(`Bearer ${await tokenFor(c, 1, { kid: newKid })}`, ACTIVITY))).toBe('accepted');
+      expect(await reasonOf(a.authenticate(`Bearer ${token}`, ACTIVITY))).toBe('unknown_kid');
+    } finally {
+      idp.rotateKey();
+    }
+  });
+
+  test('expired metadata ends the reuse: the token is verified again against the refetched keys', async () => {
+    const c = clock();
+    const a = authenticator({ now: c.now });
+    const token = await tokenFor(c, 48);
+    expect(await reasonOf(a.authenticate(`Bearer ${token}`, ACTIVITY))).toBe('accepted');
+    const before = { verifications: verifications(), metadata: idp.requests.metadata };
+    c.advance(24 * HOUR + 1000);
+    expect(await reasonOf(a.authenticate(`Bearer ${token}`, ACTIVITY))).toBe('accepted');
+    expect(verifications()).toBe(before.verifications + 1);
+    expect(idp.requests.metadata).toBe(before.metadata + 1);
+  });
+
+  test(`at most ${MAX_VERIFIED_TOKENS} tokens are remembered (the oldest is verified again)`, async () => {
+    const c = clock();
+    const a = authenticator({ now: c.now });
+    const tokens: string[] = [];
+    for (let i = 0; i <= MAX_VERIFIED_TOKENS; i++) tokens.push(await idp.sign(claims({ jti: `t${i}`, exp: c.sec() + 3600 })));
+    for (const t of tokens) await a.authenticate(`Bearer ${t}`, ACTIVITY);
+    const before = verifications();
+    for (const t of tokens.slice(1)) await a.authenticate(`Bearer ${t}`, ACTIVITY);
+    expect(verifications()).toBe(before);
+    await a.authenticate(`Bearer ${tokens[0]}`, ACTIVITY);
+    expect(verifications()).toBe(before + 1);
   });
 });
 

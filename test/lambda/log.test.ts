@@ -91,6 +91,41 @@ describe('sanitize', () => {
     expect(out.endsWith('[truncated]')).toBe(true);
   });
 
+  test('short strings (the fast path) are masked exactly as the full rules mask them', () => {
+    // The full rules, forced: 40 trailing spaces make any string long and give it whitespace; no rule's match crosses
+    // whitespace, so the rules' output for s is their output for s + pad without the pad.
+    const pad = ' '.repeat(40);
+    const byFullRules = (s: string): string => sanitizeString(s + pad).slice(0, -pad.length);
+    const pieces = ['a', 'Z', '0', '-', '_', '.', '/', '=', ' ', '?', '&', 'eyJ', 'code', 'state', 'Bearer', 'basic', 'x'.repeat(8)];
+    let seed = 12345;
+    const next = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    let masked = 0;
+    for (let i = 0; i < 5000; i++) {
+      let s = '';
+      const parts = 1 + next(12);
+      for (let k = 0; k < parts; k++) s += pieces[next(pieces.length)];
+      s = s.slice(0, 39);
+      const expected = byFullRules(s);
+      expect(sanitizeString(s)).toBe(expected);
+      if (expected !== s) masked++;
+    }
+    expect(masked).toBeGreaterThan(100); // the sample holds strings the rules change
+    expect(sanitizeString('?code=abc')).toBe(`?code=${REDACTED}`);
+    expect(sanitizeString('eyJhbGciOi.eyJzdWIiOi.sig')).toBe('[jwt]');
+    expect(sanitizeString('Bearer abc')).toBe(`Bearer ${REDACTED}`);
+  });
+
+  test('a key is classified the same however often it is seen (classes are remembered per key)', () => {
+    for (let i = 0; i < 3; i++) {
+      expect(classifyKey('accessToken')).toBe('sensitive');
+      expect(classifyKey('textLength')).toBe('measurement');
+      expect(classifyKey('activityId')).toBe('safe');
+    }
+  });
+
   test('keeps readable identifiers: GUIDs, ARNs, URLs, short ids', () => {
     const keep = [
       '11111111-2222-3333-4444-555555555555',
