@@ -150,6 +150,27 @@ export function parseAuthorization(authorization: string | undefined): string {
  */
 export function isAllowedServiceUrl(serviceUrl: string, hosts: readonly string[]): boolean {
   if (typeof serviceUrl !== 'string' || serviceUrl === '' || serviceUrl.length > 2048) return false;
+  // A container sees a handful of service URLs (one per region), each checked twice per request (authentication and
+  // the Bot Connector client): the allowed ones are remembered per allow-list. A refusal is never remembered.
+  const listKey = JSON.stringify(hosts);
+  let allowed = allowedServiceUrls.get(listKey);
+  if (allowed?.has(serviceUrl)) return true;
+  if (!checkServiceUrl(serviceUrl, hosts)) return false;
+  if (!allowed) {
+    if (allowedServiceUrls.size >= MAX_ALLOW_LISTS) allowedServiceUrls.clear();
+    allowedServiceUrls.set(listKey, (allowed = new Set()));
+  }
+  allowed.add(serviceUrl);
+  if (allowed.size > MAX_ALLOWED_SERVICE_URLS) allowed.delete(allowed.values().next().value as string);
+  return true;
+}
+
+/** Service URLs found allowed, per allow-list (JSON of the list), oldest first. */
+const allowedServiceUrls = new Map<string, Set<string>>();
+const MAX_ALLOWED_SERVICE_URLS = 64;
+const MAX_ALLOW_LISTS = 8;
+
+function checkServiceUrl(serviceUrl: string, hosts: readonly string[]): boolean {
   let u: URL;
   try {
     u = new URL(serviceUrl);

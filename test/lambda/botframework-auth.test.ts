@@ -504,6 +504,25 @@ describe('isAllowedServiceUrl', () => {
     expect(isAllowedServiceUrl(url, HOSTS)).toBe(ok);
   });
 
+  test('an allowed URL is remembered per allow-list only: another list judges it afresh, and a refusal is never remembered', () => {
+    const url = 'https://smba.trafficmanager.net/emea/';
+    const other = ['https://bot.example.com'];
+    for (let i = 0; i < 3; i++) {
+      expect(isAllowedServiceUrl(url, HOSTS)).toBe(true);
+      expect(isAllowedServiceUrl(url, other)).toBe(false);
+      expect(isAllowedServiceUrl(url, [...other, 'smba.trafficmanager.net'])).toBe(true);
+    }
+    // The same list content in another array is the same list.
+    expect(isAllowedServiceUrl(url, [...HOSTS])).toBe(true);
+    // Many lists and URLs (beyond what is remembered) change no answer.
+    for (let i = 0; i < 100; i++) {
+      expect(isAllowedServiceUrl(`https://r${i}.smba.example.com/`, ['*.smba.example.com', `list-${i % 12}.test`])).toBe(true);
+      expect(isAllowedServiceUrl(`https://r${i}.smba.example.org/`, ['*.smba.example.com', `list-${i % 12}.test`])).toBe(false);
+    }
+    expect(isAllowedServiceUrl(url, HOSTS)).toBe(true);
+    expect(isAllowedServiceUrl(url, other)).toBe(false);
+  });
+
   test('origin entries: exact origin; plain http only for loopback', () => {
     const hosts = ['http://127.0.0.1:4000', 'https://bot.example.com:8443', 'http://evil.example.com:80'];
     expect(isAllowedServiceUrl('http://127.0.0.1:4000/', hosts)).toBe(true);
