@@ -6,10 +6,9 @@
  * |---|---|---|---|
  * | pending message | `pending#{tid}#{oid}` | `msg#{receivedAt ms, 13 digits}#{activityId}` | `event` (JSON of the pending event), `ttl` |
  * | activity dedupe | `activity#{conversationId}#{activityId}` | `activity` | `ttl` (same transaction as the message) |
- * | sign-in prompt marker | `pending#{tid}#{oid}` | `prompt` | `expiresAt` (the card is live until; absent once released), `kept` (messages kept for this sign-in), `fullNotified`, `ttl` (as long as a kept message) |
- * | sign-in state | `state#{state}` | `state` | `data` (JSON: user, conversation, codeVerifier, nonce), `expiresAt`, `ttl` |
+ * | sign-in prompt marker | `pending#{tid}#{oid}` | `prompt` | `expiresAt` (the card is live until; absent once released), `kept` (messages kept for this sign-in), `fullNotified`, `ttl` (as long as a kept message); `claimedBy`, `notifiedBy` (the owner of the last claim and of the cap notice, see below) |
  * | used sign-in state | `pending#{tid}#{oid}` | `state#{id}` (the random id of a self-authenticating state) | `expiresAt`, `ttl` (the state's expiry) |
- * | generic claim | `{key}` (e.g. `sso#{value.id}`) | `claim` | `expiresAt`, `ttl` |
+ * | generic claim | `{key}` (e.g. `sso#{value.id}`) | `claim` | `expiresAt`, `ttl`, `owner` |
  *
  * Key components that come from Teams (activity and conversation ids) are percent-encoded (`encodeURIComponent`), so
  * a `#` inside an id cannot make two keys collide; tenant and object ids are validated and lower-cased.
@@ -17,6 +16,12 @@
  *
  * TTL deletion is lazy (DynamoDB may keep an expired item for a while), so every read that matters also checks the
  * expiry: expired pending messages are not listed, expired states and markers do not count.
+ *
+ * The handlers' client times out and retries (lambda/shared/aws-sdk-options.ts), so a conditional write may be sent
+ * twice after DynamoDB applied the first one. The transactions are idempotent (the SDK reuses their
+ * `ClientRequestToken`); the single conditional writes that pick one caller (a claim, the prompt claim, the cap notice)
+ * store a random owner drawn per call (`owner`, `claimedBy`, `notifiedBy`) and accept it in their condition, so the
+ * retry is still that caller's.
  *
  * No SDK client is created here: the handler passes its `DynamoDBClient` in.
  */
@@ -251,13 +256,17 @@ export class ConversationStore {
   /** The user has `maxPendingMessages` waiting: pick the one caller that tells them, and claim a card if none is live. */
   private async full(user: UserKey): Promise<KeepOutcome> {
     let notify = true;
+    // Drawn once per call, as in conditionalClaim: the SDK's retry of an update that was applied but whose response was
+    // lost finds its own mark and still tells the user.
+    const owner = newOwner();
     try {
       await this.ddb.send(new UpdateItemCommand({
         TableName: this.tableName,
         Key: { pk: { S: pendingKey(user) }, sk: { S: 'prompt' } },
-        UpdateExpression: 'SET fullNotified = :true',
-        ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(fullNotified)',
-        ExpressionAttributeValues: { ':true': { BOOL: true } },
+        UpdateExpression: 'SET fullNotified = :true, #by = :owner',
+        ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(fullNotified) OR #by = :owner)',
+        ExpressionAttributeNames: { '#by': 'notifiedBy' },
+        ExpressionAttributeValues: { ':true': { BOOL: true }, ':owner': { S: owner } },
       }));
     } catch (err) {
       if (!isConditionalCheckFailed(err)) throw err;
@@ -363,14 +372,17 @@ export class ConversationStore {
    */
   async claimSignInPrompt(user: UserKey): Promise<boolean> {
     const nowS = this.nowSeconds();
+    // Drawn once per call: the SDK's retry of a claim that was applied but whose response was lost is still this
+    // caller's (otherwise nobody would post the card while the marker stays claimed).
+    const owner = newOwner();
     try {
       await this.ddb.send(new UpdateItemCommand({
         TableName: this.tableName,
         Key: { pk: { S: pendingKey(user) }, sk: { S: 'prompt' } },
-        UpdateExpression: 'SET expiresAt = :exp, #ttl = if_not_exists(#ttl, :exp)',
-        ConditionExpression: 'attribute_not_exists(expiresAt) OR expiresAt < :now',
-        ExpressionAttributeNames: { '#ttl': 'ttl' },
-        ExpressionAttributeValues: { ':now': { N: String(nowS) }, ':exp': { N: String(nowS + this.signinTtlSeconds) } },
+        UpdateExpression: 'SET expiresAt = :exp, #ttl = if_not_exists(#ttl, :exp), #by = :owner',
+        ConditionExpression: 'attribute_not_exists(expiresAt) OR expiresAt < :now OR #by = :owner',
+        ExpressionAttributeNames: { '#ttl': 'ttl', '#by': 'claimedBy' },
+        ExpressionAttributeValues: { ':now': { N: String(nowS) }, ':exp': { N: String(nowS + this.signinTtlSeconds) }, ':owner': { S: owner } },
       }));
       return true;
     } catch (err) {
@@ -495,7 +507,7 @@ export class ConversationStore {
     const expiresAt = nowS + ttlSeconds;
     // Drawn once per call: when the SDK retries the put after a timeout whose request had been applied, the retry
     // finds its own claim and succeeds (otherwise a sign out, say, would be taken for a duplicate and not done).
-    const owner = randomBytes(12).toString('base64url');
+    const owner = newOwner();
     try {
       await this.ddb.send(new PutItemCommand({
         TableName: this.tableName,
@@ -510,4 +522,9 @@ export class ConversationStore {
       throw err;
     }
   }
+}
+
+/** A random owner of one conditional write (12 bytes, base64url): lets the SDK's retry of that write recognise it. */
+function newOwner(): string {
+  return randomBytes(12).toString('base64url');
 }

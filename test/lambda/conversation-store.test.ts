@@ -332,6 +332,30 @@ describe('keepForSignIn: the message, its dedupe record and the prompt marker in
     expect((await raw(pendingKey(user), 'prompt'))?.kept).toEqual({ N: '1' });
   });
 
+  test('at the cap, the SDK\'s retry of a notice or card claim whose response was lost is still the caller\'s', async () => {
+    const user = freshUser();
+    const store = newStore({ maxPendingMessages: 1 });
+    expect(await store.keepForSignIn(user, 'l-1', pendingEvent('l-1', T0))).toBe('prompt');
+    await store.releaseSignInPrompt(user); // the card failed: the next message claims one
+    // The cap notice's update is applied, its response lost, the SDK retries: the user is still told (false before).
+    const notice = clientLosingFirstResponse(aws.dynamodbEndpoint, 'UpdateItem');
+    const lossyNotice = new ConversationStore({ ddb: notice.ddb, tableName: TABLE, now: () => clock, maxPendingMessages: 1 });
+    expect(await lossyNotice.keepForSignIn(user, 'l-2', pendingEvent('l-2', T0 + 1))).toEqual({ full: true, notify: true, prompt: true });
+    expect(notice.lost()).toBe(1);
+    notice.ddb.destroy();
+    // The same for the card claim (the second UpdateItem at the cap): the caller still posts the card (false before).
+    const other = freshUser();
+    expect(await store.keepForSignIn(other, 'm-1', pendingEvent('m-1', T0))).toBe('prompt');
+    await store.releaseSignInPrompt(other);
+    const claim = clientLosingFirstResponse(aws.dynamodbEndpoint, 'UpdateItem', 1);
+    const lossyClaim = new ConversationStore({ ddb: claim.ddb, tableName: TABLE, now: () => clock, maxPendingMessages: 1 });
+    expect(await lossyClaim.keepForSignIn(other, 'm-2', pendingEvent('m-2', T0 + 1))).toEqual({ full: true, notify: true, prompt: true });
+    expect(claim.lost()).toBe(1);
+    claim.ddb.destroy();
+    // Anyone else still sees both: no second notice, no second card.
+    expect(await store.keepForSignIn(other, 'm-3', pendingEvent('m-3', T0 + 2))).toEqual({ full: true, notify: false, prompt: false });
+  });
+
   test('concurrent first messages: one claims the prompt, every message is kept once', async () => {
     const store = newStore();
     const user = freshUser();

@@ -7,13 +7,18 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { awsClientConfig } from './local-aws';
 
-/** The client, and how many responses it has lost so far (1 once the operation was called). */
-export function clientLosingFirstResponse(endpoint: string, operation: string): { ddb: DynamoDBClient; lost: () => number } {
+/**
+ * The client, and how many responses it has lost so far (1 once the operation was called). `answered` calls of the
+ * operation are answered first (default 0: the first call's response is the one lost).
+ */
+export function clientLosingFirstResponse(endpoint: string, operation: string, answered = 0): { ddb: DynamoDBClient; lost: () => number } {
   const ddb = new DynamoDBClient(awsClientConfig(endpoint));
   let lost = 0;
+  let seen = 0;
   ddb.middlewareStack.add((next) => async (args) => {
     const out = await next(args);
-    if (lost === 0 && (args.request as { headers?: Record<string, string> }).headers?.['x-amz-target']?.endsWith(`.${operation}`)) {
+    if (lost === 0 && (args.request as { headers?: Record<string, string> }).headers?.['x-amz-target']?.endsWith(`.${operation}`)
+      && seen++ >= answered) {
       lost++;
       throw Object.assign(new Error('response lost'), { name: 'TimeoutError', $retryable: {} });
     }
