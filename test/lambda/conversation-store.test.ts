@@ -8,7 +8,7 @@ import {
   pendingMessageKey,
 } from '../../lambda/shared/conversation-store';
 import { LocalAws, awsClientConfig, createTables, startLocalAws } from '../support/local-aws';
-import { clientLosingFirstResponse } from '../support/lost-response';
+import { clientLosingOneResponse } from '../support/lost-response';
 
 jest.setTimeout(180_000);
 
@@ -338,7 +338,7 @@ describe('keepForSignIn: the message, its dedupe record and the prompt marker in
     expect(await store.keepForSignIn(user, 'l-1', pendingEvent('l-1', T0))).toBe('prompt');
     await store.releaseSignInPrompt(user); // the card failed: the next message claims one
     // The cap notice's update is applied, its response lost, the SDK retries: the user is still told (false before).
-    const notice = clientLosingFirstResponse(aws.dynamodbEndpoint, 'UpdateItem');
+    const notice = clientLosingOneResponse(aws.dynamodbEndpoint, 'UpdateItem');
     const lossyNotice = new ConversationStore({ ddb: notice.ddb, tableName: TABLE, now: () => clock, maxPendingMessages: 1 });
     expect(await lossyNotice.keepForSignIn(user, 'l-2', pendingEvent('l-2', T0 + 1))).toEqual({ full: true, notify: true, prompt: true });
     expect(notice.lost()).toBe(1);
@@ -347,7 +347,7 @@ describe('keepForSignIn: the message, its dedupe record and the prompt marker in
     const other = freshUser();
     expect(await store.keepForSignIn(other, 'm-1', pendingEvent('m-1', T0))).toBe('prompt');
     await store.releaseSignInPrompt(other);
-    const claim = clientLosingFirstResponse(aws.dynamodbEndpoint, 'UpdateItem', 1);
+    const claim = clientLosingOneResponse(aws.dynamodbEndpoint, 'UpdateItem', 1);
     const lossyClaim = new ConversationStore({ ddb: claim.ddb, tableName: TABLE, now: () => clock, maxPendingMessages: 1 });
     expect(await lossyClaim.keepForSignIn(other, 'm-2', pendingEvent('m-2', T0 + 1))).toEqual({ full: true, notify: true, prompt: true });
     expect(claim.lost()).toBe(1);
@@ -394,7 +394,7 @@ describe('claim', () => {
   });
 
   test('a claim the SDK retried after its response was lost is still the caller\'s (a sign out is not taken for a duplicate)', async () => {
-    const { ddb: lossy, lost } = clientLosingFirstResponse(aws.dynamodbEndpoint, 'PutItem');
+    const { ddb: lossy, lost } = clientLosingOneResponse(aws.dynamodbEndpoint, 'PutItem');
     const store = new ConversationStore({ ddb: lossy, tableName: TABLE, now: () => clock });
     expect(await store.claim('signout#lost-response#1', 60)).toBe(true); // false before the fix: its own put met itself
     expect(lost()).toBe(1);

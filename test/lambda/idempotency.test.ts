@@ -1,7 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { IdempotencyStore, idempotencyKey } from '../../lambda/shared/idempotency';
 import { awsClientConfig, createTables, LocalAws, startLocalAws } from '../support/local-aws';
-import { clientLosingFirstResponse } from '../support/lost-response';
+import { clientLosingOneResponse } from '../support/lost-response';
 
 let aws: LocalAws;
 let ddb: DynamoDBClient;
@@ -56,7 +56,7 @@ test('a concurrent duplicate with a live lease is told in-progress', async () =>
 });
 
 test('a begin the SDK retried after its response was lost (timeout) still acquires: the record is its own', async () => {
-  const { ddb: lossy, lost } = clientLosingFirstResponse(aws.dynamodbEndpoint, 'UpdateItem');
+  const { ddb: lossy, lost } = clientLosingOneResponse(aws.dynamodbEndpoint, 'UpdateItem');
   n++;
   const key = idempotencyKey(`19:c${n}@thread.tacv2`, `17000${n}`);
   const store = new IdempotencyStore({ ddb: lossy, tableName: TABLE });

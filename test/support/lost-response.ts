@@ -1,5 +1,5 @@
 /**
- * A DynamoDB client whose first response to one operation is lost after DynamoDB applied the request: the client sees
+ * A DynamoDB client that loses one response to one operation after DynamoDB applied the request: the client sees
  * a retryable timeout and the SDK's standard retry sends the same request again, as happens when the handlers' 3 s
  * request timeout (lambda/shared/aws-sdk-options.ts) expires on a loaded machine. Conditional writes must treat that
  * retry as their own.
@@ -8,10 +8,10 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { awsClientConfig } from './local-aws';
 
 /**
- * The client, and how many responses it has lost so far (1 once the operation was called). `answered` calls of the
- * operation are answered first (default 0: the first call's response is the one lost).
+ * The client, and how many responses it has lost so far (0 or 1). `answered` calls of the operation are answered
+ * first (default 0: the first call's response is the one lost).
  */
-export function clientLosingFirstResponse(endpoint: string, operation: string, answered = 0): { ddb: DynamoDBClient; lost: () => number } {
+export function clientLosingOneResponse(endpoint: string, operation: string, answered = 0): { ddb: DynamoDBClient; lost: () => number } {
   const ddb = new DynamoDBClient(awsClientConfig(endpoint));
   let lost = 0;
   let seen = 0;
